@@ -1,0 +1,67 @@
+"""Errors a learner can cause, and plain-language explanations for everything else.
+
+Pages never show a traceback. A :class:`LabError` carries a message written for the
+learner; :func:`explain` turns any other exception (a server gone away, a timeout) into
+one sentence that says what happened and what to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+
+class LabError(Exception):
+    """An error with a message meant for the learner, raised on purpose."""
+
+
+class InvalidInput(LabError):
+    """The input cannot be used as given (format, range, emptiness)."""
+
+
+class NotFound(LabError):
+    """The row the learner pointed at does not exist (any more)."""
+
+
+class DuplicateEmail(LabError):
+    """``users.email`` is UNIQUE: the database refused a second row with this email."""
+
+
+class ServiceUnavailable(LabError):
+    """The database or Redis did not answer."""
+
+
+def explain(exc: BaseException) -> str:
+    """One sentence for the learner; never a traceback, never a password."""
+    if isinstance(exc, LabError):
+        return str(exc)
+    if isinstance(exc, PoolTimeoutError):
+        return f"No database connection became free in time ({_first_line(exc)})."
+    if isinstance(exc, IntegrityError):
+        return f"The database refused the change because it breaks a constraint: {_first_line(exc.orig)}."
+    if isinstance(exc, (OperationalError, DBAPIError, ConnectionError, OSError)):
+        return (
+            "The database did not answer. It may have restarted or gone away; "
+            f"try again in a moment. ({type(exc).__name__})"
+        )
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        return (
+            f"Redis did not answer. It may have restarted or gone away; try again in a moment. ({type(exc).__name__})"
+        )
+    if isinstance(exc, RedisError):
+        return f"Redis refused the command: {_first_line(exc)}."
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return "That took longer than the lab allows and was stopped. Try a smaller experiment."
+    if isinstance(exc, SQLAlchemyError):
+        return f"The database layer reported a problem: {_first_line(exc)}."
+    return f"Something unexpected went wrong ({type(exc).__name__}). Nothing was changed by the failed step."
+
+
+def _first_line(exc: object) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

@@ -1,0 +1,152 @@
+"""A learner's sandbox: their own database (or schema) and their own Redis key prefix.
+
+Every viewer of a hosted lab shares one Python process. A sandbox is what keeps one
+learner's clicks away from another's data: on SQLite each sandbox is its own temporary
+file; on PostgreSQL it is its own schema, reached through ``schema_translate_map`` on the
+shared engine; in Redis every key and channel starts with the sandbox's prefix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from .db import make_sessionmaker, upgrade_to_head
+
+if TYPE_CHECKING:
+    from .backends import Backends
+
+T = TypeVar("T")
+
+_current: ContextVar[Sandbox] = ContextVar("persistence_lab_sandbox")
+
+
+def current_sandbox() -> Sandbox:
+    """The sandbox the running coroutine works in (set by :meth:`Sandbox.run`)."""
+    try:
+        return _current.get()
+    except LookupError:
+        raise LookupError(
+            "No sandbox is active. Run the coroutine through Sandbox.run(...) "
+            "or inside 'async with use_sandbox(sandbox):'."
+        ) from None
+
+
+@asynccontextmanager
+async def use_sandbox(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
+    token = _current.set(sandbox)
+    try:
+        yield sandbox
+    finally:
+        _current.reset(token)
+
+
+class Sandbox:
+    """One learner's isolated slice of the database and of Redis."""
+
+    def __init__(
+        self,
+        backends: Backends,
+        sandbox_id: str,
+        engine: AsyncEngine,
+        *,
+        schema: str | None = None,
+        directory: Path | None = None,
+    ) -> None:
+        self.backends = backends
+        self.id = sandbox_id
+        self.engine = engine
+        self.schema = schema
+        self.directory = directory
+        self.sessionmaker: async_sessionmaker[AsyncSession] = make_sessionmaker(engine)
+        self.key_prefix = f"plab:{sandbox_id}:"
+        self.closed = False
+
+    # -- running code in the sandbox -------------------------------------------------
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the app's event loop with this sandbox as the current one."""
+        if self.closed:
+            coro.close()
+            raise RuntimeError("This sandbox was released; open a new one.")
+        return self.backends.runtime.run(self.bind(coro), **({"timeout": timeout} if timeout else {}))
+
+    async def bind(self, coro: Coroutine[Any, Any, T]) -> T:
+        async with use_sandbox(self):
+            return await coro
+
+    @property
+    def redis(self) -> Any:
+        """The Redis client (shared by all sandboxes: always use :meth:`key`)."""
+        return self.backends.redis
+
+    def key(self, *parts: str) -> str:
+        """A Redis key or channel name inside this sandbox."""
+        return self.key_prefix + ":".join(parts)
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def migrate(self) -> None:
+        if self.schema:
+            async with self.backends.shared_engine_or_raise().begin() as conn:
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+        async with self.engine.begin() as conn:
+            await conn.run_sync(upgrade_to_head, self.schema)
+
+    async def reset(self) -> None:
+        """Empty this sandbox (database and Redis keys) and migrate it again."""
+        await self._drop_database()
+        await self._delete_redis_keys()
+        await self.migrate()
+
+    async def aclose(self) -> None:
+        """Release everything this sandbox holds. Safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        for step in (self._delete_redis_keys, self._drop_database):
+            # Release must go on even if a service is down: a leftover is better than a crash.
+            with contextlib.suppress(Exception):
+                await step()
+        if self.schema is None:
+            await self.engine.dispose()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def close(self) -> None:
+        """Synchronous release, for Streamlit's ``on_release`` hook."""
+        if not self.closed and self.backends.runtime.alive:
+            self.backends.runtime.run(self.aclose(), timeout=30)
+
+    async def _drop_database(self) -> None:
+        if self.schema:
+            async with self.backends.shared_engine_or_raise().begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+        else:
+            # A SQLite file: close every pooled connection, then delete the file and its
+            # WAL companions. The next connection creates a fresh, empty database.
+            await self.engine.dispose()
+            assert self.directory is not None
+            for path in self.directory.glob("lab.db*"):
+                path.unlink(missing_ok=True)
+
+    async def _delete_redis_keys(self) -> None:
+        client = self.redis
+        batch: list[str] = []
+        async for key in client.scan_iter(match=self.key_prefix + "*", count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                await client.delete(*batch)
+                batch.clear()
+        if batch:
+            await client.delete(*batch)
+
+    def __repr__(self) -> str:
+        where = f"schema {self.schema}" if self.schema else f"file {self.directory}"
+        return f"<Sandbox {self.id} ({where})>"

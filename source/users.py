@@ -1,0 +1,115 @@
+"""Lab 1's unit-of-work functions: create, list, edit and delete users, and the join.
+
+Each function is one transaction through the :class:`UserRepository`, and returns DTOs
+so the page never touches an ORM object outside its session.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .db import get_session
+from .errors import DuplicateEmail, NotFound
+from .models import Assessment, User
+from .query_log import capture_queries
+from .repositories import UserRepository
+from .samples import create_sample_airscore, create_sample_assessment
+from .sandbox import current_sandbox
+from .schemas import CascadeReport, QueryResult, UserCreate, UserRow, UserUpdate
+
+
+async def create_user(data: UserCreate) -> UserRow:
+    """INSERT a user. A taken email is refused by the UNIQUE index and rolled back whole."""
+    async with get_session() as session:
+        repo = UserRepository(session)
+        try:
+            user = await repo.create(User(**data.model_dump()))
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            raise DuplicateEmail(
+                f"A user with the email {data.email} already exists. The database's UNIQUE index "
+                "refused the second row, the transaction was rolled back, and the existing user is unchanged."
+            ) from None
+        await session.refresh(user)
+        return UserRow.model_validate(user)
+
+
+async def list_users(limit: int = 200) -> list[UserRow]:
+    async with get_session() as session:
+        return [UserRow.model_validate(u) for u in await UserRepository(session).list(limit)]
+
+
+async def update_user(user_id: str, data: UserUpdate) -> UserRow:
+    """UPDATE a user's profile; ``updated_at`` is moved by the column's ``onupdate``."""
+    async with get_session() as session:
+        repo = UserRepository(session)
+        user = await repo.get_by_id(user_id)
+        if user is None:
+            raise NotFound(f"No user has the id {user_id} (it may have been deleted).")
+        for field, value in data.model_dump().items():
+            setattr(user, field, value)
+        await session.commit()
+        await session.refresh(user)  # read back the timestamp the database wrote
+        return UserRow.model_validate(user)
+
+
+async def delete_user(user_id: str) -> CascadeReport:
+    """DELETE a user; the ORM cascade removes their assessments and scores first.
+
+    The counts are measured: children counted before the delete, and again after it.
+    """
+    sandbox = current_sandbox()
+    async with get_session() as session:
+        repo = UserRepository(session)
+        user = await repo.get_by_id(user_id)
+        if user is None:
+            raise NotFound(f"No user has the id {user_id} (it may have been deleted already).")
+        email = user.email
+        before = await repo.count_children(user_id)
+        async with capture_queries(sandbox.engine) as log:
+            await repo.delete(user)
+        await session.commit()
+        after = await repo.count_children(user_id)
+    return CascadeReport(
+        user_email=email,
+        assessments_removed=before[0] - after[0],
+        scores_removed=before[1] - after[1],
+        statements=log.statements,
+    )
+
+
+async def add_sample_children(user_id: str, assessments: int = 1, scores: int = 1) -> tuple[int, int]:
+    """Give a user assessments and scores, so the cascade has something to remove."""
+    async with get_session() as session:
+        if await UserRepository(session).get_by_id(user_id) is None:
+            raise NotFound(f"No user has the id {user_id}.")
+    components = ("fluency", "domain", "adaptive")
+    for i in range(assessments):
+        await create_sample_assessment(user_id, component=components[i % 3])
+    for i in range(scores):
+        await create_sample_airscore(user_id, air_score=round(60 + 7.5 * (i % 5), 1))
+    async with get_session() as session:
+        return await UserRepository(session).count_children(user_id)
+
+
+def users_join_assessments_statement():  # type: ignore[no-untyped-def]
+    """users ⋈ assessments on users.id = assessments.user_id, as a SQLAlchemy Core select."""
+    return (
+        select(User.name, User.email, Assessment.component, Assessment.status, Assessment.current_ability)
+        .join(Assessment, Assessment.user_id == User.id)
+        .order_by(User.email, Assessment.component)
+    )
+
+
+async def run_users_join_assessments() -> QueryResult:
+    """Run the join and return the SQL the database received together with the rows."""
+    sandbox = current_sandbox()
+    stmt = users_join_assessments_statement()
+    async with get_session() as session, capture_queries(sandbox.engine) as log:
+        result = await session.execute(stmt)
+        rows = [list(r) for r in result.all()]
+    return QueryResult(
+        sql=log.statements[-1] if log.statements else str(stmt), columns=list(stmt.selected_columns.keys()), rows=rows
+    )

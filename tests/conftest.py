@@ -1,0 +1,99 @@
+"""Shared fixtures: every behavioural test runs once per backend pair.
+
+``embedded`` is SQLite + fakeredis and always runs. ``services`` is PostgreSQL + Redis:
+on a laptop without them it is skipped with the reason; with PLAB_REQUIRE_SERVICES=1
+(as ``.ci/run`` sets) an unreachable service is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from source import Backends, Sandbox, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_SERVICES = os.environ.get("PLAB_REQUIRE_SERVICES") == "1"
+BACKEND_KINDS = ["embedded", "services"]
+
+
+def settings_for(kind: str) -> Settings:
+    return Settings() if kind == "embedded" else Settings(database_url=PG_URL, redis_url=REDIS_URL)
+
+
+def unavailable(reason: str) -> None:
+    """Skip on a laptop; fail where the services are promised (CI)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"PLAB_REQUIRE_SERVICES=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def check_services(b: Backends) -> None:
+    notes = [n for n in (b.status.database_note, b.status.redis_note) if n]
+    if notes:
+        unavailable("real services unreachable: " + " ".join(notes))
+
+
+@pytest.fixture(scope="session", params=BACKEND_KINDS)
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def backends(backend_kind: str) -> Iterator[Backends]:
+    b = Backends.build(settings_for(backend_kind))
+    try:
+        if backend_kind == "services":
+            check_services(b)
+        yield b
+    finally:
+        b.close()
+        b.runtime.stop()
+
+
+@pytest.fixture
+def sandbox(backends: Backends) -> Iterator[Sandbox]:
+    sb = backends.open_sandbox()
+    yield sb
+    backends.release(sb)
+
+
+@pytest.fixture
+def app_env(backend_kind: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the app at one backend pair through the environment, as a deployment would."""
+    if backend_kind == "services":
+        monkeypatch.setenv("DATABASE_URL", PG_URL)
+        monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    else:
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+        monkeypatch.delenv("REDIS_URL", raising=False)
+    return backend_kind
+
+
+def open_app(page: str | None = None, timeout: float = 60) -> AppTest:
+    """The whole app (navigation shell and sidebar included), switched to ``page``."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.run()
+    if page is not None:
+        at.switch_page(page).run()
+    return at
+
+
+def assert_no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def page_text(at: AppTest) -> str:
+    """Everything a learner can read on the page, as one string."""
+    parts: list[str] = []
+    for root in (at.main, at.sidebar):
+        for kind in ("markdown", "caption", "success", "info", "warning", "error", "text", "code", "metric"):
+            for el in getattr(root, kind):
+                parts.append(str(getattr(el, "value", "")) + " " + str(getattr(el, "label", "") or ""))
+    return "\n".join(parts)
