@@ -1,0 +1,155 @@
+"""The course's data layer, run against every backend pair (SQLite+fakeredis, PostgreSQL+Redis)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import MissingGreenlet, StatementError
+
+from source import (
+    AIRScore,
+    DuplicateEmail,
+    InvalidInput,
+    NotFound,
+    Sandbox,
+    User,
+    UserRepository,
+    create_sample_airscore,
+    create_sample_user,
+    create_sample_users,
+    get_session,
+    initialize_db,
+)
+from source.samples import create_sample_assessment
+from source.schemas import UserCreate, UserUpdate, parse, parse_id
+from source.users import add_sample_children, create_user, delete_user, list_users, update_user
+
+
+def test_initialize_db_is_idempotent_and_reaches_head(sandbox: Sandbox) -> None:
+    first = sandbox.run(initialize_db())
+    second = sandbox.run(initialize_db())
+    assert first == second == "0001"
+
+
+def test_sample_users_twice_is_harmless(sandbox: Sandbox) -> None:
+    first = sandbox.run(create_sample_users())
+    second = sandbox.run(create_sample_users())
+    assert [created for _, _, created in first] == [True, True]
+    assert [created for _, _, created in second] == [False, False]
+    assert [uid for _, uid, _ in first] == [uid for _, uid, _ in second]
+    assert [u.name for u in sandbox.run(list_users())] == ["Alex Smith", "Jane Doe"]
+
+
+def test_duplicate_email_is_refused_and_original_survives(sandbox: Sandbox) -> None:
+    original = sandbox.run(create_user(parse(UserCreate, email="ada@innovateai.com", name="Ada")))
+    with pytest.raises(DuplicateEmail, match="already exists"):
+        sandbox.run(create_user(parse(UserCreate, email="ada@innovateai.com", name="Impostor")))
+    rows = sandbox.run(list_users())
+    assert [(r.id, r.name) for r in rows] == [(original.id, "Ada")]
+    assert sandbox.run(create_sample_user("ada@innovateai.com", "Again")) is None
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"email": "not-an-email", "name": "X"}, "email"),
+        ({"email": "x@innovateai.com", "name": "   "}, "name: is required"),
+        ({"email": "x@innovateai.com", "name": "X", "years_experience": -3}, "years experience"),
+        ({"email": "x@innovateai.com", "name": "X" * 300}, "name"),
+        ({"email": "x@innovateai.com", "name": "X", "occupation_code": "C" * 21}, "occupation code"),
+    ],
+)
+def test_bad_input_gets_a_clear_message(values: dict[str, object], fragment: str) -> None:
+    with pytest.raises(InvalidInput, match=fragment):
+        parse(UserCreate, **values)
+
+
+def test_malformed_id_is_rejected_before_the_database() -> None:
+    with pytest.raises(InvalidInput, match="not a user id"):
+        parse_id("1; DROP TABLE users")
+
+
+def test_edit_moves_updated_at_and_unknown_id_is_not_found(sandbox: Sandbox) -> None:
+    row = sandbox.run(create_user(parse(UserCreate, email="bo@innovateai.com", name="Bo")))
+    edited = sandbox.run(update_user(row.id, parse(UserUpdate, name="Bo Renamed", years_experience=3)))
+    assert edited.name == "Bo Renamed"
+    assert edited.updated_at > row.updated_at
+    assert edited.created_at == row.created_at
+    with pytest.raises(NotFound):
+        sandbox.run(update_user(parse_id("00000000-0000-4000-8000-000000000000"), parse(UserUpdate, name="Nobody")))
+
+
+def test_cascade_delete_counts_the_children_it_removed(sandbox: Sandbox) -> None:
+    keep = sandbox.run(create_user(parse(UserCreate, email="keep@innovateai.com", name="Keep")))
+    gone = sandbox.run(create_user(parse(UserCreate, email="gone@innovateai.com", name="Gone")))
+    assert sandbox.run(add_sample_children(gone.id, assessments=2, scores=3)) == (2, 3)
+    assert sandbox.run(add_sample_children(keep.id, assessments=1, scores=1)) == (1, 1)
+
+    report = sandbox.run(delete_user(gone.id))
+
+    assert (report.assessments_removed, report.scores_removed) == (2, 3)
+    # On PostgreSQL the table names carry the learner's schema: DELETE FROM plab_….air_scores
+    deletes = [s.split(" WHERE ")[0] for s in report.statements if s.startswith("DELETE FROM")]
+    tables = [d.rsplit(".", 1)[-1].removeprefix("DELETE FROM ") for d in deletes]
+    assert sorted(tables[:-1]) == ["air_scores", "assessments"] and tables[-1] == "users", "children go first"
+    assert [r.email for r in sandbox.run(list_users())] == ["keep@innovateai.com"]
+
+    async def counts_for_keep() -> tuple[int, int]:
+        async with get_session() as session:
+            return await UserRepository(session).count_children(keep.id)
+
+    assert sandbox.run(counts_for_keep()) == (1, 1), "another user's children are untouched"
+    with pytest.raises(NotFound):
+        sandbox.run(delete_user(gone.id))
+
+
+def test_json_column_round_trips_and_latest_score_wins(sandbox: Sandbox) -> None:
+    alex = sandbox.run(create_sample_user("alex.smith@innovateai.com", "Alex Smith"))
+    assert alex is not None
+    sandbox.run(create_sample_airscore(alex.id, air_score=70.0))
+    sandbox.run(create_sample_airscore(alex.id, occupation_code="DATA_SCI", air_score=91.0))
+
+    async def latest() -> AIRScore | None:
+        async with get_session() as session:
+            return await UserRepository(session).get_latest_score(alex.id)
+
+    score = sandbox.run(latest())
+    assert score is not None and score.air_score == 91.0 and score.occupation_code == "DATA_SCI"
+    assert score.calculation_metadata == {"model": "deep_eval_v3", "factors": ["fluency", "domain"]}
+
+
+def test_repository_eager_loading_and_the_lazy_load_trap(sandbox: Sandbox) -> None:
+    users = sandbox.run(create_sample_users())
+    alex_id, jane_id = users[0][1], users[1][1]
+    for _ in range(2):
+        sandbox.run(create_sample_airscore(alex_id))
+    sandbox.run(create_sample_airscore(jane_id))
+    sandbox.run(create_sample_assessment(alex_id))
+
+    async def eager() -> dict[str, int]:
+        async with get_session() as session:
+            repo = UserRepository(session)
+            one = await repo.get_user_with_scores_eager(alex_id)
+            assert one is not None and len(one.scores) == 2
+            assert (await repo.get_by_email("jane.doe@innovateai.com")) is not None
+            return {u.name: len(u.scores) for u in await repo.get_all_users_with_scores_eager()}
+
+    assert sandbox.run(eager()) == {"Alex Smith": 2, "Jane Doe": 1}
+
+    async def implicit_lazy_load() -> None:
+        async with get_session() as session:
+            user = (await session.execute(select(User).where(User.id == alex_id))).scalar_one()
+            assert "assessments" in inspect(user).unloaded
+            _ = user.assessments  # an implicit lazy load: I/O inside attribute access
+
+    # Depending on the driver SQLAlchemy raises it bare or wrapped in a StatementError.
+    with pytest.raises((MissingGreenlet, StatementError), match="greenlet_spawn has not been called"):
+        sandbox.run(implicit_lazy_load())
+
+    async def explicit_lazy_load() -> int:
+        async with get_session() as session:
+            user = await UserRepository(session).get_by_id(alex_id)
+            assert user is not None
+            return len(await user.awaitable_attrs.assessments)
+
+    assert sandbox.run(explicit_lazy_load()) == 1

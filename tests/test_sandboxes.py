@@ -1,0 +1,104 @@
+"""One learner's clicks never touch another's data, and a released sandbox leaves nothing behind."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import text
+
+from source import Backends, Sandbox
+from source.schemas import UserCreate, parse
+from source.users import create_user, list_users
+
+
+def _emails(sandbox: Sandbox) -> list[str]:
+    return [u.email for u in sandbox.run(list_users())]
+
+
+def test_two_learners_see_only_their_own_data(backends: Backends) -> None:
+    a, b = backends.open_sandbox(), backends.open_sandbox()
+    try:
+        a.run(create_user(parse(UserCreate, email="a@innovateai.com", name="A")))
+        b.run(create_user(parse(UserCreate, email="b@innovateai.com", name="B")))
+        # The same email is free in every sandbox: uniqueness is per learner.
+        b.run(create_user(parse(UserCreate, email="a@innovateai.com", name="A in B")))
+        a.run(a.redis.set(a.key("greeting"), "hello from A"))
+        b.run(b.redis.set(b.key("greeting"), "hello from B"))
+
+        assert _emails(a) == ["a@innovateai.com"]
+        assert sorted(_emails(b)) == ["a@innovateai.com", "b@innovateai.com"]
+
+        a.run(a.reset())
+
+        assert _emails(a) == []
+        assert a.run(a.redis.get(a.key("greeting"))) is None
+        assert sorted(_emails(b)) == ["a@innovateai.com", "b@innovateai.com"], "A's reset left B alone"
+        assert b.run(b.redis.get(b.key("greeting"))) == "hello from B"
+    finally:
+        backends.release(a)
+        backends.release(b)
+
+
+def test_released_sandbox_leaves_nothing_behind(backends: Backends) -> None:
+    sb = backends.open_sandbox()
+    sb.run(create_user(parse(UserCreate, email="gone@innovateai.com", name="Gone")))
+    sb.run(sb.redis.set(sb.key("k"), "v"))
+    directory, schema, prefix = sb.directory, sb.schema, sb.key_prefix
+
+    backends.release(sb)
+
+    async def leftover_keys() -> list[str]:
+        return [k async for k in backends.redis.scan_iter(match=prefix + "*")]
+
+    assert backends.runtime.run(leftover_keys()) == []
+    if schema is not None:
+
+        async def schema_exists() -> bool:
+            async with backends.shared_engine_or_raise().connect() as conn:
+                found = await conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})
+                return found.first() is not None
+
+        assert backends.runtime.run(schema_exists()) is False
+    else:
+        assert directory is not None and not Path(directory).exists()
+    assert sb.closed
+
+
+def test_many_reruns_from_many_threads_share_one_loop(backends: Backends) -> None:
+    """Streamlit runs each rerun on a new thread; every call must still land on the one loop.
+
+    Four learners, each doing 15 "reruns" on fresh threads, each rerun writing to the
+    database and reading and writing Redis. With ``asyncio.run()`` per rerun this fails on
+    asyncpg and redis.asyncio ("attached to a different loop", "Event loop is closed").
+    """
+    learners = [backends.open_sandbox() for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def rerun(sb: Sandbox, i: int) -> None:
+        try:
+            sb.run(create_user(parse(UserCreate, email=f"u{i}@innovateai.com", name=f"U{i}")))
+            sb.run(sb.redis.incr(sb.key("reruns")))
+            assert len(sb.run(list_users())) == i + 1
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    def learner(sb: Sandbox) -> None:
+        for i in range(15):
+            t = threading.Thread(target=rerun, args=(sb, i))
+            t.start()
+            t.join()
+
+    try:
+        threads = [threading.Thread(target=learner, args=(sb,)) for sb in learners]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert errors == []
+        for sb in learners:
+            assert len(_emails(sb)) == 15
+            assert sb.run(sb.redis.get(sb.key("reruns"))) == "15"
+    finally:
+        for sb in learners:
+            backends.release(sb)
