@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,17 +82,36 @@ def migration_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-@asynccontextmanager
-async def get_session() -> AsyncIterator[AsyncSession]:
-    """An ``AsyncSession`` on the current learner's sandbox, closed on exit.
+class _SessionScope:
+    """One ``AsyncSession`` on the current sandbox, closed when the block ends.
 
-    Use ``async with get_session() as session:``. The session does not commit for you:
-    a unit of work decides when it is done and calls ``await session.commit()``.
+    Works both as ``async with get_session() as session:`` (the usual form) and as
+    ``async for session in get_session():`` (the course notebook's form).
     """
-    from .sandbox import current_sandbox
 
-    async with current_sandbox().sessionmaker() as session:
-        yield session
+    def __init__(self) -> None:
+        from .sandbox import current_sandbox
+
+        self._session = current_sandbox().sessionmaker()
+
+    async def __aenter__(self) -> AsyncSession:
+        return await self._session.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._session.__aexit__(*exc)
+
+    async def __aiter__(self) -> AsyncIterator[AsyncSession]:
+        async with self._session as session:
+            yield session
+
+
+def get_session() -> _SessionScope:
+    """An ``AsyncSession`` on the current learner's sandbox.
+
+    The session does not commit for you: a unit of work decides when it is done and calls
+    ``await session.commit()``; leaving the block without committing rolls back.
+    """
+    return _SessionScope()
 
 
 async def initialize_db() -> str | None:

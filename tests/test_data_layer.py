@@ -153,3 +153,19 @@ def test_repository_eager_loading_and_the_lazy_load_trap(sandbox: Sandbox) -> No
             return len(await user.awaitable_attrs.assessments)
 
     assert sandbox.run(explicit_lazy_load()) == 1
+
+
+def test_get_session_works_in_both_course_forms(sandbox: Sandbox) -> None:
+    async def both() -> list[str]:
+        async with get_session() as session:
+            session.add(User(email="with@innovateai.com", name="With"))
+            await session.commit()
+        async for session in get_session():
+            session.add(User(email="for@innovateai.com", name="For"))
+            await session.commit()
+        async with get_session() as session:
+            session.add(User(email="uncommitted@innovateai.com", name="Rolled back"))
+            await session.flush()
+        return [u.email for u in await list_users()]
+
+    assert sandbox.run(both()) == ["with@innovateai.com", "for@innovateai.com"], "no commit means rollback"
