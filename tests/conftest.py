@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from streamlit.runtime.caching.cache_resource_api import clear_session_cache
 from streamlit.testing.v1 import AppTest
 
 from source import Backends, Sandbox, Settings
@@ -62,6 +63,24 @@ def sandbox(backends: Backends) -> Iterator[Sandbox]:
     sb = backends.open_sandbox()
     yield sb
     backends.release(sb)
+
+
+#: What streamlit.testing names every AppTest session: they all share this one id.
+APPTEST_SESSION_ID = "test session id"
+
+
+@pytest.fixture(autouse=True)
+def fresh_app_session() -> Iterator[None]:
+    """End AppTest's session around each test, as a closing browser tab would.
+
+    Every AppTest uses the same session id, so without this one test's sandbox (a
+    session-scoped resource) would carry its users into the next test. Clearing the
+    session's resources runs the sandbox's ``on_release``: the SQLite file is deleted,
+    or the PostgreSQL schema dropped, and the next test gets a new sandbox.
+    """
+    clear_session_cache(APPTEST_SESSION_ID)
+    yield
+    clear_session_cache(APPTEST_SESSION_ID)
 
 
 @pytest.fixture

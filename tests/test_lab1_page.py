@@ -7,33 +7,15 @@ Each runs once on SQLite + fakeredis and once on PostgreSQL + Redis (the ``app_e
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-import pytest
-from streamlit.runtime.caching.cache_resource_api import clear_session_cache
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import assert_no_exception, open_app, page_text
 
 PAGE = "pages/lab1_data_models.py"
-APPTEST_SESSION_ID = "test session id"  # what streamlit.testing's LocalScriptRunner names every session
-
-
-@pytest.fixture(autouse=True)
-def fresh_session() -> Iterator[None]:
-    """End AppTest's session around each test, as a closing browser tab would.
-
-    Every AppTest instance uses the same session id, so without this the learner's
-    sandbox (a session-scoped resource) would carry users from one test into the next.
-    Clearing the session's resources runs the sandbox's ``on_release``: the SQLite file
-    is deleted, or the PostgreSQL schema dropped, and the next test gets a new sandbox.
-    """
-    clear_session_cache(APPTEST_SESSION_ID)
-    yield
-    clear_session_cache(APPTEST_SESSION_ID)
 
 
 def lab1() -> AppTest:
