@@ -23,10 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .config import Settings, safe_url
 from .db import postgres_engine, sqlite_engine
 from .runtime import AsyncRuntime
-from .sandbox import Sandbox
+from .sandbox import SCHEMA_COMMENT_PREFIX, Sandbox
 
 #: How long start-up waits for a configured server before falling back (seconds).
 PROBE_TIMEOUT = 5.0
+
+#: A sandbox schema older than this with no live owner is an orphan (hours).
+STALE_SANDBOX_HOURS = 12.0
 
 #: The pool each learner's SQLite file gets (small: one learner, one file).
 SQLITE_SANDBOX_POOL = {"pool_size": 3, "max_overflow": 2, "pool_timeout": 10.0}
@@ -87,7 +90,33 @@ class Backends:
             else "in-process",
             redis_note=redis_note,
         )
-        return cls(settings, runtime, status, engine, client)
+        backends = cls(settings, runtime, status, engine, client)
+        if engine is not None:
+            await backends.sweep_stale_schemas()
+        return backends
+
+    async def sweep_stale_schemas(self, max_age_hours: float = STALE_SANDBOX_HOURS) -> int:
+        """Drop sandbox schemas left behind by a process that died before releasing them.
+
+        A session's sandbox is dropped when the session ends; a crash or a restart skips
+        that. Sandboxes are marked with their creation time, so the next process can tell
+        an orphan (older than any session lives) from a live learner's schema.
+        """
+        engine = self.shared_engine_or_raise()
+        query = text(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'plab\\_%' AND ("
+            " obj_description(oid, 'pg_namespace') IS NULL"
+            " OR substr(obj_description(oid, 'pg_namespace'), :n + 1)::timestamptz"
+            "    < now() - make_interval(secs => :age))"
+        )
+        async with engine.begin() as conn:
+            stale = (
+                await conn.execute(query, {"n": len(SCHEMA_COMMENT_PREFIX), "age": max_age_hours * 3600})
+            ).scalars()
+            names = list(stale)
+            for name in names:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        return len(names)
 
     # -- sandboxes -------------------------------------------------------------------
     def open_sandbox(self, migrate: bool = True) -> Sandbox:

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from .backends import Backends
 
 T = TypeVar("T")
+
+#: Marks a schema as a sandbox and records when it was made (see ``Backends.sweep_stale_schemas``).
+SCHEMA_COMMENT_PREFIX = "persistence-lab sandbox created "
 
 _current: ContextVar[Sandbox] = ContextVar("persistence_lab_sandbox")
 
@@ -96,6 +100,9 @@ class Sandbox:
         if self.schema:
             async with self.backends.shared_engine_or_raise().begin() as conn:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+                # The creation time, so a later process can sweep schemas whose owner died.
+                created = datetime.now(UTC).isoformat()
+                await conn.execute(text(f"COMMENT ON SCHEMA \"{self.schema}\" IS '{SCHEMA_COMMENT_PREFIX}{created}'"))
         async with self.engine.begin() as conn:
             await conn.run_sync(upgrade_to_head, self.schema)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from source import Backends, Sandbox
@@ -102,3 +103,32 @@ def test_many_reruns_from_many_threads_share_one_loop(backends: Backends) -> Non
     finally:
         for sb in learners:
             backends.release(sb)
+
+
+def test_orphaned_schemas_are_swept_and_live_ones_kept(backends: Backends) -> None:
+    """A process that died leaves its learners' schemas; the next one drops the old ones."""
+    if backends.shared_engine is None:
+        pytest.skip("SQLite sandboxes are temporary files, deleted on release: no schemas to sweep")
+    live = backends.open_sandbox()
+    orphan = "plab_orphan0test"
+
+    async def make_orphan() -> None:
+        async with backends.shared_engine_or_raise().begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{orphan}"'))
+            await conn.execute(
+                text(f"COMMENT ON SCHEMA \"{orphan}\" IS 'persistence-lab sandbox created 2020-01-01T00:00:00+00:00'")
+            )
+
+    async def existing() -> set[str]:
+        async with backends.shared_engine_or_raise().connect() as conn:
+            rows = await conn.execute(
+                text("SELECT nspname FROM pg_namespace WHERE nspname IN (:a, :b)"), {"a": orphan, "b": live.schema}
+            )
+            return set(rows.scalars())
+
+    try:
+        backends.runtime.run(make_orphan())
+        assert backends.runtime.run(backends.sweep_stale_schemas()) >= 1
+        assert backends.runtime.run(existing()) == {live.schema}
+    finally:
+        backends.release(live)
