@@ -1,0 +1,150 @@
+"""Shared helpers for the benchmarks: backends to compare, a Streamlit server, Chromium, tables."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def backend_env(kind: str) -> dict[str, str]:
+    """The environment a deployment would give the app for one backend pair."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    if kind == "services":
+        env.update(DATABASE_URL=PG_URL, REDIS_URL=REDIS_URL)
+    return env
+
+
+def _port_open(url: str, default_port: int) -> bool:
+    parts = urlsplit(url.replace("+asyncpg", ""))
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def backend_kinds() -> list[str]:
+    """Always the embedded pair; PostgreSQL + Redis too when both answer."""
+    kinds = ["embedded"]
+    if _port_open(PG_URL, 5432) and _port_open(REDIS_URL, 6379):
+        kinds.append("services")
+    else:
+        print(f"(PostgreSQL at {PG_URL} or Redis at {REDIS_URL} unreachable: measuring the embedded pair only)")
+    return kinds
+
+
+def leftover_schemas(names: Sequence[str]) -> list[str]:
+    """Which of these PostgreSQL schemas still exist (a released sandbox must leave none)."""
+    import asyncio
+
+    import asyncpg
+
+    async def query() -> list[str]:
+        conn = await asyncpg.connect(PG_URL.replace("+asyncpg", ""), timeout=5)
+        try:
+            rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname = ANY($1::text[])", list(names))
+        finally:
+            await conn.close()
+        return sorted(r["nspname"] for r in rows)
+
+    return asyncio.run(query()) if names else []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def streamlit_server(env: dict[str, str], timeout: float = 60.0) -> Iterator[tuple[str, float, float]]:
+    """``streamlit run app.py`` on a free port; yields (url, launch time, seconds to healthy)."""
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}"]
+    started = time.perf_counter()
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = started + timeout
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {server.returncode}")
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"streamlit was not healthy within {timeout:.0f} s")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.02)
+        yield url, started, time.perf_counter() - started
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's headless Chromium through Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        raise RuntimeError(f"Chromium is not installed at {CHROMIUM}")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def summarise(samples: Sequence[float]) -> dict[str, float]:
+    return {
+        "median": statistics.median(samples),
+        "min": min(samples),
+        "max": max(samples),
+        "n": float(len(samples)),
+    }
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A compact, aligned plain-text table."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        print("  ".join(_align(c, w, header=n == 0) for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _align(cell: str, width: int, header: bool) -> str:
+    numeric = not header and (cell[:1].isdigit() or (cell[:1] in "+-" and cell[1:2].isdigit()))
+    return cell.rjust(width) if numeric else cell.ljust(width)
