@@ -1,4 +1,4 @@
-"""Persistence Lab: the navigation shell. Every page lives in pages/, every idea in source/."""
+"""Persistence Lab: the navigation shell. Every page lives in views/, every idea in source/."""
 
 import streamlit as st
 
@@ -6,14 +6,14 @@ from source import web
 
 st.set_page_config(page_title="Persistence Lab", page_icon="🗄️", layout="wide")
 
-home = st.Page("pages/home.py", title="Welcome", icon="🏠", default=True)
+home = st.Page("views/home.py", title="Welcome", icon="🏠", default=True)
 labs = [
-    st.Page("pages/lab1_data_models.py", title="1 · Data models", icon="🧱", url_path="data-models"),
-    st.Page("pages/lab2_connectivity.py", title="2 · Async connectivity & pooling", icon="🔌", url_path="pooling"),
-    st.Page("pages/lab3_repository.py", title="3 · Repository & N+1", icon="🔁", url_path="repository"),
-    st.Page("pages/lab4_caching.py", title="4 · Caching with Redis", icon="⚡", url_path="caching"),
-    st.Page("pages/lab5_outbox.py", title="5 · Outbox pattern", icon="📬", url_path="outbox"),
+    st.Page("views/lab1_data_models.py", title="1 · Data models", icon="🧱", url_path="data-models"),
+    st.Page("views/lab2_connectivity.py", title="2 · Async connectivity & pooling", icon="🔌", url_path="pooling"),
+    st.Page("views/lab3_repository.py", title="3 · Repository & N+1", icon="🔁", url_path="repository"),
+    st.Page("views/lab4_caching.py", title="4 · Caching with Redis", icon="⚡", url_path="caching"),
+    st.Page("views/lab5_outbox.py", title="5 · Outbox pattern", icon="📬", url_path="outbox"),
 ]
 page = st.navigation({"Start": [home], "Labs": labs})
+web.sidebar_status()  # before the page, so a reset is visible on the page at once
 page.run()
-web.sidebar_status()

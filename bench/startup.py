@@ -40,7 +40,7 @@ from bench._common import (
     summarise,
 )
 
-LAB1 = "pages/lab1_data_models.py"
+LAB1 = "views/lab1_data_models.py"
 UI_TIMEOUT_MS = 60_000
 
 #: Runs in a fresh interpreter: the clock starts before Streamlit is imported.

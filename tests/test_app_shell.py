@@ -5,29 +5,23 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import assert_no_exception, open_app, page_text, unavailable
+from tests.test_lab1_page import create_user, users_table
 
 PAGES = [
-    "pages/home.py",
-    "pages/lab1_data_models.py",
-    "pages/lab2_connectivity.py",
-    "pages/lab3_repository.py",
-    "pages/lab4_caching.py",
-    "pages/lab5_outbox.py",
+    "views/home.py",
+    "views/lab1_data_models.py",
+    "views/lab2_connectivity.py",
+    "views/lab3_repository.py",
+    "views/lab4_caching.py",
+    "views/lab5_outbox.py",
 ]
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_without_error(app_env: str, page: str) -> None:
+def test_every_page_renders_and_names_the_live_backends(app_env: str, page: str) -> None:
     at = open_app(page)
     assert_no_exception(at)
     assert at.title, "every page starts with its title"
-
-
-def test_sidebar_names_the_live_backends(app_env: str) -> None:
-    # AppTest drops the sidebar after switch_page() when a pages/ folder exists (it takes
-    # the legacy multipage path), so the sidebar is checked on the first page.
-    at = open_app()
-    assert_no_exception(at)
     text = page_text(at)
     if app_env == "services" and "unreachable" in text:
         unavailable("real services unreachable from the app")
@@ -46,3 +40,15 @@ def test_unreachable_services_fall_back_and_say_why(monkeypatch: pytest.MonkeyPa
     everything = page_text(at) + warnings
     assert "s3cret-pw" not in everything, "the database password must never be rendered"
     assert "***" in warnings
+
+
+def test_sidebar_reset_empties_my_sandbox(app_env: str) -> None:
+    at = create_user(open_app("views/lab1_data_models.py"), "reset.me@innovateai.com", "Reset Me")
+    table = users_table(at)
+    assert table is not None and list(table["email"]) == ["reset.me@innovateai.com"]
+
+    at.sidebar.button(key="sidebar_reset").click().run()
+
+    assert_no_exception(at)
+    assert any("empty again" in s.value for s in at.sidebar.success)
+    assert users_table(at) is None, "no users left after the reset"

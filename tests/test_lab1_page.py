@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import assert_no_exception, open_app, page_text
 
-PAGE = "pages/lab1_data_models.py"
+PAGE = "views/lab1_data_models.py"
 
 
 def lab1() -> AppTest:

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from source import pool_lab
 from tests.conftest import assert_no_exception, open_app, page_text, unavailable
 
-PAGE = "pages/lab2_connectivity.py"
+PAGE = "views/lab2_connectivity.py"
 
 
 def open_lab2(app_env: str) -> AppTest:

@@ -64,7 +64,7 @@ def test_page_shows_a_message_when_the_database_goes_away(monkeypatch: pytest.Mo
         at = open_app()
         if any("unreachable" in w.value for w in at.sidebar.warning):
             unavailable(" ".join(w.value for w in at.sidebar.warning))
-        at.switch_page("pages/lab1_data_models.py").run()
+        at.switch_page("views/lab1_data_models.py").run()
         assert not at.exception
         proxy.cut()
         at.run()
