@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import plotly.graph_objects as go
 from sqlalchemy import event, text
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from .db import initialize_db, sqlite_engine
@@ -340,19 +340,24 @@ class _Tally:
     peak: int = 0
 
 
+async def hold_connection(conn: AsyncConnection, delay_s: float, tally: _Tally, progress: Progress) -> None:
+    """The work of one request once it holds a connection: a real query, then the hold."""
+    progress.in_use += 1
+    tally.peak = max(tally.peak, progress.in_use)
+    try:
+        await conn.execute(text("SELECT 1"))
+        await asyncio.sleep(delay_s)  # injected: stands in for a slow query or network
+    finally:
+        progress.in_use -= 1
+
+
 async def pooled_request(engine: AsyncEngine, delay_s: float, tally: _Tally, progress: Progress) -> None:
     """One simulated request: borrow a connection, run a query, hold it for D, give it back."""
     asked = time.perf_counter()
     try:
         async with engine.connect() as conn:
             tally.waits_ms.append((time.perf_counter() - asked) * 1000)
-            progress.in_use += 1
-            tally.peak = max(tally.peak, progress.in_use)
-            try:
-                await conn.execute(text("SELECT 1"))
-                await asyncio.sleep(delay_s)  # injected: stands in for a slow query or network
-            finally:
-                progress.in_use -= 1
+            await hold_connection(conn, delay_s, tally, progress)
     except PoolTimeoutError:
         # The pool's own timeout: no connection became free within pool_timeout.
         tally.timeout_waits_ms.append((time.perf_counter() - asked) * 1000)
@@ -386,13 +391,7 @@ async def new_connection_request(
             now = time.perf_counter()
             tally.connect_ms.append((now - opening) * 1000)
             tally.waits_ms.append((now - asked) * 1000)
-            progress.in_use += 1
-            tally.peak = max(tally.peak, progress.in_use)
-            try:
-                await conn.execute(text("SELECT 1"))
-                await asyncio.sleep(delay_s)  # injected: stands in for a slow query or network
-            finally:
-                progress.in_use -= 1
+            await hold_connection(conn, delay_s, tally, progress)
     except Exception as exc:  # noqa: BLE001 - e.g. the server refusing more connections
         tally.errors.append(explain(exc))
     finally:

@@ -193,6 +193,7 @@ web.show_source(
     pool_lab.run_experiment,
     pool_lab.pooled_request,
     pool_lab.new_connection_request,
+    pool_lab.hold_connection,
     pool_lab.build_engine,
     pool_lab.ExperimentConfig,
 )
