@@ -35,6 +35,9 @@ class UserRepository:
         await self.session.flush()
         return user
 
+    async def count(self) -> int:
+        return int(await self.session.scalar(select(func.count()).select_from(User)) or 0)
+
     async def list(self, limit: int = 200) -> Sequence[User]:
         result = await self.session.execute(select(User).order_by(User.created_at, User.email).limit(limit))
         return result.scalars().all()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .db import get_session
-from .errors import DuplicateEmail, NotFound
+from .errors import DuplicateEmail, InvalidInput, NotFound
 from .models import Assessment, User
 from .query_log import capture_queries
 from .repositories import UserRepository
@@ -18,11 +18,20 @@ from .samples import create_sample_airscore, create_sample_assessment
 from .sandbox import current_sandbox
 from .schemas import CascadeReport, QueryResult, UserCreate, UserRow, UserUpdate
 
+#: What one learner may keep in a sandbox: enough to learn with, too little to fill the host.
+MAX_USERS = 500
+MAX_CHILDREN = 50
+
 
 async def create_user(data: UserCreate) -> UserRow:
     """INSERT a user. A taken email is refused by the UNIQUE index and rolled back whole."""
     async with get_session() as session:
         repo = UserRepository(session)
+        if await repo.count() >= MAX_USERS:
+            raise InvalidInput(
+                f"Your sandbox already holds {MAX_USERS} users, the most one learner may keep. "
+                "Delete some, or reset your sandbox from the sidebar."
+            )
         try:
             user = await repo.create(User(**data.model_dump()))
             await session.commit()
@@ -83,8 +92,15 @@ async def delete_user(user_id: str) -> CascadeReport:
 async def add_sample_children(user_id: str, assessments: int = 1, scores: int = 1) -> tuple[int, int]:
     """Give a user assessments and scores, so the cascade has something to remove."""
     async with get_session() as session:
-        if await UserRepository(session).get_by_id(user_id) is None:
+        repo = UserRepository(session)
+        if await repo.get_by_id(user_id) is None:
             raise NotFound(f"No user has the id {user_id}.")
+        have = await repo.count_children(user_id)
+    if have[0] + assessments > MAX_CHILDREN or have[1] + scores > MAX_CHILDREN:
+        raise InvalidInput(
+            f"A user may have at most {MAX_CHILDREN} assessments and {MAX_CHILDREN} scores here "
+            f"(this one has {have[0]} and {have[1]}). Plenty to watch a cascade at work."
+        )
     components = ("fluency", "domain", "adaptive")
     for i in range(assessments):
         await create_sample_assessment(user_id, component=components[i % 3])

@@ -169,3 +169,18 @@ def test_get_session_works_in_both_course_forms(sandbox: Sandbox) -> None:
         return [u.email for u in await list_users()]
 
     assert sandbox.run(both()) == ["with@innovateai.com", "for@innovateai.com"], "no commit means rollback"
+
+
+def test_a_sandbox_cannot_grow_without_limit(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    import source.users as users_module
+
+    monkeypatch.setattr(users_module, "MAX_USERS", 2)
+    monkeypatch.setattr(users_module, "MAX_CHILDREN", 3)
+    first = sandbox.run(create_user(parse(UserCreate, email="one@innovateai.com", name="One")))
+    sandbox.run(create_user(parse(UserCreate, email="two@innovateai.com", name="Two")))
+    with pytest.raises(InvalidInput, match="already holds 2 users"):
+        sandbox.run(create_user(parse(UserCreate, email="three@innovateai.com", name="Three")))
+    assert sandbox.run(add_sample_children(first.id, assessments=3, scores=1)) == (3, 1)
+    with pytest.raises(InvalidInput, match="at most 3 assessments"):
+        sandbox.run(add_sample_children(first.id, assessments=1, scores=0))
+    assert len(sandbox.run(list_users())) == 2
