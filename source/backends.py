@@ -9,7 +9,10 @@ cannot be reached is not fatal: the lab falls back to the embedded default and s
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,9 @@ PROBE_TIMEOUT = 5.0
 
 #: A sandbox schema older than this with no live owner is an orphan (hours).
 STALE_SANDBOX_HOURS = 12.0
+
+#: Every learner's SQLite file lives in a temporary folder whose name starts with this.
+SQLITE_FOLDER_PREFIX = "persistence-lab-"
 
 #: The pool each learner's SQLite file gets (small: one learner, one file).
 SQLITE_SANDBOX_POOL = {"pool_size": 3, "max_overflow": 2, "pool_timeout": 10.0}
@@ -93,6 +99,8 @@ class Backends:
         backends = cls(settings, runtime, status, engine, client)
         if engine is not None:
             await backends.sweep_stale_schemas()
+        else:
+            sweep_stale_sqlite_folders()
         return backends
 
     async def sweep_stale_schemas(self, max_age_hours: float = STALE_SANDBOX_HOURS) -> int:
@@ -127,7 +135,7 @@ class Backends:
             engine = self.shared_engine.execution_options(schema_translate_map={None: schema})
             sandbox = Sandbox(self, sandbox_id, engine, schema=schema)
         else:
-            directory = Path(tempfile.mkdtemp(prefix="persistence-lab-"))
+            directory = Path(tempfile.mkdtemp(prefix=SQLITE_FOLDER_PREFIX))
             engine = self.runtime.run(_on_loop(sqlite_engine, directory / "lab.db", **SQLITE_SANDBOX_POOL))
             sandbox = Sandbox(self, sandbox_id, engine, directory=directory)
         self._sandboxes.add(sandbox)
@@ -158,6 +166,22 @@ class Backends:
         if self.shared_engine is not None:
             await self.shared_engine.dispose()
         await self.redis.aclose()
+
+
+def sweep_stale_sqlite_folders(max_age_hours: float = STALE_SANDBOX_HOURS) -> int:
+    """Delete learners' SQLite folders left behind by a process that died before releasing them.
+
+    A folder untouched for longer than any session lives belongs to nobody any more.
+    """
+    cutoff = time.time() - max_age_hours * 3600
+    swept = 0
+    for folder in Path(tempfile.gettempdir()).glob(SQLITE_FOLDER_PREFIX + "*"):
+        with contextlib.suppress(OSError):
+            newest = max((p.stat().st_mtime for p in folder.iterdir()), default=folder.stat().st_mtime)
+            if newest < cutoff:
+                shutil.rmtree(folder)
+                swept += 1
+    return swept
 
 
 async def _on_loop(factory: Any, *args: Any, **kwargs: Any) -> Any:

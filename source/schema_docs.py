@@ -39,14 +39,17 @@ def er_diagram_dot(metadata: MetaData = Base.metadata) -> str:
             name = f"<u>{col.name}</u>" if col.primary_key else col.name
             rows.append(
                 f'<tr><td align="left" port="{col.name}">{marks}{name}</td>'
-                f'<td align="left"><font color="#555555">{col.type}</font></td></tr>'
+                f'<td align="left" port="{col.name}_r"><font color="#555555">{col.type}</font></td></tr>'
             )
         body = "".join(rows)
         lines.append(f'  {table.name} [label=<<table border="0" cellborder="1" cellspacing="0">{body}</table>>];')
     for table in metadata.sorted_tables:
         for fk in table.foreign_keys:
+            # Leave from the right of the FK cell, arrive at the left of the PK cell; the crow's
+            # foot sits on the "many" side.
             lines.append(
-                f'  {table.name}:{fk.parent.name} -> {fk.column.table.name}:{fk.column.name} [label="many-to-one"];'
+                f"  {table.name}:{fk.parent.name}_r:e -> {fk.column.table.name}:{fk.column.name}:w"
+                ' [label="many-to-one" dir=both arrowtail=crow arrowhead=tee];'
             )
     lines.append("}")
     return "\n".join(lines)

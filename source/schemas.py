@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
 
 from .errors import InvalidInput
 
@@ -28,6 +28,13 @@ class UserCreate(BaseModel):
     occupation_code: OccupationCode | None = None
     education_level: EducationLevel | None = None
     years_experience: Years | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _lowercase(cls, email: str) -> str:
+        """Stored in lower case, so the UNIQUE index (which compares exact text) sees
+        ``Ada@InnovateAI.com`` and ``ada@innovateai.com`` as the same address."""
+        return email.lower()
 
 
 class UserUpdate(BaseModel):

@@ -6,7 +6,7 @@ so the page never touches an ORM object outside its session.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
 from .db import get_session
@@ -37,15 +37,19 @@ async def create_user(data: UserCreate) -> UserRow:
             await session.commit()
         except IntegrityError:
             await session.rollback()
+            kept = await repo.get_by_email(data.email)
+            intact = (
+                f" It still reads: name **{kept.name}**, created {kept.created_at:%Y-%m-%d %H:%M:%S}." if kept else ""
+            )
             raise DuplicateEmail(
-                f"A user with the email {data.email} already exists. The database's UNIQUE index "
-                "refused the second row, the transaction was rolled back, and the existing user is unchanged."
+                f"A user with the email {data.email} already exists. The database's UNIQUE index refused "
+                f"the second row and the transaction was rolled back: nothing was lost.{intact}"
             ) from None
         await session.refresh(user)
         return UserRow.model_validate(user)
 
 
-async def list_users(limit: int = 200) -> list[UserRow]:
+async def list_users(limit: int = MAX_USERS) -> list[UserRow]:
     async with get_session() as session:
         return [UserRow.model_validate(u) for u in await UserRepository(session).list(limit)]
 
@@ -102,7 +106,7 @@ async def add_sample_children(user_id: str, assessments: int = 1, scores: int = 
             f"(this one has {have[0]} and {have[1]}). Plenty to watch a cascade at work."
         )
     components = ("fluency", "domain", "adaptive")
-    for i in range(assessments):
+    for i in range(have[0], have[0] + assessments):  # carry on the cycle where the last click stopped
         await create_sample_assessment(user_id, component=components[i % 3])
     for i in range(scores):
         await create_sample_airscore(user_id, air_score=round(60 + 7.5 * (i % 5), 1))
@@ -110,7 +114,7 @@ async def add_sample_children(user_id: str, assessments: int = 1, scores: int = 
         return await UserRepository(session).count_children(user_id)
 
 
-def users_join_assessments_statement():  # type: ignore[no-untyped-def]
+def users_join_assessments_statement() -> Select[str, str, str, str, float]:
     """users ⋈ assessments on users.id = assessments.user_id, as a SQLAlchemy Core select."""
     return (
         select(User.name, User.email, Assessment.component, Assessment.status, Assessment.current_ability)

@@ -92,7 +92,8 @@ def test_schema_is_drawn_and_ddl_shown_for_both_dialects(app_env: str) -> None:
 
 def test_created_user_appears_in_the_list(app_env: str) -> None:
     at = create_user(lab1(), "ada@example.com", "Ada Lovelace", occupation="15-1252", education="PhD", years=12.5)
-    assert "Created ada@example.com" in " ".join(s.value for s in at.success)
+    assert "Created `ada@example.com`" in " ".join(s.value for s in at.success)
+    assert at.text_input(key="lab1_email").value == "", "the form is cleared after a successful create"
     table = users_table(at)
     assert table is not None
     row = table[table["email"] == "ada@example.com"].iloc[0]
@@ -103,9 +104,10 @@ def test_created_user_appears_in_the_list(app_env: str) -> None:
 
 def test_duplicate_email_is_refused_and_the_original_row_is_intact(app_env: str) -> None:
     at = create_user(lab1(), "grace@example.com", "Grace Hopper")
-    at = create_user(at, "grace@example.com", "Impostor")
-    assert "already exists" in errors(at)
-    assert "already stored for this email is intact" in page_text(at) and "Grace Hopper" in page_text(at)
+    at = create_user(at, "Grace@Example.com", "Impostor")  # same address, other case
+    assert "already exists" in errors(at) and "nothing was lost" in errors(at)
+    assert "name **Grace Hopper**" in errors(at), "the message shows the stored row, intact"
+    assert at.text_input(key="lab1_name").value == "Impostor", "a refused form keeps what was typed"
     table = users_table(at)
     assert table is not None
     assert list(table["email"]) == ["grace@example.com"], "the second row was not written"
@@ -133,25 +135,30 @@ def test_edit_moves_updated_at(app_env: str) -> None:
     assert at.text_input(key="lab1_edit_name").value == "Alan", "the edit fields start from the stored row"
     at.text_input(key="lab1_edit_name").input("Alan Turing")
     at.text_input(key="lab1_edit_education").input("PhD")
+    at.text_input(key="lab1_edit_occupation").input("15-2051")
+    at.number_input(key="lab1_edit_years").set_value(7.5)
     at.button(key="lab1_save").click().run()
     assert_no_exception(at)
-    saved = next(s.value for s in at.success if s.value.startswith("Saved alan@example.com"))
+    saved = next(s.value for s in at.success if s.value.startswith("Saved `alan@example.com`"))
     before_text, after_text = saved.split("updated_at: ")[1].split(" → ")
     before, after = datetime.fromisoformat(before_text), datetime.fromisoformat(after_text)
     assert after > before, "a real UPDATE moves updated_at forward"
     table = users_table(at)
     assert table is not None
     row = table.iloc[0]
-    assert (row["name"], row["education_level"]) == ("Alan Turing", "PhD")
+    assert (row["name"], row["education_level"], row["occupation_code"]) == ("Alan Turing", "PhD", "15-2051")
+    assert row["years_experience"] == 7.5
     assert row["updated_at"] > created_updated_at
     assert row["created_at"] == table.iloc[0]["created_at"]
+    at.button(key="lab1_join").click().run()
+    assert not any(s.value.startswith("Saved") for s in at.success), "the save report does not linger"
 
 
 def test_saving_without_a_change_sends_no_update(app_env: str) -> None:
     at = create_user(lab1(), "hedy@example.com", "Hedy", years=3.0)
     at.button(key="lab1_save").click().run()
     assert_no_exception(at)
-    saved = next(s.value for s in at.success if s.value.startswith("Saved hedy@example.com"))
+    saved = next(s.value for s in at.success if s.value.startswith("Saved `hedy@example.com`"))
     before, after = saved.split("updated_at: ")[1].split(" → ")
     assert before == after
     assert "sent no UPDATE" in page_text(at)

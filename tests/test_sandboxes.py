@@ -132,3 +132,28 @@ def test_orphaned_schemas_are_swept_and_live_ones_kept(backends: Backends) -> No
         assert backends.runtime.run(existing()) == {live.schema}
     finally:
         backends.release(live)
+
+
+def test_orphaned_sqlite_folders_are_swept_and_fresh_ones_kept() -> None:
+    import os
+    import tempfile
+
+    from source.backends import SQLITE_FOLDER_PREFIX, sweep_stale_sqlite_folders
+
+    old = Path(tempfile.mkdtemp(prefix=SQLITE_FOLDER_PREFIX))
+    fresh = Path(tempfile.mkdtemp(prefix=SQLITE_FOLDER_PREFIX))
+    for folder in (old, fresh):
+        (folder / "lab.db").write_bytes(b"")
+    long_ago = 1_600_000_000  # 2020: older than any session lives
+    os.utime(old / "lab.db", (long_ago, long_ago))
+    os.utime(old, (long_ago, long_ago))
+    try:
+        assert sweep_stale_sqlite_folders() >= 1
+        assert not old.exists()
+        assert fresh.exists()
+    finally:
+        for folder in (old, fresh):
+            if folder.exists():
+                for f in folder.iterdir():
+                    f.unlink()
+                folder.rmdir()

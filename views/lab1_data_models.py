@@ -62,6 +62,8 @@ st.caption(
     "The form's values are validated by a Pydantic model (`UserCreate`) before any SQL runs. "
     "Submit the same email twice to watch the UNIQUE index on `users.email` refuse the second row."
 )
+if st.session_state.pop("lab1_clear_form", False):
+    st.session_state.update(lab1_email="", lab1_name="", lab1_occupation="", lab1_education="", lab1_years=None)
 with st.form("lab1_create_form"):
     email = st.text_input("Email", key="lab1_email", max_chars=255, help="Checked for shape; must be unique.")
     name = st.text_input("Name", key="lab1_name", max_chars=255, help="Required, up to 255 characters.")
@@ -84,12 +86,9 @@ if submitted:
     }
     ok, created = web.attempt(lambda: web.run(users.create_user(parse(UserCreate, **new_user))))
     if ok and created is not None:
-        st.session_state["lab1_flash"] = f"Created {created.email} with id `{created.id}`."
+        st.session_state["lab1_flash"] = f"Created `{created.email}` with id `{created.id}`."
+        st.session_state["lab1_clear_form"] = True  # on failure the typed values stay, to be fixed
         st.rerun()
-    ok, existing = web.attempt(lambda: web.run(users.list_users()))
-    kept = [r for r in existing or [] if r.email.lower() == email.strip().lower()]
-    if kept:  # the email was taken: show that the first row survived the refused INSERT
-        st.info(f"Nothing was lost: the row already stored for this email is intact, name **{kept[0].name}**.")
 if flash := st.session_state.pop("lab1_flash", None):
     st.success(flash)
 web.show_source(users.create_user, repositories.UserRepository.create, label="The code that created the user")
@@ -140,9 +139,9 @@ else:
                 st.session_state["lab1_edit_result"] = (uid, chosen.updated_at, saved.updated_at)
                 st.session_state.pop("lab1_edit_loaded", None)  # reload the fields from the saved row
                 st.rerun()
-        edited, before, after = st.session_state.get("lab1_edit_result", (None, None, None))
-        if edited == uid:  # the last save was for the user shown here
-            st.success(f"Saved {chosen.email}. updated_at: {_when(before)} → {_when(after)}")
+        edited, before, after = st.session_state.pop("lab1_edit_result", (None, None, None))
+        if edited == uid:  # shown once, right after the save it reports
+            st.success(f"Saved `{chosen.email}`. updated_at: {_when(before)} → {_when(after)}")
             if before == after:
                 st.caption("Nothing changed, so SQLAlchemy sent no UPDATE and `updated_at` stayed put.")
     with fill:
@@ -191,7 +190,7 @@ web.show_source(
 st.subheader("Your users, as the database has them now")
 if rows:
     st.dataframe([r.model_dump() for r in rows.values()], hide_index=True, key="lab1_users_table")
-    st.caption(f"{len(rows)} user(s), oldest first (the list shows at most 200).")
+    st.caption(f"{len(rows)} user(s), oldest first. A sandbox keeps at most {users.MAX_USERS}.")
 else:
     st.caption("None yet: the `users` table is empty.")
 
