@@ -1,13 +1,20 @@
-"""One real browser session: the lab starts, names its backends, and saves a learner's user.
+"""Real browser sessions: the lab starts, names its backends, and keeps every learner's data apart.
 
-AppTest runs page scripts without a browser. This test is the one place where the whole
-stack is real: ``streamlit run`` in its own process, a headless Chromium, the websocket
-between them, and a form submitted by clicking. It uses the embedded defaults (SQLite and
-fakeredis), exactly what a learner gets with no configuration.
+AppTest runs page scripts without a browser, one session at a time. These tests are where the
+whole stack is real: ``streamlit run`` in its own process, headless Chromium, the websocket
+between them, and forms submitted by clicking.
+
+The first test uses the embedded defaults (SQLite and fakeredis), exactly what a learner gets
+with no configuration. The second points the app at real PostgreSQL and Redis and lets several
+learners click at the same time. That is the situation the app's single background event loop
+exists for: every asyncpg connection and Redis client belongs to that one loop, whichever
+session's thread calls in, so concurrent sessions must neither fail nor see each other's rows.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -17,17 +24,22 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-from tests.conftest import ROOT, unavailable
+from tests.conftest import PG_URL, REDIS_URL, ROOT, unavailable
 
 pytestmark = pytest.mark.browser
 
-#: Debian's Chromium; the test never downloads a browser of its own.
+T = TypeVar("T")
+
+#: Debian's Chromium; the tests never download a browser of their own.
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -40,64 +52,120 @@ CHROMIUM_ARGS = [
 #: Bounds on every wait (seconds / milliseconds).
 SERVER_START_TIMEOUT = 60.0
 UI_TIMEOUT_MS = 30_000
+SCENARIO_TIMEOUT = 120.0
+SESSION_END_TIMEOUT = 15.0
+
+#: Learners clicking at the same time, and how many add-then-join rounds each one clicks.
+LEARNERS = 4
+ROUNDS = 5
+#: What the Lab 1 form adds per click (its defaults): assessments, scores.
+PER_CLICK = (2, 3)
+#: What a learner must never see: the app's own catch-all messages, or a raw exception.
+FAILURE_TEXTS = ("Something unexpected went wrong", "did not answer")
+#: Signs in the server's log that a client was used from the wrong event loop.
+LOOP_TROUBLE = (
+    "Traceback",
+    "attached to a different loop",
+    "Event loop is closed",
+    "bound to a different event loop",
+    "another operation is in progress",
+    "Task exception was never retrieved",
+    "was never awaited",
+)
 
 
+# -- The server -------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def embedded_env() -> dict[str, str]:
-    """The caller's environment without service URLs, so the app uses its embedded defaults."""
-    return {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+def server_env(kind: str) -> dict[str, str]:
+    """The environment a deployment gives the app: no service URLs (embedded), or both (services)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    if kind == "services":
+        env.update(DATABASE_URL=PG_URL, REDIS_URL=REDIS_URL)
+    return env
 
 
-def wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+@dataclass
+class Server:
+    """One ``streamlit run app.py`` process, its address, and the file its output goes to."""
+
+    url: str
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Terminate, then kill if it lingers; always reaped. Safe to call twice."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def wait_until_healthy(server: Server) -> None:
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"streamlit exited with code {server.returncode}:\n{log.read_text()[-2000:]}")
+        if server.process.poll() is not None:
+            pytest.fail(f"streamlit exited with code {server.process.returncode}:\n{server.log_text()[-2000:]}")
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:
                 if response.read().strip() == b"ok":
                     return
         except OSError:
             pass
         time.sleep(0.2)
-    pytest.fail(f"streamlit was not healthy within {SERVER_START_TIMEOUT:.0f} s:\n{log.read_text()[-2000:]}")
+    pytest.fail(f"streamlit was not healthy within {SERVER_START_TIMEOUT:.0f} s:\n{server.log_text()[-2000:]}")
+
+
+@contextmanager
+def streamlit_server(env: dict[str, str], log: Path) -> Iterator[Server]:
+    """``streamlit run app.py`` on a free port with ``env``, stopped (and reaped) whatever happens."""
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(f"http://127.0.0.1:{port}", log, process)
+    try:
+        wait_until_healthy(server)
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``streamlit run app.py`` on a free port, stopped (and reaped) whatever happens."""
-    port = free_port()
+    """The app with its embedded defaults, shared by the tests that need nothing else."""
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}"]
-    with log.open("wb") as out:
-        server = subprocess.Popen(command, cwd=ROOT, env=embedded_env(), stdout=out, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(url, server, log)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+    with streamlit_server(server_env("embedded"), log) as server:
+        yield server.url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+# -- The browser ------------------------------------------------------------------------------
+def chromium_executable() -> str:
     executable = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
     if executable is None:
         unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright  # noqa: F401
     except ImportError:
         unavailable("Python Playwright is not installed (pip install playwright)")
+    return str(executable)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = chromium_executable()
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -116,6 +184,18 @@ def page(browser: Any) -> Iterator[Any]:
         context.close()
 
 
+def in_own_thread(action: Callable[[], T]) -> T:
+    """Run ``action`` on a fresh thread and return its result (or raise its exception).
+
+    Playwright's sync API keeps an event loop running on the test's thread for as long as the
+    module's browser is open, so ``asyncio.run`` there would refuse to start. A thread of its
+    own has no loop yet.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(action).result()
+
+
+# -- One learner, embedded --------------------------------------------------------------------
 def test_a_learner_opens_the_lab_and_creates_a_user(page: Any, app_url: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
@@ -148,3 +228,188 @@ def test_a_learner_opens_the_lab_and_creates_a_user(page: Any, app_url: str, tmp
     expect(users_table.locator("td", has_text="Ada Lovelace")).to_have_count(1)
     users_table.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "lab1_after_create.png"))
+
+
+# -- Several learners at once, PostgreSQL and Redis ---------------------------------------------
+class ServicesUnreachable(Exception):
+    """The app fell back to SQLite or fakeredis: the sidebar says which service and why."""
+
+
+@dataclass
+class LearnerRun:
+    """What one learner's session did: who they were, where their sandbox lived, how long it took."""
+
+    email: str
+    schema: str
+    reruns: int
+    seconds: float
+
+
+def learner_email(token: str, n: int) -> str:
+    return f"learner{n}.{token}@example.com"
+
+
+async def settle(page: Any, expected: Any) -> None:
+    """Wait until ``expected`` shows and the script run has finished, or the app fails instead.
+
+    A learner reads the result, then clicks again once the page stops running; a click that
+    lands while the page is still being redrawn can hit a button that is about to be replaced.
+    """
+    from playwright.async_api import expect
+
+    failure = page.get_by_test_id("stException").or_(page.get_by_test_id("stAlertContentError"))
+    for text in FAILURE_TEXTS:
+        failure = failure.or_(page.get_by_text(text))
+    await expect(expected.or_(failure).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    await expect(page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(1)
+    shown = await failure.all_inner_texts()
+    assert not shown, f"the app failed instead of showing {expected}: {shown}"
+    await expect(expected).to_be_visible()
+
+
+async def one_learner(browser: Any, url: str, token: str, n: int, shots: Path) -> LearnerRun:
+    """A learner's whole visit in their own browser context (their own Streamlit session)."""
+    from playwright.async_api import expect
+
+    started = time.monotonic()
+    email = learner_email(token, n)
+    others = [learner_email(token, k) for k in range(LEARNERS) if k != n]
+    # Four pages share two or so CPUs here; without animations the browser paints far less.
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000}, reduced_motion="reduce")
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    page = await context.new_page()
+    try:
+        # A deep link straight to Lab 1 still renders inside the navigation shell.
+        await page.goto(f"{url}/data-models")
+        main, sidebar = page.get_by_test_id("stMain"), page.get_by_test_id("stSidebar")
+        await settle(page, main.get_by_role("heading", name="Lab 1 · Data models"))
+        await expect(sidebar).to_contain_text("Backends")
+        await expect(sidebar).to_contain_text("Your sandbox")
+        status = await sidebar.inner_text()
+        if "unreachable" in status:
+            raise ServicesUnreachable(" ".join(line for line in status.splitlines() if "unreachable" in line))
+        await expect(sidebar).to_contain_text("PostgreSQL ·")
+        await expect(sidebar).to_contain_text("Redis · redis://")
+        found = re.search(r"schema\s+(plab_\w+)", status)
+        assert found, f"the sidebar names no PostgreSQL schema for this sandbox: {status}"
+        schema = found.group(1)
+
+        form = main.get_by_test_id("stForm")
+        await settle(page, form.get_by_role("textbox", name="Email", exact=True))
+        await form.get_by_role("textbox", name="Email", exact=True).fill(email)
+        await form.get_by_role("textbox", name="Name", exact=True).fill(f"Learner {n}")
+        await form.get_by_role("button", name="Create user").click()
+        await settle(page, main.get_by_text(f"Created {email}"))
+        reruns = 1
+
+        # Many reruns, each with real SQL: add children, then join. The counts only add up if
+        # every write landed in this learner's schema and nobody else's did.
+        add = main.get_by_role("button", name="Add sample assessments and scores")
+        join = main.get_by_role("button", name="Run the join")
+        for i in range(1, ROUNDS + 1):
+            assessments, scores = PER_CLICK[0] * i, PER_CLICK[1] * i
+            await add.click()
+            await settle(page, main.get_by_text(f"{email} now has {assessments} assessments and {scores} scores."))
+            await join.click()
+            await settle(page, main.get_by_text(re.compile(rf"^{assessments} row\(s\)\.")))
+            reruns += 2
+
+        # The users list is the data grid with an occupation_code column (the join's grid has none).
+        users_table = main.get_by_test_id("stDataFrame").filter(
+            has=page.locator("th", has_text=re.compile(r"^occupation_code$"))
+        )
+        await expect(users_table.locator("td", has_text=email)).to_have_count(1)
+        await expect(users_table.locator("td", has_text="@")).to_have_count(1)
+        for other in others:
+            await expect(main.get_by_text(other)).to_have_count(0)
+
+        # Lab 2 in the same session: the sample users are new to this sandbox, whoever made theirs first.
+        await sidebar.get_by_role("link", name="2 · Async connectivity & pooling").click()
+        await expect(page).to_have_url(re.compile(r"/pooling$"))
+        await main.get_by_role("button", name="Initialise the database & create the sample users").click()
+        await settle(page, main.get_by_text("Your sandbox is at migration"))
+        for sample in ("Alex Smith", "Jane Doe"):
+            await expect(main.locator("li", has_text=sample)).to_contain_text("created now")
+        reruns += 2  # the page switch and the button
+
+        await sidebar.get_by_role("link", name="1 · Data models").click()
+        await settle(page, main.get_by_role("heading", name="Lab 1 · Data models"))
+        await expect(users_table.locator("td", has_text="@")).to_have_count(3)
+        await expect(users_table.locator("td", has_text=email)).to_have_count(1)
+        for other in others:
+            await expect(main.get_by_text(other)).to_have_count(0)
+        await expect(page.get_by_test_id("stException")).to_have_count(0)
+        reruns += 1
+        return LearnerRun(email, schema, reruns, time.monotonic() - started)
+    except BaseException:
+        with contextlib.suppress(Exception):  # a picture helps, but must never hide the real failure
+            await page.screenshot(path=str(shots / f"learner{n}_failed.png"), full_page=True, timeout=5_000)
+        raise
+    finally:
+        await context.close()  # closes the websocket: the session ends and releases its sandbox
+
+
+async def learners_at_once(url: str, executable: str, shots: Path) -> list[LearnerRun]:
+    """One Chromium, one context per learner, all driven concurrently; the first failure stops all."""
+    from playwright.async_api import async_playwright, expect
+
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    token = uuid.uuid4().hex[:8]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        try:
+            async with asyncio.timeout(SCENARIO_TIMEOUT), asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one_learner(browser, url, token, n, shots)) for n in range(LEARNERS)]
+            return [t.result() for t in tasks]
+        finally:
+            await browser.close()
+
+
+def remaining_schemas(names: list[str]) -> list[str]:
+    """Which of these sandbox schemas PostgreSQL still has."""
+    import asyncpg
+
+    async def query() -> list[str]:
+        conn = await asyncpg.connect(PG_URL.replace("+asyncpg", ""), timeout=5)
+        try:
+            rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname = ANY($1::text[])", names)
+        finally:
+            await conn.close()
+        return sorted(r["nspname"] for r in rows)
+
+    return in_own_thread(lambda: asyncio.run(query()))
+
+
+@pytest.mark.services
+def test_learners_at_once_on_postgresql_and_redis_keep_their_own_data(tmp_path: Path) -> None:
+    executable = chromium_executable()
+    with streamlit_server(server_env("services"), tmp_path / "server.log") as server:
+        started = time.monotonic()
+        try:
+            runs = in_own_thread(lambda: asyncio.run(learners_at_once(server.url, executable, tmp_path)))
+        except Exception as exc:
+            fallback = exc.subgroup(ServicesUnreachable) if isinstance(exc, ExceptionGroup) else None
+            if fallback is not None:
+                unavailable("the app fell back from a real service: " + str(fallback.exceptions[0]))
+            print(f"The server's log:\n{server.log_text()[-4000:]}")
+            raise
+        scenario_s = time.monotonic() - started
+
+        schemas = [r.schema for r in runs]
+        assert len(set(schemas)) == LEARNERS, f"learners shared a sandbox schema: {schemas}"
+        # Sessions end when their websocket closes; their schemas are dropped soon after.
+        deadline = time.monotonic() + SESSION_END_TIMEOUT
+        while (left_running := remaining_schemas(schemas)) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        released_s = time.monotonic() - started - scenario_s
+    left_stopped = remaining_schemas(schemas)
+
+    for r in runs:
+        print(f"{r.email}: {r.reruns} reruns in {r.seconds:.1f} s, schema {r.schema}")
+    print(
+        f"{LEARNERS} learners at once: {scenario_s:.1f} s; schemas left {released_s:.1f} s after the sessions "
+        f"closed: {left_running or 'none'}; after the server stopped: {left_stopped or 'none'}"
+    )
+    log = server.log_text()
+    trouble = [marker for marker in LOOP_TROUBLE if marker in log]
+    assert not trouble, f"the server's log shows {trouble}:\n{log[-4000:]}"
