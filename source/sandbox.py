@@ -8,8 +8,10 @@ shared engine; in Redis every key and channel starts with the sandbox's prefix.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
+import weakref
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -31,6 +33,23 @@ T = TypeVar("T")
 SCHEMA_COMMENT_PREFIX = "persistence-lab sandbox created "
 
 _current: ContextVar[Sandbox] = ContextVar("persistence_lab_sandbox")
+
+_migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _migration_lock() -> asyncio.Lock:
+    """One lock per event loop, so migrations take turns.
+
+    Alembic keeps the running migration's context in module globals (``alembic.context``,
+    ``alembic.op``). A migration awaits the database between steps, and meanwhile the loop
+    would start another learner's: the second would overwrite the first one's globals. So
+    when several learners open the lab at once, their sandboxes are migrated one after another.
+    """
+    loop = asyncio.get_running_loop()
+    lock = _migration_locks.get(loop)
+    if lock is None:
+        lock = _migration_locks[loop] = asyncio.Lock()
+    return lock
 
 
 def current_sandbox() -> Sandbox:
@@ -103,7 +122,7 @@ class Sandbox:
                 # The creation time, so a later process can sweep schemas whose owner died.
                 created = datetime.now(UTC).isoformat()
                 await conn.execute(text(f"COMMENT ON SCHEMA \"{self.schema}\" IS '{SCHEMA_COMMENT_PREFIX}{created}'"))
-        async with self.engine.begin() as conn:
+        async with _migration_lock(), self.engine.begin() as conn:
             await conn.run_sync(upgrade_to_head, self.schema)
 
     async def reset(self) -> None:
