@@ -7,7 +7,9 @@ that any failure becomes a clear message on the page instead of a traceback.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -57,7 +59,12 @@ def sandbox() -> Sandbox:
 
 def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     """Run ``coro`` in this learner's sandbox on the app's event loop."""
-    return sandbox().run(coro, timeout)
+    try:
+        box = sandbox()
+    except BaseException:
+        coro.close()  # it will never run: say so, instead of leaving it unawaited
+        raise
+    return box.run(coro, timeout)
 
 
 def attempt(action: Callable[[], T], *, where: Any = None) -> tuple[bool, T | None]:
@@ -69,11 +76,26 @@ def attempt(action: Callable[[], T], *, where: Any = None) -> tuple[bool, T | No
         return False, None
 
 
+_source_lock = threading.Lock()
+
+
+@functools.cache
+def _source(obj: Any) -> str:
+    """The source of ``obj``, read once per process.
+
+    For a class, ``inspect.getsource`` parses its whole module with ``ast.parse``. On
+    Python 3.11 two threads parsing at once can fail with "AST constructor recursion depth
+    mismatch", and every learner's page runs on its own thread: so one thread reads at a time.
+    """
+    with _source_lock:
+        return inspect.getsource(obj)
+
+
 def show_source(*objects: Any, label: str = "The code that ran") -> None:
     """Show the real source of the functions a page calls (never a pasted copy)."""
     with st.expander(label):
         for obj in objects:
-            st.code(inspect.getsource(obj), language="python")
+            st.code(_source(obj), language="python")
 
 
 def sidebar_status() -> None:
