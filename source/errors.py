@@ -12,7 +12,7 @@ import asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 
@@ -44,7 +44,10 @@ def explain(exc: BaseException) -> str:
         return f"No database connection became free in time ({_first_line(exc)})."
     if isinstance(exc, IntegrityError):
         return f"The database refused the change because it breaks a constraint: {_first_line(exc.orig)}."
-    if isinstance(exc, (OperationalError, DBAPIError, ConnectionError, OSError)):
+    if isinstance(exc, DBAPIError) and not (exc.connection_invalidated or isinstance(exc, InterfaceError)):
+        # The server answered, with a refusal (a bad column, a lock, a constraint...).
+        return f"The database refused the statement: {_first_line(exc.orig)}."
+    if isinstance(exc, (DBAPIError, ConnectionError, OSError)):
         return (
             "The database did not answer. It may have restarted or gone away; "
             f"try again in a moment. ({type(exc).__name__})"

@@ -184,3 +184,19 @@ def test_a_sandbox_cannot_grow_without_limit(sandbox: Sandbox, monkeypatch: pyte
     with pytest.raises(InvalidInput, match="at most 3 assessments"):
         sandbox.run(add_sample_children(first.id, assessments=1, scores=0))
     assert len(sandbox.run(list_users())) == 2
+
+
+def test_a_refused_statement_is_not_reported_as_a_dead_server(sandbox: Sandbox) -> None:
+    from sqlalchemy import literal_column
+
+    from source import explain
+
+    async def bad_sql() -> None:
+        async with get_session() as session:
+            await session.execute(select(literal_column("no_such_column")).select_from(User))
+
+    with pytest.raises(Exception) as caught:  # the driver's own error class differs per backend
+        sandbox.run(bad_sql())
+    message = explain(caught.value)
+    assert message.startswith("The database refused the statement"), message
+    assert "no_such_column" in message
