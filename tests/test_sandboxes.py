@@ -157,3 +157,34 @@ def test_orphaned_sqlite_folders_are_swept_and_fresh_ones_kept() -> None:
                 for f in folder.iterdir():
                     f.unlink()
                 folder.rmdir()
+
+
+def test_learners_arriving_together_each_get_a_migrated_sandbox(backends: Backends) -> None:
+    """Four sessions opening at once: each sandbox must be migrated, and only its own.
+
+    Alembic keeps the running migration in module globals, so migrations that overlap on
+    the one event loop would trample each other; the sandbox makes them take turns.
+    """
+    opened: list[Sandbox] = []
+    errors: list[BaseException] = []
+
+    def arrive() -> None:
+        try:
+            opened.append(backends.open_sandbox())
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=arrive) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert errors == []
+        assert len(opened) == 4
+        for i, sb in enumerate(opened):
+            sb.run(create_user(parse(UserCreate, email=f"same{i}@innovateai.com", name="Same")))
+        assert [_emails(sb) for sb in opened] == [[f"same{i}@innovateai.com"] for i in range(4)]
+    finally:
+        for sb in opened:
+            backends.release(sb)
