@@ -16,17 +16,17 @@ slow query or a slow network, and is the only injected delay in the lab.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import statistics
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import plotly.graph_objects as go
 from sqlalchemy import event, text
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -61,6 +61,12 @@ MAX_EXPERIMENT_CONNECTIONS = 60
 ADMISSION_TIMEOUT_S = 30.0
 #: A hard stop for one experiment (both phases); the pool timeout normally ends it far sooner.
 EXPERIMENT_TIME_LIMIT_S = 60.0
+#: How long a new experiment waits for the same sandbox's previous one to wind down.
+REPLACE_WAIT_S = 5.0
+#: How long a page waits for an experiment: every stage above, plus a margin.
+WAIT_TIMEOUT_S = REPLACE_WAIT_S + ADMISSION_TIMEOUT_S + EXPERIMENT_TIME_LIMIT_S + 5.0
+#: How often the experiment's pool counters are read while it runs.
+SAMPLE_EVERY_S = 0.01
 
 
 # -- step 1: initialise the sandbox and the sample users ---------------------------------
@@ -111,8 +117,8 @@ class PoolStatus:
         return self.checked_in + self.checked_out
 
 
-async def read_pool_status(engine: AsyncEngine) -> PoolStatus | None:
-    """Read the pool's counters on the event loop that owns the pool.
+def pool_status(engine: AsyncEngine) -> PoolStatus | None:
+    """Read the pool's counters now; call it on the event loop that owns the pool.
 
     ``overflow`` starts at ``-size``: SQLAlchemy counts every connection it opens, so
     ``-3`` means three of the pool's places have not been opened yet, and a positive
@@ -129,6 +135,11 @@ async def read_pool_status(engine: AsyncEngine) -> PoolStatus | None:
         checked_out=pool.checkedout(),
         overflow=pool.overflow(),
     )
+
+
+async def read_pool_status(engine: AsyncEngine) -> PoolStatus | None:
+    """:func:`pool_status` as a coroutine, so a page can run it on the loop that owns the pool."""
+    return pool_status(engine)
 
 
 # -- step 3: the experiment -----------------------------------------------------------------
@@ -186,14 +197,32 @@ class ExperimentConfig:
         return math.ceil(self.requests / self.connections_at_once) * self.delay_ms / 1000
 
 
+@dataclass(frozen=True)
+class PoolSample:
+    """One reading of the experiment's pool, taken while it ran."""
+
+    t_ms: float  # since the requests were fired
+    checked_out: int  # connections lent to requests right now
+    overflow_in_use: int  # of those, how many are extra connections beyond pool_size
+    waiting: int  # requests that asked for a connection and do not hold one yet
+
+
 @dataclass
 class Progress:
-    """Counters the running experiment updates and the page reads to draw a progress bar."""
+    """What the running experiment is doing now; the page reads it to draw a progress bar.
+
+    The request counters are updated by the requests themselves; ``pool`` and
+    ``open_connections`` are read from the experiment's own engine by a sampler every
+    ``SAMPLE_EVERY_S`` seconds, so the progress text shows the pool filling and draining.
+    """
 
     total: int = 0
     done: int = 0
     timeouts: int = 0
     in_use: int = 0
+    waiting: int = 0
+    open_connections: int = 0
+    pool: PoolStatus | None = None
     phase: str = "waiting for a free experiment slot"
 
     @property
@@ -201,7 +230,17 @@ class Progress:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
     def describe(self) -> str:
-        return f"{self.phase}: {self.done}/{self.total} requests finished, {self.in_use} holding a connection"
+        text = f"{self.phase}: {self.done}/{self.total} finished, {self.waiting} waiting for a connection"
+        if self.timeouts:
+            text += f", {self.timeouts} gave up"
+        if self.pool is not None:
+            extra = max(self.pool.overflow, 0)
+            return text + (
+                f" · pool: {self.pool.checked_out} checked out, {self.pool.checked_in} idle, {extra} overflow"
+            )
+        if self.phase.startswith("New connection"):
+            return text + f" · {self.open_connections} connection(s) open"
+        return text
 
 
 @dataclass(frozen=True)
@@ -218,9 +257,26 @@ class ExperimentResult:
     first_error: str | None
     waits_ms: list[float]  # per completed request: time until it held a connection
     timeout_waits_ms: list[float]  # per timed-out request: time until it gave up
-    connect_ms: list[float]  # per new connection opened (NullPool only)
+    connect_ms: list[float]  # per new connection: from asking the driver until it was open
     connections_opened: int
     peak_in_use: int
+    timeline: list[PoolSample] = field(default_factory=list)
+    closed_while_queued: int = 0  # connections the pool closed while some request was waiting for one
+
+    @property
+    def lent_while_queued(self) -> float | None:
+        """Connections lent out on average while some request was waiting, weighted by time.
+
+        If the pool really used all its C connections whenever anybody queued, this is C.
+        ``None`` when no request ever had to wait.
+        """
+        weighted = span = 0.0
+        for now, following in itertools.pairwise(self.timeline):
+            if now.waiting > 0:
+                dt = following.t_ms - now.t_ms
+                weighted += now.checked_out * dt
+                span += dt
+        return weighted / span if span > 0 else None
 
     @property
     def throughput_rps(self) -> float:
@@ -235,8 +291,15 @@ class ExperimentResult:
         return math.ceil(self.config.requests / self.concurrency) * self.config.delay_ms / 1000
 
     @property
-    def bound_ratio(self) -> float:
-        return self.wall_s / self.bound_s if self.bound_s > 0 else math.inf
+    def bound_applies(self) -> bool:
+        """The bound assumes every request is served; it says nothing about a run where some gave up."""
+        return self.timeouts == 0 and self.errors == 0
+
+    @property
+    def bound_ratio(self) -> float | None:
+        if not self.bound_applies or self.bound_s <= 0:
+            return None
+        return self.wall_s / self.bound_s
 
     @property
     def max_wait_ms(self) -> float:
@@ -245,6 +308,10 @@ class ExperimentResult:
     @property
     def median_connect_ms(self) -> float | None:
         return statistics.median(self.connect_ms) if self.connect_ms else None
+
+    @property
+    def total_connect_ms(self) -> float:
+        return sum(self.connect_ms)
 
 
 @dataclass(frozen=True)
@@ -284,9 +351,11 @@ class ExperimentGate:
         try:
             yield
         finally:
+            # Give the slot back first, without awaiting anything, so even an experiment
+            # that is being cancelled cannot keep it; then wake whoever waits for one.
+            self.running -= 1
+            self.connections -= connections
             async with self._changed:
-                self.running -= 1
-                self.connections -= connections
                 self._changed.notify_all()
 
 
@@ -336,8 +405,71 @@ class _Tally:
     timeout_waits_ms: list[float] = field(default_factory=list)
     connect_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    timeline: list[PoolSample] = field(default_factory=list)
     opened: int = 0
+    closed_while_queued: int = 0
     peak: int = 0
+
+
+def time_new_connections(engine: AsyncEngine, tally: _Tally, progress: Progress) -> None:
+    """Time every new connection the engine opens, and count the ones open right now.
+
+    ``do_connect`` fires just before SQLAlchemy asks the driver for a new connection and
+    the pool's ``connect`` event just after it is open, both with the same connection
+    record: the gap between them is what opening that one connection cost. A pool that
+    reuses its connections fires them only for the few it opens.
+    """
+    asked: dict[int, float] = {}
+
+    def before(dialect: Any, record: Any, cargs: Any, cparams: Any) -> None:
+        asked[id(record)] = time.perf_counter()
+
+    def opened(dbapi_connection: Any, record: Any) -> None:
+        started = asked.pop(id(record), None)
+        if started is not None:
+            tally.connect_ms.append((time.perf_counter() - started) * 1000)
+        tally.opened += 1
+        progress.open_connections += 1
+
+    def closed(*_: Any) -> None:
+        if progress.waiting > 0:
+            tally.closed_while_queued += 1
+        progress.open_connections -= 1
+
+    event.listen(engine.sync_engine, "do_connect", before)
+    event.listen(engine.sync_engine, "connect", opened)
+    event.listen(engine.sync_engine, "close", closed)
+    event.listen(engine.sync_engine, "close_detached", closed)
+
+
+def read_sample(engine: AsyncEngine, started: float, progress: Progress) -> PoolSample:
+    """One reading of the experiment's pool, also shown live through ``progress``.
+
+    For ``NullPool``, which keeps no counters, the connections open at that moment stand
+    in for "checked out" (each request holds the one it opened).
+    """
+    status = pool_status(engine)
+    progress.pool = status
+    return PoolSample(
+        t_ms=(time.perf_counter() - started) * 1000,
+        checked_out=status.checked_out if status else progress.open_connections,
+        overflow_in_use=max(status.overflow, 0) if status else 0,
+        waiting=progress.waiting,
+    )
+
+
+async def sample_pool(engine: AsyncEngine, started: float, progress: Progress, timeline: list[PoolSample]) -> None:
+    """Read the pool every ``SAMPLE_EVERY_S`` until cancelled, keeping the readings that changed."""
+    while True:
+        sample = read_sample(engine, started, progress)
+        last = timeline[-1] if timeline else None
+        if last is None or (last.checked_out, last.overflow_in_use, last.waiting) != (
+            sample.checked_out,
+            sample.overflow_in_use,
+            sample.waiting,
+        ):
+            timeline.append(sample)
+        await asyncio.sleep(SAMPLE_EVERY_S)
 
 
 async def hold_connection(conn: AsyncConnection, delay_s: float, tally: _Tally, progress: Progress) -> None:
@@ -354,8 +486,12 @@ async def hold_connection(conn: AsyncConnection, delay_s: float, tally: _Tally, 
 async def pooled_request(engine: AsyncEngine, delay_s: float, tally: _Tally, progress: Progress) -> None:
     """One simulated request: borrow a connection, run a query, hold it for D, give it back."""
     asked = time.perf_counter()
+    progress.waiting += 1
+    waiting = True
     try:
         async with engine.connect() as conn:
+            progress.waiting -= 1
+            waiting = False
             tally.waits_ms.append((time.perf_counter() - asked) * 1000)
             await hold_connection(conn, delay_s, tally, progress)
     except PoolTimeoutError:
@@ -365,6 +501,8 @@ async def pooled_request(engine: AsyncEngine, delay_s: float, tally: _Tally, pro
     except Exception as exc:  # noqa: BLE001 - counted and reported, the other requests go on
         tally.errors.append(explain(exc))
     finally:
+        if waiting:
+            progress.waiting -= 1
         progress.done += 1
 
 
@@ -373,28 +511,37 @@ async def new_connection_request(
 ) -> None:
     """The same request without a pool: open a connection, use it, close it.
 
-    ``slots`` caps how many run at once (like the pool's limit) and the same timeout
-    applies to waiting for a slot, so the only difference from the pooled run is that
-    nothing is reused: every request pays for opening its own connection.
+    ``NullPool`` has no limit and no timeout of its own, so two stand-ins play the pool's
+    part: ``slots``, an ``asyncio.Semaphore``, caps how many requests hold a connection at
+    once, and ``asyncio.wait_for`` gives up on waiting for a slot after pool_timeout. The
+    one real difference from the pooled run is that nothing is reused: every request
+    opens its own connection and really closes it afterwards.
     """
     asked = time.perf_counter()
+    progress.waiting += 1
     try:
         await asyncio.wait_for(slots.acquire(), timeout_s)
     except TimeoutError:
         tally.timeout_waits_ms.append((time.perf_counter() - asked) * 1000)
         progress.timeouts += 1
+        progress.waiting -= 1
         progress.done += 1
         return
+    except BaseException:
+        progress.waiting -= 1
+        raise
+    waiting = True
     try:
-        opening = time.perf_counter()
         async with engine.connect() as conn:
-            now = time.perf_counter()
-            tally.connect_ms.append((now - opening) * 1000)
-            tally.waits_ms.append((now - asked) * 1000)
+            progress.waiting -= 1
+            waiting = False
+            tally.waits_ms.append((time.perf_counter() - asked) * 1000)
             await hold_connection(conn, delay_s, tally, progress)
     except Exception as exc:  # noqa: BLE001 - e.g. the server refusing more connections
         tally.errors.append(explain(exc))
     finally:
+        if waiting:
+            progress.waiting -= 1
         slots.release()
         progress.done += 1
 
@@ -404,12 +551,9 @@ async def _measure(
 ) -> ExperimentResult:
     engine = build_engine(sandbox, config, nullpool=nullpool)
     tally = _Tally()
-
-    def count_connect(*_: Any) -> None:
-        tally.opened += 1
-
-    event.listen(engine.sync_engine, "connect", count_connect)
+    time_new_connections(engine, tally, progress)
     delay_s = config.delay_ms / 1000
+    sampler: asyncio.Task[None] | None = None
     try:
         if nullpool:
             slots = asyncio.Semaphore(config.nullpool_concurrency)
@@ -420,10 +564,20 @@ async def _measure(
         else:
             requests = [pooled_request(engine, delay_s, tally, progress) for _ in range(config.requests)]
         started = time.perf_counter()
-        await asyncio.gather(*requests)
+        sampler = asyncio.create_task(sample_pool(engine, started, progress, tally.timeline))
+        # A TaskGroup, not gather(): if the experiment is cancelled, it waits until every
+        # request has given its connection back, so the engine below is disposed last.
+        async with asyncio.TaskGroup() as group:
+            for request in requests:
+                group.create_task(request)
         wall_s = time.perf_counter() - started
+        tally.timeline.append(read_sample(engine, started, progress))
     finally:
-        await engine.dispose()
+        if sampler is not None:
+            sampler.cancel()
+        progress.pool = None
+        # Shielded: even if this experiment is being cancelled, its connections get closed.
+        await asyncio.shield(engine.dispose())
     return ExperimentResult(
         strategy="new connection per request" if nullpool else "pool",
         backend=backend_name(sandbox),
@@ -438,7 +592,34 @@ async def _measure(
         connect_ms=tally.connect_ms,
         connections_opened=tally.opened,
         peak_in_use=tally.peak,
+        timeline=tally.timeline,
+        closed_while_queued=tally.closed_while_queued,
     )
+
+
+#: The experiment each sandbox is running now (a task on the app's loop), by sandbox id.
+_running: dict[str, asyncio.Task[Any]] = {}
+#: Experiments stopped because their sandbox started a newer one.
+_replaced: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+
+
+async def _replace_previous(sandbox_id: str) -> asyncio.Task[Any]:
+    """Make this task the sandbox's only experiment, cancelling an older one first.
+
+    A learner who presses "Run" again, or leaves and comes back, has no use for the old
+    run, and it would hold an experiment slot other learners are waiting for. So the old
+    one is cancelled, and this one waits until it has given back its slot and closed its
+    connections before starting.
+    """
+    me = asyncio.current_task()
+    assert me is not None
+    previous = _running.get(sandbox_id)
+    _running[sandbox_id] = me
+    if previous is not None and previous is not me and not previous.done():
+        _replaced.add(previous)
+        previous.cancel()
+        await asyncio.wait({previous}, timeout=REPLACE_WAIT_S)
+    return me
 
 
 async def run_experiment(
@@ -446,22 +627,38 @@ async def run_experiment(
 ) -> LabRun:
     """Run K concurrent requests through a pool, and optionally without one.
 
-    Waits for a free experiment slot first (at most two experiments run at once in the
+    One experiment per sandbox: starting a new one cancels the sandbox's previous one.
+    Then it waits for a free experiment slot (at most two experiments run at once in the
     whole process), so one learner's experiment cannot starve the database of connections.
     """
     sandbox = current_sandbox()
     progress = progress or Progress()
     progress.total = config.requests * (2 if compare_nullpool else 1)
     needs = max(config.connections_at_once, config.nullpool_concurrency if compare_nullpool else 0)
-    async with experiment_gate().admit(needs):
-        async with asyncio.timeout(EXPERIMENT_TIME_LIMIT_S):
-            progress.phase = "Pooled run"
-            pooled = await _measure(sandbox, config, progress, nullpool=False)
-            nullpool = None
-            if compare_nullpool:
-                progress.phase = "New connection per request"
-                nullpool = await _measure(sandbox, config, progress, nullpool=True)
-        progress.phase = "Done"
+    me = await _replace_previous(sandbox.id)
+    try:
+        async with experiment_gate().admit(needs):
+            async with asyncio.timeout(EXPERIMENT_TIME_LIMIT_S):
+                progress.phase = "Pooled run"
+                pooled = await _measure(sandbox, config, progress, nullpool=False)
+                nullpool = None
+                if compare_nullpool:
+                    progress.phase = "New connection per request"
+                    nullpool = await _measure(sandbox, config, progress, nullpool=True)
+            progress.phase = "Done"
+    except asyncio.CancelledError:
+        progress.phase = "Stopped"
+        if me in _replaced:
+            raise LabError("This experiment was stopped because a newer one started in your sandbox.") from None
+        raise
+    except TimeoutError:
+        raise LabError(
+            f"The experiment hit the lab's {EXPERIMENT_TIME_LIMIT_S:g} s limit and was stopped. "
+            "Try fewer requests, a shorter hold or a shorter pool_timeout."
+        ) from None
+    finally:
+        if _running.get(sandbox.id) is me:
+            del _running[sandbox.id]
     return LabRun(pooled=pooled, nullpool=nullpool)
 
 
@@ -472,60 +669,26 @@ def start(sandbox: Sandbox, coro: Coroutine[Any, Any, T]) -> Future[T]:
 
 
 def wait_with_progress(
-    future: Future[T], on_tick: Callable[[], object], *, every_s: float = 0.1, timeout_s: float = 90.0
+    future: Future[T], on_tick: Callable[[], object], *, every_s: float = 0.1, timeout_s: float = WAIT_TIMEOUT_S
 ) -> T:
-    """Block until ``future`` is done, calling ``on_tick`` between polls (to redraw a bar)."""
+    """Block until ``future`` is done, calling ``on_tick`` between polls (to redraw a bar).
+
+    Whatever ends the wait early (a timeout, or Streamlit stopping the script because
+    the learner pressed a button again or left the page) cancels the experiment on the
+    event loop, so it gives back its slot and closes its connections at once instead of
+    running on for nobody.
+    """
     deadline = time.monotonic() + timeout_s
-    while not future.done():
-        if time.monotonic() > deadline:
-            future.cancel()
-            raise TimeoutError("the experiment did not finish in time")
+    try:
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise LabError("The experiment did not finish in time and was stopped.")
+            on_tick()
+            time.sleep(every_s)
         on_tick()
-        time.sleep(every_s)
-    on_tick()
-    return future.result()
-
-
-# -- figures --------------------------------------------------------------------------------
-def waits_figure(run: LabRun) -> go.Figure:
-    """Histogram of how long requests waited for a connection, per strategy and outcome."""
-    fig = go.Figure()
-    colours = {"pool": ("#2563eb", "#dc2626"), "new connection per request": ("#f59e0b", "#7f1d1d")}
-    for result in (run.pooled, run.nullpool):
-        if result is None:
-            continue
-        served, failed = colours[result.strategy]
-        fig.add_trace(
-            go.Histogram(
-                x=result.waits_ms,
-                name=f"{result.strategy}: got a connection",
-                opacity=0.6,
-                marker_color=served,
-                bingroup="waits",
-            )
-        )
-        if result.timeout_waits_ms:
-            fig.add_trace(
-                go.Histogram(
-                    x=result.timeout_waits_ms,
-                    name=f"{result.strategy}: timed out",
-                    opacity=0.6,
-                    marker_color=failed,
-                    bingroup="waits",
-                )
-            )
-    fig.update_layout(
-        barmode="overlay",
-        xaxis_title="wait for a connection (ms)",
-        yaxis_title="requests",
-        legend={"orientation": "h", "y": -0.25},
-        margin={"t": 30},
-    )
-    return fig
-
-
-def connect_figure(result: ExperimentResult) -> go.Figure:
-    """Box plot of the time each new connection took to open."""
-    fig = go.Figure(go.Box(x=result.connect_ms, name="open a connection", boxpoints="outliers"))
-    fig.update_layout(xaxis_title="time to open one connection (ms)", margin={"t": 30}, height=220)
-    return fig
+        return future.result()
+    except CancelledError:
+        raise LabError("This experiment was stopped before it finished.") from None
+    finally:
+        if not future.done():
+            future.cancel()

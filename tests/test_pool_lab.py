@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
+from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
-from source import InvalidInput, LabError, Sandbox, pool_lab
+from source import Backends, InvalidInput, LabError, Sandbox, pool_lab, use_sandbox
 from source.pool_lab import ExperimentConfig, ExperimentGate, Progress
 
 
@@ -51,10 +54,25 @@ def test_a_small_pool_makes_requests_queue(sandbox: Sandbox) -> None:
     assert len(result.waits_ms) == 20
     assert result.max_wait_ms > 0, "18 of the 20 requests had to wait for one of the two connections"
     assert result.connections_opened == 2, "a pool of 2 opens 2 connections and reuses them"
+    assert len(result.connect_ms) == 2 and all(ms > 0 for ms in result.connect_ms), "both openings were timed"
     assert result.peak_in_use == 2
     assert result.bound_s == pytest.approx(math.ceil(20 / 2) * 0.020)
     assert result.throughput_rps > 0
-    assert progress.done == progress.total == 20 and progress.in_use == 0
+    assert progress.done == progress.total == 20 and progress.in_use == 0 and progress.waiting == 0
+    assert progress.open_connections == 0, "the experiment's engine was disposed: no connection left open"
+
+
+def test_the_pool_is_sampled_while_it_fills_and_drains(sandbox: Sandbox) -> None:
+    result = sandbox.run(pool_lab.run_experiment(config(requests=30, delay_ms=20, pool_size=2, max_overflow=1))).pooled
+    timeline = result.timeline
+    assert len(timeline) >= 3
+    assert [s.t_ms for s in timeline] == sorted(s.t_ms for s in timeline)
+    assert max(s.checked_out for s in timeline) == 3, "pool_size 2 + max_overflow 1, all lent out at the peak"
+    assert max(s.overflow_in_use for s in timeline) == 1
+    assert all(s.checked_out <= 3 and s.overflow_in_use <= 1 for s in timeline), "never beyond the cap"
+    assert max(s.waiting for s in timeline) > 0, "30 requests queued for 3 connections"
+    last = timeline[-1]
+    assert (last.checked_out, last.waiting) == (0, 0), "drained: every connection back, nobody waiting"
 
 
 def test_overflow_adds_connections_beyond_pool_size(sandbox: Sandbox) -> None:
@@ -63,6 +81,15 @@ def test_overflow_adds_connections_beyond_pool_size(sandbox: Sandbox) -> None:
     assert result.peak_in_use == 5, "pool_size 2 + max_overflow 3 lets five requests hold a connection"
     assert 5 <= result.connections_opened <= 20, "overflow connections are opened on demand, never one per request"
     assert result.concurrency == 5
+
+
+def test_connections_lent_while_queued_is_weighted_by_time(sandbox: Sandbox) -> None:
+    result = sandbox.run(pool_lab.run_experiment(config(requests=4, delay_ms=5))).pooled
+    sample = pool_lab.PoolSample
+    # 3 connections lent for 30 ms while requests wait, then 1 for 10 ms, then nobody waits.
+    timeline = [sample(0, 3, 1, 5), sample(30, 1, 0, 2), sample(40, 2, 0, 0), sample(90, 0, 0, 0)]
+    assert replace(result, timeline=timeline).lent_while_queued == pytest.approx((3 * 30 + 1 * 10) / 40)
+    assert replace(result, timeline=[sample(0, 2, 0, 0), sample(5, 0, 0, 0)]).lent_while_queued is None
 
 
 def test_a_tiny_pool_timeout_gives_real_timeouts(sandbox: Sandbox) -> None:
@@ -74,6 +101,7 @@ def test_a_tiny_pool_timeout_gives_real_timeouts(sandbox: Sandbox) -> None:
     assert result.completed + result.timeouts == 20
     assert result.errors == 0
     assert len(result.timeout_waits_ms) == result.timeouts
+    assert not result.bound_applies and result.bound_ratio is None, "the bound assumes every request is served"
 
 
 def test_a_new_connection_per_request_opens_one_each_time(sandbox: Sandbox) -> None:
@@ -153,8 +181,14 @@ def test_the_gate_limits_experiments_and_connections(sandbox: Sandbox) -> None:
     assert "try again" in first and "try again" in second
 
 
-def test_experiments_beyond_the_limit_wait_their_turn(sandbox: Sandbox) -> None:
-    async def three_at_once() -> tuple[list[pool_lab.LabRun], int, int]:
+def test_experiments_beyond_the_limit_wait_their_turn(backends: Backends) -> None:
+    boxes = [backends.open_sandbox() for _ in range(3)]
+
+    async def in_sandbox(box: Sandbox) -> pool_lab.LabRun:
+        async with use_sandbox(box):
+            return await pool_lab.run_experiment(config(requests=10, delay_ms=20))
+
+    async def three_learners_at_once() -> tuple[list[pool_lab.LabRun], int, int]:
         gate = pool_lab.experiment_gate()
         most = 0
 
@@ -165,11 +199,86 @@ def test_experiments_beyond_the_limit_wait_their_turn(sandbox: Sandbox) -> None:
                 await asyncio.sleep(0.002)
 
         watcher = asyncio.create_task(watch())
-        runs = await asyncio.gather(*(pool_lab.run_experiment(config(requests=10, delay_ms=20)) for _ in range(3)))
+        runs = await asyncio.gather(*(in_sandbox(box) for box in boxes))
         watcher.cancel()
         return list(runs), most, gate.running
 
-    runs, most, left = sandbox.run(three_at_once())
+    try:
+        runs, most, left = backends.runtime.run(three_learners_at_once())
+    finally:
+        for box in boxes:
+            backends.release(box)
     assert [r.pooled.completed for r in runs] == [10, 10, 10]
     assert 1 <= most <= pool_lab.MAX_EXPERIMENTS_AT_ONCE
     assert left == 0
+
+
+def endless() -> ExperimentConfig:
+    """Far longer than any test waits: 500 requests through one connection, 200 ms each."""
+    return config(requests=pool_lab.MAX_REQUESTS, delay_ms=pool_lab.MAX_DELAY_MS, pool_size=1, timeout=10.0)
+
+
+def wait_until(check: Callable[[], bool], what: str, limit_s: float = 10.0) -> None:
+    """Poll ``check`` (a liveness bound, not a speed target: the experiment alone would run for a minute)."""
+    deadline = time.monotonic() + limit_s
+    while not check():
+        assert time.monotonic() < deadline, f"still waiting for: {what}"
+        time.sleep(0.01)
+
+
+def gate_running(sandbox: Sandbox) -> int:
+    async def read() -> int:
+        return pool_lab.experiment_gate().running
+
+    return sandbox.run(read())
+
+
+def test_cancelling_an_abandoned_experiment_frees_its_slot_and_connections(sandbox: Sandbox) -> None:
+    progress = Progress()
+    future = pool_lab.start(sandbox, pool_lab.run_experiment(endless(), progress=progress))
+    wait_until(lambda: progress.in_use == 1, "the experiment to hold its connection")
+    assert gate_running(sandbox) == 1 and progress.open_connections == 1
+
+    future.cancel()  # what wait_with_progress does when Streamlit stops the page's script
+
+    wait_until(lambda: gate_running(sandbox) == 0, "the gate slot to be given back")
+    wait_until(lambda: progress.open_connections == 0, "the experiment's connection to be closed")
+    assert progress.phase == "Stopped", "it was stopped, not run to the end"
+
+
+def test_wait_with_progress_cancels_the_experiment_when_the_page_stops(sandbox: Sandbox) -> None:
+    progress = Progress()
+    future = pool_lab.start(sandbox, pool_lab.run_experiment(endless(), progress=progress))
+
+    class PageStopped(BaseException):
+        """Stands in for Streamlit's StopException / RerunException (both BaseException)."""
+
+    def tick() -> None:
+        if progress.in_use:
+            raise PageStopped
+
+    with pytest.raises(PageStopped):
+        pool_lab.wait_with_progress(future, tick, every_s=0.01)
+    assert future.cancelled()
+    wait_until(lambda: gate_running(sandbox) == 0, "the gate slot to be given back")
+    wait_until(lambda: progress.open_connections == 0, "the experiment's connection to be closed")
+
+
+def test_a_new_experiment_in_the_same_sandbox_stops_the_previous_one(sandbox: Sandbox) -> None:
+    first_progress = Progress()
+    first = pool_lab.start(sandbox, pool_lab.run_experiment(endless(), progress=first_progress))
+    wait_until(lambda: first_progress.in_use == 1, "the first experiment to hold its connection")
+
+    second = sandbox.run(pool_lab.run_experiment(config(requests=10, delay_ms=5)))
+
+    assert second.pooled.completed == 10
+    with pytest.raises(LabError, match="newer one started"):
+        first.result(timeout=10)
+    assert first_progress.phase == "Stopped"
+    assert first_progress.open_connections == 0 and first_progress.in_use == 0
+    assert gate_running(sandbox) == 0
+
+
+def test_the_page_waits_longer_than_every_stage_of_an_experiment() -> None:
+    stages = pool_lab.REPLACE_WAIT_S + pool_lab.ADMISSION_TIMEOUT_S + pool_lab.EXPERIMENT_TIME_LIMIT_S
+    assert stages < pool_lab.WAIT_TIMEOUT_S, "otherwise the page would give up on an experiment still in time"
