@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
@@ -70,39 +71,71 @@ def test_pool_status_shows_the_four_counters(app_env: str) -> None:
     assert "Overflow" in metrics(at)
 
 
+def charts(at: AppTest) -> list[dict[str, Any]]:
+    """Every plotly chart on the page, as the figure's JSON."""
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
 def test_running_the_experiment_shows_metrics_and_charts(app_env: str) -> None:
     at = open_lab2(app_env)
     run_experiment(at, k=20, d=5, size=2, overflow=0, timeout=5.0, compare=True)
     found = metrics(at)
     assert found["Wall time"][0].endswith(" ms") and found["Throughput"][0].endswith(" req/s")
-    assert found["Completed"] == ["20"] and found["Pool timeouts"] == ["0"]
+    assert found["Completed"] == ["20", "20"], "pooled and NullPool both served every request"
+    assert found["Pool timeouts"] == ["0"] and found["Timeouts"] == ["0"]
     assert found["Connections opened"] == ["20"], "NullPool opens one connection per request"
     assert "Opening one (median)" in found
-    charts = at.get("plotly_chart")
-    assert len(charts) == 2, "the waits histogram and the connect-time box plot"
-    waits = json.loads(charts[0].proto.spec)
-    assert {trace["type"] for trace in waits["data"]} == {"histogram"}
-    assert sum(len(trace["x"]) for trace in waits["data"]) == 40, "one wait per request, both strategies"
-    assert "asyncio.sleep" in page_text(at), "the page says the hold time is injected"
+    text = page_text(at)
+    assert "asyncio.sleep" in text, "the page says the hold time is injected"
+    assert "asyncio.Semaphore" in text and "asyncio.wait_for" in text, "the NullPool stand-ins are named"
+    assert "that bound" in text and "It opened **2** connection(s)" in text
+
+    figures = charts(at)
+    assert len(figures) == 3, "the pool timeline, the waits curves and the connect-time box plot"
+    waits = next(f for f in figures if "share of all requests" in json.dumps(f["layout"]))
+    curves = {trace["name"]: trace for trace in waits["data"]}
+    assert set(curves) == {"pool", "new connection per request"}
+    for curve in curves.values():
+        assert len(curve["x"]) == 20 and curve["x"] == sorted(curve["x"]), "one wait per request, sorted"
+        assert curve["y"][-1] == 1.0, "every request got a connection"
+    timeline = next(f for f in figures if "requests waiting" in json.dumps(f["layout"]))
+    checked_out = next(t for t in timeline["data"] if t["name"] == "checked out")
+    assert max(checked_out["y"]) == 2, "both connections of the pool were lent out"
+    assert checked_out["y"][-1] == 0, "and all came back"
 
 
 def test_a_tiny_pool_timeout_is_reported_not_raised(app_env: str) -> None:
     at = open_lab2(app_env)
     run_experiment(at, k=20, d=200, size=1, overflow=0, timeout=0.1, compare=False)
     found = metrics(at)
-    assert int(found["Pool timeouts"][0]) > 0
-    assert int(found["Completed"][0]) + int(found["Pool timeouts"][0]) == 20
+    timeouts = int(found["Pool timeouts"][0])
+    assert timeouts > 0
+    assert int(found["Completed"][0]) + timeouts == 20
     assert any("TimeoutError" in w.value for w in at.warning)
-    assert len(at.get("plotly_chart")) == 1
+    text = page_text(at)
+    assert f"**{timeouts}** gave up after pool_timeout" in text
+    assert "that bound" not in text, "no ratio to a bound that assumes every request was served"
+    assert len(at.get("plotly_chart")) == 2, "the pool timeline and the waits curve; no NullPool run"
 
 
-def test_out_of_range_values_never_reach_the_database(app_env: str) -> None:
+def test_out_of_range_values_are_refused_by_the_widgets(app_env: str) -> None:
     at = open_lab2(app_env)
     limits = " ".join(c.value for c in at.caption)
     assert f"K ≤ {pool_lab.MAX_REQUESTS}" in limits and f"D ≤ {pool_lab.MAX_DELAY_MS} ms" in limits
-    # The widget refuses a value above its max and keeps the last valid one (the default).
-    run_experiment(at, k=9999, size=50, compare=False)
-    assert not at.error
-    header = at.subheader[0].value
-    assert "K = 9999" not in header and "pool_size = 50" not in header
-    assert int(metrics(at)["Completed"][0]) <= pool_lab.MAX_REQUESTS
+    at.number_input(key="lab2_k").set_value(9999).run()
+    at.number_input(key="lab2_size").set_value(50).run()
+    assert_no_exception(at)
+    # Each widget refuses a value beyond its max and keeps its last valid one (the default).
+    assert at.number_input(key="lab2_k").value == 100
+    assert at.number_input(key="lab2_size").value == 5
+    run_experiment(at, compare=False)
+    assert "K = 100," in at.subheader[0].value and "pool_size = 5," in at.subheader[0].value
+
+
+def test_sqlite_explains_itself_before_any_run(app_env: str) -> None:
+    at = open_lab2(app_env)
+    notes = " ".join(i.value for i in at.info)
+    if app_env == "embedded":
+        assert "one writer at a time" in notes and "opens a file" in notes
+    else:
+        assert "one writer at a time" not in notes

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from source import pool_lab, web
+from source import pool_charts, pool_lab, web
 from source.db import initialize_db
 from source.samples import create_sample_users
 
@@ -50,12 +50,21 @@ web.show_source(pool_lab.initialise_with_samples, initialize_db, create_sample_u
 st.header("2 · Watch a live pool")
 if backend == "PostgreSQL":
     st.info(
-        "This is the app's **shared** PostgreSQL pool: every learner's sandbox (their own schema) borrows "
-        "connections from it, so these numbers move with everybody's clicks, not just yours.",
+        "This panel reads the app's **shared** PostgreSQL pool, the one the other labs use: every learner's "
+        "sandbox (their own schema) borrows connections from it, so these numbers move with everybody's clicks. "
+        "It is mostly idle, because a click holds a connection for a few milliseconds.",
         icon="👥",
     )
 else:
-    st.info("This is the pool of your own SQLite file: only your clicks move these numbers.", icon="🙋")
+    st.info(
+        "This panel reads the pool of your own SQLite file, the one the other labs use: only your clicks move "
+        "it, for a few milliseconds each, so it is mostly idle.",
+        icon="🙋",
+    )
+st.caption(
+    "The experiment in section 3 builds an engine of its own: its pool's counters show in the progress bar "
+    "while it runs, and as a chart afterwards."
+)
 live = st.toggle("Live: refresh every second", key="lab2_live")
 
 
@@ -80,7 +89,7 @@ def pool_panel() -> None:
 
 
 pool_panel()
-web.show_source(pool_lab.read_pool_status)
+web.show_source(pool_lab.read_pool_status, pool_lab.pool_status)
 
 # -- 3 · the experiment ---------------------------------------------------------------------
 st.header("3 · Load a pool of your own")
@@ -90,11 +99,21 @@ st.markdown(
     "network; everything else (waiting for a connection, opening one, timing out) is real. The experiment "
     "builds its own engine with your pool settings and disposes of it afterwards."
 )
+if backend == "SQLite":
+    st.info(
+        'You are on SQLite. A SQLite "connection" opens a file inside this process (plus a worker thread for '
+        "aiosqlite): no network handshake, so opening one is cheap; on PostgreSQL it is a TCP connection, "
+        "authentication and a new server process, which is why pooling matters far more there. And SQLite allows "
+        "one writer at a time: these requests only read, but with writes they would also queue on the file's lock "
+        "(busy_timeout), not just on the pool, where PostgreSQL locks only the rows each one touches.",
+        icon="ℹ️",
+    )
 st.caption(
     f"Limits, so nobody can exhaust the shared host: K ≤ {pool_lab.MAX_REQUESTS}, D ≤ {pool_lab.MAX_DELAY_MS} ms, "
     f"pool_size ≤ {pool_lab.MAX_POOL_SIZE}, max_overflow ≤ {pool_lab.MAX_OVERFLOW}, pool_timeout "
     f"{pool_lab.MIN_POOL_TIMEOUT_S:g}–{pool_lab.MAX_POOL_TIMEOUT_S:g} s; at most "
-    f"{pool_lab.MAX_EXPERIMENTS_AT_ONCE} experiments run at once across all learners."
+    f"{pool_lab.MAX_EXPERIMENTS_AT_ONCE} experiments run at once across all learners, and one per learner: "
+    "starting a new one stops your previous one."
 )
 with st.form("lab2_form"):
     c = st.columns(5)
@@ -134,13 +153,38 @@ if run is not None:
     m[2].metric("Bound ⌈K/C⌉·D", f"{pooled.bound_s * 1000:.0f} ms", help="C = pool_size + max_overflow")
     m[3].metric("Completed", pooled.completed)
     m[4].metric("Pool timeouts", pooled.timeouts)
-    st.markdown(
-        f"At most **C = {pooled.concurrency}** requests can hold a connection at once (peak seen: "
-        f"{pooled.peak_in_use}), so no schedule beats ⌈{cfg.requests}/{pooled.concurrency}⌉ rounds of "
-        f"{cfg.delay_ms:g} ms. This run took **{pooled.bound_ratio:.2f}×** that bound; the rest is the real cost "
-        f"of opening {pooled.connections_opened} connection(s) and of the event loop's own work per request. "
-        f"The longest wait for a connection was {pooled.max_wait_ms:.0f} ms."
-    )
+    opened = f"It opened **{pooled.connections_opened}** connection(s)"
+    if pooled.median_connect_ms is not None:
+        opened += (
+            f"; opening one took a median of {pooled.median_connect_ms:.1f} ms, timed from asking the driver "
+            "until the pool's `connect` event"
+        )
+    if pooled.bound_ratio is not None:
+        st.markdown(
+            f"At most **C = {pooled.concurrency}** requests can hold a connection at once (peak seen: "
+            f"{pooled.peak_in_use}), so no schedule beats ⌈{cfg.requests}/{pooled.concurrency}⌉ rounds of "
+            f"{cfg.delay_ms:g} ms. This run took **{pooled.bound_ratio:.2f}×** that bound. {opened}. "
+            "Every other request reused one of those. The page does not split the gap further: besides opening "
+            "connections it holds the event loop's own work per request and whatever else the shared host is "
+            "doing, so run it twice to see how much it varies. "
+            f"The longest wait for a connection was {pooled.max_wait_ms:.0f} ms."
+        )
+    else:
+        st.markdown(
+            f"The bound ⌈K/C⌉·D assumes every request is served; **{pooled.timeouts}** gave up after "
+            f"pool_timeout and {pooled.errors} failed, so this wall time is not compared with it. {opened}. "
+            f"The longest wait of a request that was served was {pooled.max_wait_ms:.0f} ms."
+        )
+    lent = pooled.lent_while_queued
+    if pooled.closed_while_queued and lent is not None:
+        st.info(
+            f"While requests queued, the pool lent out **{lent:.1f}** connections on average, not C = "
+            f"{pooled.concurrency}: it closed {pooled.closed_while_queued} connection(s) while requests were "
+            "waiting. A QueuePool keeps at most pool_size idle connections, so an overflow connection returned "
+            "when it already holds that many is closed, and requests already waiting take a returned connection "
+            "instead of opening a new one. The chart below shows when.",
+            icon="🔎",
+        )
     if pooled.timeouts:
         st.warning(
             f"{pooled.timeouts} request(s) waited longer than pool_timeout = {cfg.pool_timeout_s:g} s and got "
@@ -150,16 +194,24 @@ if run is not None:
     for result in (pooled, run.nullpool):
         if result is not None and result.errors:
             st.error(f"{result.errors} request(s) failed ({result.strategy}): {result.first_error}")
-    st.plotly_chart(pool_lab.waits_figure(run), key="lab2_waits", theme=None)
+    st.markdown(
+        "**The pool while it ran**: its own counters, read every "
+        f"{pool_lab.SAMPLE_EVERY_S * 1000:g} ms during the pooled run."
+    )
+    st.plotly_chart(pool_charts.timeline_figure(pooled), key="lab2_timeline", theme=None)
+    st.markdown("**How long requests waited for a connection**")
+    st.plotly_chart(pool_charts.waits_figure(run), key="lab2_waits", theme=None)
 
     nullpool = run.nullpool
     if nullpool is not None:
         st.subheader("Versus a new connection per request (NullPool)")
-        n = st.columns(4)
+        n = st.columns(6)
         slower_ms = (nullpool.wall_s - pooled.wall_s) * 1000
         n[0].metric("Wall time", f"{nullpool.wall_s * 1000:.0f} ms", f"{slower_ms:+.0f} ms vs pool", "inverse")
-        n[1].metric("Throughput", f"{nullpool.throughput_rps:.0f} req/s")
-        n[2].metric(
+        n[1].metric("Throughput (req/s)", f"{nullpool.throughput_rps:.0f}")
+        n[2].metric("Completed", nullpool.completed)
+        n[3].metric("Timeouts", nullpool.timeouts)
+        n[4].metric(
             "Connections opened",
             nullpool.connections_opened,
             delta=f"the pool opened {pooled.connections_opened}",
@@ -167,33 +219,24 @@ if run is not None:
             delta_arrow="off",
         )
         connect = nullpool.median_connect_ms
-        n[3].metric("Opening one (median)", f"{connect:.1f} ms" if connect is not None else "–")
+        n[5].metric("Opening one (median)", f"{connect:.1f} ms" if connect is not None else "–")
         st.markdown(
-            f"Same cap (at most {nullpool.concurrency} at once), same timeout, same requests: the only difference "
-            "is that nothing is reused, so every request pays for opening its own connection."
+            "`NullPool` has no limit and no timeout of its own, so two stand-ins play the pool's part: an "
+            f"`asyncio.Semaphore` lets at most {nullpool.concurrency} requests hold a connection at once, and "
+            f"`asyncio.wait_for` gives up on waiting for it after pool_timeout = {cfg.pool_timeout_s:g} s. "
+            "Same requests, same cap, same timeout: the difference is that nothing is reused, so every request "
+            f"opens its own connection ({nullpool.total_connect_ms:.0f} ms of opening in total, measured)."
         )
         if nullpool.connect_ms:
-            st.plotly_chart(pool_lab.connect_figure(nullpool), key="lab2_connect", theme=None)
-        if backend == "SQLite":
-            st.info(
-                'On SQLite a new "connection" opens a file inside this process (plus a worker thread for '
-                "aiosqlite): there is no network handshake, so it is cheap. On PostgreSQL it is a TCP connection, "
-                "authentication and a new server process, which is why pooling matters far more there.",
-                icon="ℹ️",
-            )
-    if backend == "SQLite":
-        st.info(
-            "These requests only read. SQLite allows one writer at a time: with writes, requests would also "
-            "queue on the database file's lock (busy_timeout), not just on the pool. PostgreSQL lets them write "
-            "concurrently, locking only the rows they touch.",
-            icon="✍️",
-        )
+            st.plotly_chart(pool_charts.connect_figure(nullpool), key="lab2_connect", theme=None)
 
 web.show_source(
     pool_lab.run_experiment,
     pool_lab.pooled_request,
     pool_lab.new_connection_request,
     pool_lab.hold_connection,
+    pool_lab.time_new_connections,
+    pool_lab.sample_pool,
     pool_lab.build_engine,
     pool_lab.ExperimentConfig,
 )
