@@ -18,7 +18,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -33,22 +32,13 @@ from typing import Any, TypeVar
 
 import pytest
 
+from bench._common import CHROMIUM, CHROMIUM_ARGS, free_port  # Debian's Chromium, never a downloaded one
 from tests.conftest import PG_URL, REDIS_URL, ROOT, unavailable
 
 pytestmark = pytest.mark.browser
 
 T = TypeVar("T")
 
-#: Debian's Chromium; the tests never download a browser of their own.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 #: Bounds on every wait (seconds / milliseconds).
 SERVER_START_TIMEOUT = 60.0
 UI_TIMEOUT_MS = 30_000
@@ -75,10 +65,6 @@ LOOP_TROUBLE = (
 
 
 # -- The server -------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_env(kind: str) -> dict[str, str]:
