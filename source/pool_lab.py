@@ -483,27 +483,55 @@ async def hold_connection(conn: AsyncConnection, delay_s: float, tally: _Tally, 
         progress.in_use -= 1
 
 
+class QueuedRequest:
+    """One request's bookkeeping, from the moment it asks for a connection.
+
+    It counts as *waiting* until it holds a connection, gives up, or fails; its wait is
+    recorded as served or timed out. Both strategies below share it, so their figures are
+    measured the same way.
+    """
+
+    def __init__(self, tally: _Tally, progress: Progress) -> None:
+        self.tally = tally
+        self.progress = progress
+        self.asked = time.perf_counter()
+        self.queued = True
+        progress.waiting += 1
+
+    def _leave_queue(self) -> float:
+        if self.queued:
+            self.queued = False
+            self.progress.waiting -= 1
+        return (time.perf_counter() - self.asked) * 1000
+
+    def served(self) -> None:
+        """It holds a connection now: record how long that took."""
+        self.tally.waits_ms.append(self._leave_queue())
+
+    def timed_out(self) -> None:
+        """It gave up waiting: record how long it waited before doing so."""
+        self.tally.timeout_waits_ms.append(self._leave_queue())
+        self.progress.timeouts += 1
+
+    def finish(self) -> None:
+        self._leave_queue()
+        self.progress.done += 1
+
+
 async def pooled_request(engine: AsyncEngine, delay_s: float, tally: _Tally, progress: Progress) -> None:
     """One simulated request: borrow a connection, run a query, hold it for D, give it back."""
-    asked = time.perf_counter()
-    progress.waiting += 1
-    waiting = True
+    request = QueuedRequest(tally, progress)
     try:
         async with engine.connect() as conn:
-            progress.waiting -= 1
-            waiting = False
-            tally.waits_ms.append((time.perf_counter() - asked) * 1000)
+            request.served()
             await hold_connection(conn, delay_s, tally, progress)
     except PoolTimeoutError:
         # The pool's own timeout: no connection became free within pool_timeout.
-        tally.timeout_waits_ms.append((time.perf_counter() - asked) * 1000)
-        progress.timeouts += 1
+        request.timed_out()
     except Exception as exc:  # noqa: BLE001 - counted and reported, the other requests go on
         tally.errors.append(explain(exc))
     finally:
-        if waiting:
-            progress.waiting -= 1
-        progress.done += 1
+        request.finish()
 
 
 async def new_connection_request(
@@ -517,33 +545,23 @@ async def new_connection_request(
     one real difference from the pooled run is that nothing is reused: every request
     opens its own connection and really closes it afterwards.
     """
-    asked = time.perf_counter()
-    progress.waiting += 1
+    request = QueuedRequest(tally, progress)
     try:
-        await asyncio.wait_for(slots.acquire(), timeout_s)
-    except TimeoutError:
-        tally.timeout_waits_ms.append((time.perf_counter() - asked) * 1000)
-        progress.timeouts += 1
-        progress.waiting -= 1
-        progress.done += 1
-        return
-    except BaseException:
-        progress.waiting -= 1
-        raise
-    waiting = True
-    try:
-        async with engine.connect() as conn:
-            progress.waiting -= 1
-            waiting = False
-            tally.waits_ms.append((time.perf_counter() - asked) * 1000)
-            await hold_connection(conn, delay_s, tally, progress)
-    except Exception as exc:  # noqa: BLE001 - e.g. the server refusing more connections
-        tally.errors.append(explain(exc))
+        try:
+            await asyncio.wait_for(slots.acquire(), timeout_s)
+        except TimeoutError:
+            request.timed_out()
+            return
+        try:
+            async with engine.connect() as conn:
+                request.served()
+                await hold_connection(conn, delay_s, tally, progress)
+        except Exception as exc:  # noqa: BLE001 - e.g. the server refusing more connections
+            tally.errors.append(explain(exc))
+        finally:
+            slots.release()
     finally:
-        if waiting:
-            progress.waiting -= 1
-        slots.release()
-        progress.done += 1
+        request.finish()
 
 
 async def _measure(

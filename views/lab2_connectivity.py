@@ -235,6 +235,7 @@ web.show_source(
     pool_lab.pooled_request,
     pool_lab.new_connection_request,
     pool_lab.hold_connection,
+    pool_lab.QueuedRequest,
     pool_lab.time_new_connections,
     pool_lab.sample_pool,
     pool_lab.build_engine,
