@@ -32,8 +32,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bench._common import CHROMIUM, CHROMIUM_ARGS, free_port  # Debian's Chromium, never a downloaded one
-from tests.conftest import PG_URL, REDIS_URL, ROOT, unavailable
+from bench._common import CHROMIUM, CHROMIUM_ARGS, backend_env, free_port  # Debian's Chromium, never a downloaded one
+from tests.conftest import PG_URL, ROOT, unavailable
 
 pytestmark = pytest.mark.browser
 
@@ -65,14 +65,6 @@ LOOP_TROUBLE = (
 
 
 # -- The server -------------------------------------------------------------------------------
-
-
-def server_env(kind: str) -> dict[str, str]:
-    """The environment a deployment gives the app: no service URLs (embedded), or both (services)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    if kind == "services":
-        env.update(DATABASE_URL=PG_URL, REDIS_URL=REDIS_URL)
-    return env
 
 
 @dataclass
@@ -131,7 +123,7 @@ def streamlit_server(env: dict[str, str], log: Path) -> Iterator[Server]:
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app with its embedded defaults, shared by the tests that need nothing else."""
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    with streamlit_server(server_env("embedded"), log) as server:
+    with streamlit_server(backend_env("embedded"), log) as server:
         yield server.url
 
 
@@ -369,7 +361,7 @@ def remaining_schemas(names: list[str]) -> list[str]:
 @pytest.mark.services
 def test_learners_at_once_on_postgresql_and_redis_keep_their_own_data(tmp_path: Path) -> None:
     executable = chromium_executable()
-    with streamlit_server(server_env("services"), tmp_path / "server.log") as server:
+    with streamlit_server(backend_env("services"), tmp_path / "server.log") as server:
         started = time.monotonic()
         try:
             runs = in_own_thread(lambda: asyncio.run(learners_at_once(server.url, executable, tmp_path)))
