@@ -13,8 +13,8 @@ import statistics
 from dataclasses import dataclass
 
 from source import Backends, Settings
-from source.config import normalise_database_url
-from source.pool_lab import SAMPLE_EVERY_S, ExperimentConfig, LabRun, run_experiment
+from source.labs.pooling.experiment import SAMPLE_EVERY_S, ExperimentConfig, LabRun, run_experiment
+from source.platform.config import normalise_database_url
 
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TARGET_RATIO = 1.3

@@ -3,15 +3,16 @@
 ``from source import *`` gives the course's names with working behaviour.
 """
 
-from .backends import Backends, BackendStatus
-from .config import Settings
-from .db import get_session, initialize_db
-from .errors import DuplicateEmail, InvalidInput, LabError, NotFound, explain
-from .models import AIRScore, Assessment, Base, DomainEvent, EventType, TimestampMixin, User
-from .repositories import UserRepository
-from .runtime import AsyncRuntime
-from .samples import create_sample_airscore, create_sample_user, create_sample_users
-from .sandbox import Sandbox, current_sandbox, use_sandbox
+from source.domain.models import AIRScore, Assessment, Base, DomainEvent, EventType, TimestampMixin, User
+from source.domain.repositories import UserRepository
+from source.domain.samples import create_sample_airscore, create_sample_user, create_sample_users
+from source.platform.backends import Backends, BackendStatus
+from source.platform.config import Settings
+from source.platform.context import current_sandbox, use_sandbox
+from source.platform.errors import DuplicateEmail, InvalidInput, LabError, NotFound, explain
+from source.platform.runtime import AsyncRuntime
+from source.platform.sandbox import Sandbox
+from source.platform.session import get_session, initialize_db
 
 __all__ = [
     "AIRScore",

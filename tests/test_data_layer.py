@@ -20,9 +20,9 @@ from source import (
     get_session,
     initialize_db,
 )
-from source.samples import create_sample_assessment
-from source.schemas import UserCreate, UserUpdate, parse, parse_id
-from source.users import add_sample_children, create_user, delete_user, list_users, update_user
+from source.domain.dtos import UserCreate, UserUpdate, parse, parse_id
+from source.domain.samples import create_sample_assessment
+from source.labs.data_models.users import add_sample_children, create_user, delete_user, list_users, update_user
 
 
 def test_initialize_db_is_idempotent_and_reaches_head(sandbox: Sandbox) -> None:
@@ -172,7 +172,7 @@ def test_get_session_works_in_both_course_forms(sandbox: Sandbox) -> None:
 
 
 def test_a_sandbox_cannot_grow_without_limit(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    import source.users as users_module
+    import source.labs.data_models.users as users_module
 
     monkeypatch.setattr(users_module, "MAX_USERS", 2)
     monkeypatch.setattr(users_module, "MAX_CHILDREN", 3)

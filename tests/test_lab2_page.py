@@ -7,7 +7,7 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
-from source import pool_lab
+from source.labs.pooling import experiment as pool_lab
 from tests.conftest import assert_no_exception, open_app, page_text, unavailable
 
 PAGE = "views/lab2_connectivity.py"

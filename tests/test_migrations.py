@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from source import Base, Sandbox
-from source.db import migration_head
+from source.platform.migrate import migration_head
 
 
 def test_migration_head_equals_the_models(sandbox: Sandbox) -> None:

@@ -10,8 +10,9 @@ from dataclasses import replace
 
 import pytest
 
-from source import Backends, InvalidInput, LabError, Sandbox, pool_lab, use_sandbox
-from source.pool_lab import ExperimentConfig, ExperimentGate, Progress
+from source import Backends, InvalidInput, LabError, Sandbox, use_sandbox
+from source.labs.pooling import experiment as pool_lab
+from source.labs.pooling.experiment import ExperimentConfig, ExperimentGate, Progress
 
 
 def config(

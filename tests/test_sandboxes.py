@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from source import Backends, Sandbox
-from source.schemas import UserCreate, parse
-from source.users import create_user, list_users
+from source.domain.dtos import UserCreate, parse
+from source.labs.data_models.users import create_user, list_users
 
 
 def _emails(sandbox: Sandbox) -> list[str]:
@@ -138,7 +138,7 @@ def test_orphaned_sqlite_folders_are_swept_and_fresh_ones_kept() -> None:
     import os
     import tempfile
 
-    from source.backends import SQLITE_FOLDER_PREFIX, sweep_stale_sqlite_folders
+    from source.platform.backends import SQLITE_FOLDER_PREFIX, sweep_stale_sqlite_folders
 
     old = Path(tempfile.mkdtemp(prefix=SQLITE_FOLDER_PREFIX))
     fresh = Path(tempfile.mkdtemp(prefix=SQLITE_FOLDER_PREFIX))

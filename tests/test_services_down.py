@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from source import Backends, Settings, explain
-from source.users import list_users
+from source.labs.data_models.users import list_users
 from tests.conftest import PG_URL, REDIS_URL, check_services, open_app, page_text, unavailable
 from tests.tcp_proxy import TcpProxy
 

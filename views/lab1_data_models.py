@@ -6,8 +6,10 @@ from datetime import datetime
 
 import streamlit as st
 
-from source import models, repositories, schema_docs, users, web
-from source.schemas import UserCreate, UserRow, UserUpdate, parse
+from source import web
+from source.domain import models, repositories
+from source.domain.dtos import UserCreate, UserRow, UserUpdate, parse
+from source.labs.data_models import schema_docs, users
 
 st.title("🧱 Lab 1 · Data models")
 st.markdown(

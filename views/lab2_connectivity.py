@@ -4,9 +4,11 @@ from datetime import datetime
 
 import streamlit as st
 
-from source import pool_charts, pool_lab, web
-from source.db import initialize_db
-from source.samples import create_sample_users
+from source import web
+from source.domain.samples import create_sample_users
+from source.labs.pooling import charts as pool_charts
+from source.labs.pooling import experiment as pool_lab
+from source.platform.session import initialize_db
 
 st.title("🔌 Lab 2 · Async connectivity & pooling")
 st.markdown(

@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
 
-from .errors import InvalidInput
+from source.platform.errors import InvalidInput
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 OccupationCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)]

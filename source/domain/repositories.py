@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from .models import AIRScore, Assessment, User
+from source.domain.models import AIRScore, Assessment, User
 
 
 class UserRepository:

@@ -12,9 +12,7 @@ import asyncio
 import contextlib
 import shutil
 import weakref
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,17 +20,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from .db import make_sessionmaker, upgrade_to_head
+from source.platform.context import use_sandbox
+from source.platform.engines import make_sessionmaker
+from source.platform.migrate import upgrade_to_head
 
 if TYPE_CHECKING:
-    from .backends import Backends
+    from source.platform.backends import Backends
 
 T = TypeVar("T")
 
 #: Marks a schema as a sandbox and records when it was made (see ``Backends.sweep_stale_schemas``).
 SCHEMA_COMMENT_PREFIX = "persistence-lab sandbox created "
-
-_current: ContextVar[Sandbox] = ContextVar("persistence_lab_sandbox")
 
 _migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
@@ -50,26 +48,6 @@ def _migration_lock() -> asyncio.Lock:
     if lock is None:
         lock = _migration_locks[loop] = asyncio.Lock()
     return lock
-
-
-def current_sandbox() -> Sandbox:
-    """The sandbox the running coroutine works in (set by :meth:`Sandbox.run`)."""
-    try:
-        return _current.get()
-    except LookupError:
-        raise LookupError(
-            "No sandbox is active. Run the coroutine through Sandbox.run(...) "
-            "or inside 'async with use_sandbox(sandbox):'."
-        ) from None
-
-
-@asynccontextmanager
-async def use_sandbox(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
-    token = _current.set(sandbox)
-    try:
-        yield sandbox
-    finally:
-        _current.reset(token)
 
 
 class Sandbox:

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from .backends import Backends
-from .config import Settings
-from .errors import explain
-from .sandbox import Sandbox
+from source.platform.backends import Backends
+from source.platform.config import Settings
+from source.platform.errors import explain
+from source.platform.sandbox import Sandbox
 
 T = TypeVar("T")
 

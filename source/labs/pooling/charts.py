@@ -1,6 +1,6 @@
 """Lab 2's charts: what one pool experiment measured, drawn so each strategy stays readable.
 
-Every point comes from an :class:`~source.pool_lab.ExperimentResult`: waits timed per
+Every point comes from an :class:`~source.labs.pooling.experiment.ExperimentResult`: waits timed per
 request, connection opening timed per connection, and pool counters sampled while it ran.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from .pool_lab import ExperimentResult, LabRun
+from source.labs.pooling.experiment import ExperimentResult, LabRun
 
 #: One colour per strategy, used on every chart.
 COLOURS = {"pool": "#2563eb", "new connection per request": "#d97706"}

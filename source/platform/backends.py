@@ -23,10 +23,10 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .config import Settings, safe_url
-from .db import postgres_engine, sqlite_engine
-from .runtime import AsyncRuntime
-from .sandbox import SCHEMA_COMMENT_PREFIX, Sandbox
+from source.platform.config import Settings, safe_url
+from source.platform.engines import postgres_engine, sqlite_engine
+from source.platform.runtime import AsyncRuntime
+from source.platform.sandbox import SCHEMA_COMMENT_PREFIX, Sandbox
 
 #: How long start-up waits for a configured server before falling back (seconds).
 PROBE_TIMEOUT = 5.0

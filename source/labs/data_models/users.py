@@ -9,14 +9,14 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
-from .db import get_session
-from .errors import DuplicateEmail, InvalidInput, NotFound
-from .models import Assessment, User
-from .query_log import capture_queries
-from .repositories import UserRepository
-from .samples import create_sample_airscore, create_sample_assessment
-from .sandbox import current_sandbox
-from .schemas import CascadeReport, QueryResult, UserCreate, UserRow, UserUpdate
+from source.domain.dtos import CascadeReport, QueryResult, UserCreate, UserRow, UserUpdate
+from source.domain.models import Assessment, User
+from source.domain.repositories import UserRepository
+from source.domain.samples import create_sample_airscore, create_sample_assessment
+from source.instruments.query_log import capture_queries
+from source.platform.context import current_sandbox
+from source.platform.errors import DuplicateEmail, InvalidInput, NotFound
+from source.platform.session import get_session
 
 #: What one learner may keep in a sandbox: enough to learn with, too little to fill the host.
 MAX_USERS = 500

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from .db import get_session
-from .models import AIRScore, Assessment, User
-from .repositories import UserRepository
+from source.domain.models import AIRScore, Assessment, User
+from source.domain.repositories import UserRepository
+from source.platform.session import get_session
 
 SAMPLE_USERS = (("alex.smith@innovateai.com", "Alex Smith"), ("jane.doe@innovateai.com", "Jane Doe"))
 

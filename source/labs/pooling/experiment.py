@@ -32,13 +32,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from .db import initialize_db, sqlite_engine
-from .errors import InvalidInput, LabError, explain
-from .samples import SAMPLE_USERS, create_sample_users
-from .sandbox import current_sandbox
+from source.domain.samples import SAMPLE_USERS, create_sample_users
+from source.platform.context import current_sandbox
+from source.platform.engines import sqlite_engine
+from source.platform.errors import InvalidInput, LabError, explain
+from source.platform.session import initialize_db
 
 if TYPE_CHECKING:
-    from .sandbox import Sandbox
+    from source.platform.sandbox import Sandbox
 
 T = TypeVar("T")
 

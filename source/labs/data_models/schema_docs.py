@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from .models import Base
+from source.domain.models import Base
 
 DIALECTS: dict[str, Dialect] = {"SQLite": sqlite.dialect(), "PostgreSQL": postgresql.dialect()}
 

@@ -1,0 +1,1 @@
+"""Instruments: what measures the code that runs (statements counted, pools sampled)."""

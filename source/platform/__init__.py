@@ -1,0 +1,1 @@
+"""The platform layer: settings, the event loop, engines, sandboxes and Redis. No Streamlit here."""

@@ -1,0 +1,47 @@
+"""Engine factories: how the lab reaches SQLite files and PostgreSQL asynchronously."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+#: The shared PostgreSQL pool: every learner's schema is reached through it.
+SHARED_POOL = {"pool_size": 10, "max_overflow": 10, "pool_timeout": 10.0}
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit.
+
+    ``expire_on_commit=False`` matters under asyncio: an expired attribute would need
+    an implicit refresh on access, and implicit I/O is exactly what async forbids.
+    """
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def sqlite_engine(path: Path, **pool: Any) -> AsyncEngine:
+    """An async engine on a SQLite *file*, so it gets a real connection pool.
+
+    WAL mode lets readers and one writer work at the same time; ``busy_timeout`` makes a
+    second writer wait for the lock instead of failing at once; ``foreign_keys`` makes
+    SQLite enforce the FKs that PostgreSQL always enforces.
+    """
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}", **pool)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def postgres_engine(url: str, **pool: Any) -> AsyncEngine:
+    """An asyncpg engine. ``timeout`` bounds connecting, so a dead server fails fast."""
+    options = {**SHARED_POOL, **pool}
+    return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": 5}, **options)
