@@ -36,7 +36,9 @@ def test_unreachable_services_fall_back_and_say_why(monkeypatch: pytest.MonkeyPa
     at = open_app()
     assert_no_exception(at)
     warnings = " ".join(w.value for w in at.sidebar.warning)
-    assert "unreachable" in warnings and "using SQLite instead" in warnings and "using fakeredis instead" in warnings
+    assert "unreachable" in warnings
+    assert "using SQLite instead" in warnings
+    assert "using fakeredis instead" in warnings
     everything = page_text(at) + warnings
     assert "s3cret-pw" not in everything, "the database password must never be rendered"
     assert "***" in warnings
@@ -45,7 +47,8 @@ def test_unreachable_services_fall_back_and_say_why(monkeypatch: pytest.MonkeyPa
 def test_sidebar_reset_empties_my_sandbox(app_env: str) -> None:
     at = create_user(open_app("views/lab1_data_models.py"), "reset.me@innovateai.com", "Reset Me")
     table = users_table(at)
-    assert table is not None and list(table["email"]) == ["reset.me@innovateai.com"]
+    assert table is not None
+    assert list(table["email"]) == ["reset.me@innovateai.com"]
 
     at.sidebar.button(key="sidebar_reset").click().run()
 

@@ -245,7 +245,7 @@ async def settle(page: Any, expected: Any) -> None:
     await expect(expected).to_be_visible()
 
 
-async def one_learner(browser: Any, url: str, token: str, n: int, shots: Path) -> LearnerRun:
+async def one_learner(browser: Any, url: str, token: str, n: int, shots: Path) -> LearnerRun:  # noqa: PLR0915
     """A learner's whole visit in their own browser context (their own Streamlit session)."""
     from playwright.async_api import expect
 

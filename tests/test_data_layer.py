@@ -91,7 +91,8 @@ def test_cascade_delete_counts_the_children_it_removed(sandbox: Sandbox) -> None
     # On PostgreSQL the table names carry the learner's schema: DELETE FROM plab_….air_scores
     deletes = [s.split(" WHERE ")[0] for s in report.statements if s.startswith("DELETE FROM")]
     tables = [d.rsplit(".", 1)[-1].removeprefix("DELETE FROM ") for d in deletes]
-    assert sorted(tables[:-1]) == ["air_scores", "assessments"] and tables[-1] == "users", "children go first"
+    assert sorted(tables[:-1]) == ["air_scores", "assessments"], "children go first"
+    assert tables[-1] == "users", "the user goes last"
     assert [r.email for r in sandbox.run(list_users())] == ["keep@innovateai.com"]
 
     async def counts_for_keep() -> tuple[int, int]:
@@ -114,7 +115,9 @@ def test_json_column_round_trips_and_latest_score_wins(sandbox: Sandbox) -> None
             return await UserRepository(session).get_latest_score(alex.id)
 
     score = sandbox.run(latest())
-    assert score is not None and score.air_score == 91.0 and score.occupation_code == "DATA_SCI"
+    assert score is not None
+    assert score.air_score == 91.0
+    assert score.occupation_code == "DATA_SCI"
     assert score.calculation_metadata == {"model": "deep_eval_v3", "factors": ["fluency", "domain"]}
 
 
@@ -130,7 +133,8 @@ def test_repository_eager_loading_and_the_lazy_load_trap(sandbox: Sandbox) -> No
         async with get_session() as session:
             repo = UserRepository(session)
             one = await repo.get_user_with_scores_eager(alex_id)
-            assert one is not None and len(one.scores) == 2
+            assert one is not None
+            assert len(one.scores) == 2
             assert (await repo.get_by_email("jane.doe@innovateai.com")) is not None
             return {u.name: len(u.scores) for u in await repo.get_all_users_with_scores_eager()}
 
@@ -188,6 +192,7 @@ def test_a_sandbox_cannot_grow_without_limit(sandbox: Sandbox, monkeypatch: pyte
 
 def test_a_refused_statement_is_not_reported_as_a_dead_server(sandbox: Sandbox) -> None:
     from sqlalchemy import literal_column
+    from sqlalchemy.exc import DBAPIError
 
     from source import explain
 
@@ -195,7 +200,7 @@ def test_a_refused_statement_is_not_reported_as_a_dead_server(sandbox: Sandbox) 
         async with get_session() as session:
             await session.execute(select(literal_column("no_such_column")).select_from(User))
 
-    with pytest.raises(Exception) as caught:  # the driver's own error class differs per backend
+    with pytest.raises(DBAPIError) as caught:  # wraps the driver's own error, which differs per backend
         sandbox.run(bad_sql())
     message = explain(caught.value)
     assert message.startswith("The database refused the statement"), message

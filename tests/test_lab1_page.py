@@ -79,7 +79,8 @@ def test_schema_is_drawn_and_ddl_shown_for_both_dialects(app_env: str) -> None:
     for ddl in (sqlite_ddl, pg_ddl):
         assert "CREATE TABLE users" in ddl
         assert "ix_events_status_created" in ddl
-    assert "TIMESTAMP WITH TIME ZONE" in pg_ddl and "TIMESTAMP WITH TIME ZONE" not in sqlite_ddl
+    assert "TIMESTAMP WITH TIME ZONE" in pg_ddl
+    assert "TIMESTAMP WITH TIME ZONE" not in sqlite_ddl
     assert "DATETIME" in sqlite_ddl
     sources = "\n".join(code_blocks(at))
     for real_code in ("class User(Base, TimestampMixin)", "async def create_user", "async def delete_user"):
@@ -105,7 +106,8 @@ def test_created_user_appears_in_the_list(app_env: str) -> None:
 def test_duplicate_email_is_refused_and_the_original_row_is_intact(app_env: str) -> None:
     at = create_user(lab1(), "grace@example.com", "Grace Hopper")
     at = create_user(at, "Grace@Example.com", "Impostor")  # same address, other case
-    assert "already exists" in errors(at) and "nothing was lost" in errors(at)
+    assert "already exists" in errors(at)
+    assert "nothing was lost" in errors(at)
     assert "name **Grace Hopper**" in errors(at), "the message shows the stored row, intact"
     assert at.text_input(key="lab1_name").value == "Impostor", "a refused form keeps what was typed"
     table = users_table(at)
@@ -171,7 +173,8 @@ def test_edit_with_blank_name_is_refused_and_nothing_changes(app_env: str) -> No
     assert_no_exception(at)
     assert "name: is required" in errors(at)
     table = users_table(at)
-    assert table is not None and list(table["name"]) == ["Kay"]
+    assert table is not None
+    assert list(table["name"]) == ["Kay"]
 
 
 def test_cascade_delete_reports_measured_counts_and_the_user_is_gone(app_env: str) -> None:
@@ -187,7 +190,8 @@ def test_cascade_delete_reports_measured_counts_and_the_user_is_gone(app_env: st
     assert metrics["Assessments removed"] == "2"
     assert metrics["Scores removed"] == "3"
     statements = next(c for c in map(unqualified, code_blocks(at)) if "DELETE FROM users" in c)
-    assert "DELETE FROM assessments" in statements and "DELETE FROM air_scores" in statements
+    assert "DELETE FROM assessments" in statements
+    assert "DELETE FROM air_scores" in statements
     assert statements.index("DELETE FROM assessments") < statements.index("DELETE FROM users")
     placeholder = "$1" if app_env == "services" else "?"  # asyncpg numbers its parameters, SQLite uses ?
     assert placeholder in statements
@@ -205,7 +209,8 @@ def test_deleting_one_user_leaves_the_others(app_env: str) -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Assessments removed"], metrics["Scores removed"]) == ("0", "0")
     table = users_table(at)
-    assert table is not None and list(table["email"]) == ["first@example.com"]
+    assert table is not None
+    assert list(table["email"]) == ["first@example.com"]
 
 
 def test_join_shows_its_sql_and_rows(app_env: str) -> None:

@@ -53,7 +53,8 @@ def test_initialise_shows_the_sample_users_and_twice_is_harmless(app_env: str) -
     at.button(key="lab2_init").click().run()
     assert_no_exception(at)
     second = user_lines(at)
-    assert all(line.endswith("_already existed_") for line in second) and len(second) == 2
+    assert all(line.endswith("_already existed_") for line in second)
+    assert len(second) == 2
     ids = [line.split("`")[1] for line in second]
     assert ids == [line.split("`")[1] for line in first], "the same two users, not new ones"
     assert not at.error
@@ -80,15 +81,19 @@ def test_running_the_experiment_shows_metrics_and_charts(app_env: str) -> None:
     at = open_lab2(app_env)
     run_experiment(at, k=20, d=5, size=2, overflow=0, timeout=5.0, compare=True)
     found = metrics(at)
-    assert found["Wall time"][0].endswith(" ms") and found["Throughput"][0].endswith(" req/s")
+    assert found["Wall time"][0].endswith(" ms")
+    assert found["Throughput"][0].endswith(" req/s")
     assert found["Completed"] == ["20", "20"], "pooled and NullPool both served every request"
-    assert found["Pool timeouts"] == ["0"] and found["Timeouts"] == ["0"]
+    assert found["Pool timeouts"] == ["0"]
+    assert found["Timeouts"] == ["0"]
     assert found["Connections opened"] == ["20"], "NullPool opens one connection per request"
     assert "Opening one (median)" in found
     text = page_text(at)
     assert "asyncio.sleep" in text, "the page says the hold time is injected"
-    assert "asyncio.Semaphore" in text and "asyncio.wait_for" in text, "the NullPool stand-ins are named"
-    assert "that bound" in text and "It opened **2** connection(s)" in text
+    assert "asyncio.Semaphore" in text, "the NullPool stand-ins are named"
+    assert "asyncio.wait_for" in text, "the NullPool stand-ins are named"
+    assert "that bound" in text
+    assert "It opened **2** connection(s)" in text
 
     figures = charts(at)
     assert len(figures) == 3, "the pool timeline, the waits curves and the connect-time box plot"
@@ -96,7 +101,8 @@ def test_running_the_experiment_shows_metrics_and_charts(app_env: str) -> None:
     curves = {trace["name"]: trace for trace in waits["data"]}
     assert set(curves) == {"pool", "new connection per request"}
     for curve in curves.values():
-        assert len(curve["x"]) == 20 and curve["x"] == sorted(curve["x"]), "one wait per request, sorted"
+        assert len(curve["x"]) == 20, "one wait per request"
+        assert curve["x"] == sorted(curve["x"]), "sorted"
         assert curve["y"][-1] == 1.0, "every request got a connection"
     timeline = next(f for f in figures if "requests waiting" in json.dumps(f["layout"]))
     checked_out = next(t for t in timeline["data"] if t["name"] == "checked out")
@@ -121,7 +127,8 @@ def test_a_tiny_pool_timeout_is_reported_not_raised(app_env: str) -> None:
 def test_out_of_range_values_are_refused_by_the_widgets(app_env: str) -> None:
     at = open_lab2(app_env)
     limits = " ".join(c.value for c in at.caption)
-    assert f"K ≤ {pool_lab.MAX_REQUESTS}" in limits and f"D ≤ {pool_lab.MAX_DELAY_MS} ms" in limits
+    assert f"K ≤ {pool_lab.MAX_REQUESTS}" in limits
+    assert f"D ≤ {pool_lab.MAX_DELAY_MS} ms" in limits
     at.number_input(key="lab2_k").set_value(9999).run()
     at.number_input(key="lab2_size").set_value(50).run()
     assert_no_exception(at)
@@ -129,13 +136,15 @@ def test_out_of_range_values_are_refused_by_the_widgets(app_env: str) -> None:
     assert at.number_input(key="lab2_k").value == 100
     assert at.number_input(key="lab2_size").value == 5
     run_experiment(at, compare=False)
-    assert "K = 100," in at.subheader[0].value and "pool_size = 5," in at.subheader[0].value
+    assert "K = 100," in at.subheader[0].value
+    assert "pool_size = 5," in at.subheader[0].value
 
 
 def test_sqlite_explains_itself_before_any_run(app_env: str) -> None:
     at = open_lab2(app_env)
     notes = " ".join(i.value for i in at.info)
     if app_env == "embedded":
-        assert "one writer at a time" in notes and "opens a file" in notes
+        assert "one writer at a time" in notes
+        assert "opens a file" in notes
     else:
         assert "one writer at a time" not in notes

@@ -28,7 +28,8 @@ def test_sample_users_twice_creates_two_then_none(sandbox: Sandbox) -> None:
     assert [u.created_now for u in first.users] == [True, True]
     assert [u.created_now for u in second.users] == [False, False]
     assert [u.id for u in second.users] == [u.id for u in first.users], "the same two rows, found again"
-    assert first.revision is not None and second.revision == first.revision
+    assert first.revision is not None
+    assert second.revision == first.revision
 
 
 def test_pool_status_counts_a_borrowed_connection(sandbox: Sandbox) -> None:
@@ -39,7 +40,8 @@ def test_pool_status_counts_a_borrowed_connection(sandbox: Sandbox) -> None:
         return during, after
 
     during, after = sandbox.run(borrow_and_read())
-    assert during is not None and after is not None
+    assert during is not None
+    assert after is not None
     assert during.size >= 1
     assert during.checked_out >= 1
     assert after.checked_in >= 1, "the connection went back into the pool"
@@ -55,11 +57,14 @@ def test_a_small_pool_makes_requests_queue(sandbox: Sandbox) -> None:
     assert len(result.waits_ms) == 20
     assert result.max_wait_ms > 0, "18 of the 20 requests had to wait for one of the two connections"
     assert result.connections_opened == 2, "a pool of 2 opens 2 connections and reuses them"
-    assert len(result.connect_ms) == 2 and all(ms > 0 for ms in result.connect_ms), "both openings were timed"
+    assert len(result.connect_ms) == 2, "both openings were timed"
+    assert all(ms > 0 for ms in result.connect_ms), "both openings were timed"
     assert result.peak_in_use == 2
     assert result.bound_s == pytest.approx(math.ceil(20 / 2) * 0.020)
     assert result.throughput_rps > 0
-    assert progress.done == progress.total == 20 and progress.in_use == 0 and progress.waiting == 0
+    assert progress.done == progress.total == 20
+    assert progress.in_use == 0
+    assert progress.waiting == 0
     assert progress.open_connections == 0, "the experiment's engine was disposed: no connection left open"
 
 
@@ -102,7 +107,8 @@ def test_a_tiny_pool_timeout_gives_real_timeouts(sandbox: Sandbox) -> None:
     assert result.completed + result.timeouts == 20
     assert result.errors == 0
     assert len(result.timeout_waits_ms) == result.timeouts
-    assert not result.bound_applies and result.bound_ratio is None, "the bound assumes every request is served"
+    assert not result.bound_applies, "the bound assumes every request is served"
+    assert result.bound_ratio is None
 
 
 def test_a_new_connection_per_request_opens_one_each_time(sandbox: Sandbox) -> None:
@@ -110,9 +116,11 @@ def test_a_new_connection_per_request_opens_one_each_time(sandbox: Sandbox) -> N
     fresh = run.nullpool
     assert fresh is not None
     assert fresh.strategy == "new connection per request"
-    assert fresh.completed == 10 and fresh.errors == 0
+    assert fresh.completed == 10
+    assert fresh.errors == 0
     assert fresh.connections_opened == 10
-    assert len(fresh.connect_ms) == 10 and all(ms > 0 for ms in fresh.connect_ms)
+    assert len(fresh.connect_ms) == 10
+    assert all(ms > 0 for ms in fresh.connect_ms)
     assert fresh.peak_in_use <= 2, "the same cap as the pool it is compared with"
     assert run.pooled.connections_opened == 2
 
@@ -158,7 +166,8 @@ def test_the_limits_themselves_are_accepted() -> None:
     )
     assert top.connections_at_once == pool_lab.MAX_POOL_SIZE + pool_lab.MAX_OVERFLOW
     low = config(requests=1, delay_ms=1, pool_size=1, max_overflow=0, timeout=pool_lab.MIN_POOL_TIMEOUT_S)
-    assert low.requests == 1 and isinstance(low.requests, int)
+    assert low.requests == 1
+    assert isinstance(low.requests, int)
 
 
 def test_the_gate_limits_experiments_and_connections(sandbox: Sandbox) -> None:
@@ -174,12 +183,15 @@ def test_the_gate_limits_experiments_and_connections(sandbox: Sandbox) -> None:
                 async with budget.admit(5, timeout=0.05):
                     pass
             async with budget.admit(2, timeout=0.05):
-                assert budget.running == 2 and budget.connections == 10
-        assert budget.running == 0 and budget.connections == 0
+                assert budget.running == 2
+                assert budget.connections == 10
+        assert budget.running == 0
+        assert budget.connections == 0
         return str(too_many.value), str(too_big.value)
 
     first, second = sandbox.run(scenario())
-    assert "try again" in first and "try again" in second
+    assert "try again" in first
+    assert "try again" in second
 
 
 def test_experiments_beyond_the_limit_wait_their_turn(backends: Backends) -> None:
@@ -238,7 +250,8 @@ def test_cancelling_an_abandoned_experiment_frees_its_slot_and_connections(sandb
     progress = Progress()
     future = pool_lab.start(sandbox, pool_lab.run_experiment(endless(), progress=progress))
     wait_until(lambda: progress.in_use == 1, "the experiment to hold its connection")
-    assert gate_running(sandbox) == 1 and progress.open_connections == 1
+    assert gate_running(sandbox) == 1
+    assert progress.open_connections == 1
 
     future.cancel()  # what wait_with_progress does when Streamlit stops the page's script
 
@@ -276,7 +289,8 @@ def test_a_new_experiment_in_the_same_sandbox_stops_the_previous_one(sandbox: Sa
     with pytest.raises(LabError, match="newer one started"):
         first.result(timeout=10)
     assert first_progress.phase == "Stopped"
-    assert first_progress.open_connections == 0 and first_progress.in_use == 0
+    assert first_progress.open_connections == 0
+    assert first_progress.in_use == 0
     assert gate_running(sandbox) == 0
 
 

@@ -62,7 +62,8 @@ def test_released_sandbox_leaves_nothing_behind(backends: Backends) -> None:
 
         assert backends.runtime.run(schema_exists()) is False
     else:
-        assert directory is not None and not Path(directory).exists()
+        assert directory is not None
+        assert not Path(directory).exists()
     assert sb.closed
 
 

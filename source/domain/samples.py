@@ -38,7 +38,8 @@ async def create_sample_users() -> list[tuple[str, str, bool]]:
         if user is None:
             async with get_session() as session:
                 user = await UserRepository(session).get_by_email(email)
-            assert user is not None
+            if user is None:  # taken a moment ago, deleted since: the caller may simply run it again
+                raise LookupError(f"{email} was taken and then removed while the samples were made")
             out.append((email, user.id, False))
         else:
             out.append((email, user.id, True))

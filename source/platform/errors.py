@@ -36,7 +36,7 @@ class ServiceUnavailable(LabError):
     """The database or Redis did not answer."""
 
 
-def explain(exc: BaseException) -> str:
+def explain(exc: BaseException) -> str:  # noqa: PLR0911 - one return per kind of failure reads best
     """One sentence for the learner; never a traceback, never a password."""
     if isinstance(exc, LabError):
         return str(exc)

@@ -136,7 +136,8 @@ class Sandbox:
             # A SQLite file: close every pooled connection, then delete the file and its
             # WAL companions. The next connection creates a fresh, empty database.
             await self.engine.dispose()
-            assert self.directory is not None
+            if self.directory is None:
+                raise RuntimeError("A SQLite sandbox always has a folder")
             for path in self.directory.glob("lab.db*"):
                 path.unlink(missing_ok=True)
 

@@ -12,7 +12,10 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from source.domain.models import Base
 
-DIALECTS: dict[str, Dialect] = {"SQLite": sqlite.dialect(), "PostgreSQL": postgresql.dialect()}
+DIALECTS: dict[str, Dialect] = {
+    "SQLite": sqlite.dialect(),
+    "PostgreSQL": postgresql.dialect(),  # type: ignore[no-untyped-call]
+}
 
 
 def ddl(dialect_name: str, metadata: MetaData = Base.metadata) -> str:

@@ -339,7 +339,7 @@ class ExperimentGate:
         return self.running < self.max_experiments and self.connections + connections <= self.max_connections
 
     @asynccontextmanager
-    async def admit(self, connections: int, timeout: float = ADMISSION_TIMEOUT_S) -> AsyncIterator[None]:
+    async def admit(self, connections: int, timeout: float = ADMISSION_TIMEOUT_S) -> AsyncIterator[None]:  # noqa: ASYNC109
         try:
             async with asyncio.timeout(timeout), self._changed:
                 await self._changed.wait_for(lambda: self._fits(connections))
@@ -393,10 +393,12 @@ def build_engine(sandbox: Sandbox, config: ExperimentConfig, *, nullpool: bool =
         }
     )
     if sandbox.backends.shared_engine is None:
-        assert sandbox.directory is not None
+        if sandbox.directory is None:
+            raise RuntimeError("A SQLite sandbox always has a folder")
         return sqlite_engine(sandbox.directory / "lab.db", **pool)
     url = sandbox.backends.settings.database_url
-    assert url is not None
+    if url is None:
+        raise RuntimeError("A shared engine always comes from a DATABASE_URL")
     return create_async_engine(url, connect_args={"timeout": 5}, **pool)
 
 
@@ -631,7 +633,8 @@ async def _replace_previous(sandbox_id: str) -> asyncio.Task[Any]:
     connections before starting.
     """
     me = asyncio.current_task()
-    assert me is not None
+    if me is None:
+        raise RuntimeError("_replace_previous runs inside a task")
     previous = _running.get(sandbox_id)
     _running[sandbox_id] = me
     if previous is not None and previous is not me and not previous.done():
