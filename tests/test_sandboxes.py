@@ -189,3 +189,29 @@ def test_learners_arriving_together_each_get_a_migrated_sandbox(backends: Backen
     finally:
         for sb in opened:
             backends.release(sb)
+
+
+def test_background_work_stops_before_reset_and_release(backends: Backends) -> None:
+    """A lab's background task (say, a publisher) never outlives the sandbox it works in."""
+    import asyncio
+
+    sb = backends.open_sandbox()
+    stopped: list[str] = []
+
+    async def start(name: str) -> None:
+        task = asyncio.create_task(asyncio.sleep(3600))
+
+        async def stop() -> None:
+            task.cancel()
+            stopped.append(name)
+
+        sb.on_stop(stop)
+        sb.services[name] = task
+
+    sb.run(start("publisher"))
+    sb.run(sb.reset())
+    assert stopped == ["publisher"]
+    assert sb.services == {}, "a reset forgets the stopped services"
+    sb.run(start("consumer"))
+    backends.release(sb)
+    assert stopped == ["publisher", "consumer"]

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import shutil
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: Marks a schema as a sandbox and records when it was made (see ``Backends.sweep_stale_schemas``).
+#: How long one background task may take to stop before the sandbox goes on without it.
+STOP_TIMEOUT_S = 5.0
+
 SCHEMA_COMMENT_PREFIX = "persistence-lab sandbox created "
 
 _migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -70,6 +73,9 @@ class Sandbox:
         self.sessionmaker: async_sessionmaker[AsyncSession] = make_sessionmaker(engine)
         self.key_prefix = f"plab:{sandbox_id}:"
         self.closed = False
+        #: Per-sandbox objects a lab keeps between reruns (a publisher, a cache's settings), by name.
+        self.services: dict[str, Any] = {}
+        self._stoppers: list[Callable[[], Awaitable[None]]] = []
 
     # -- running code in the sandbox -------------------------------------------------
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -92,6 +98,24 @@ class Sandbox:
         """A Redis key or channel name inside this sandbox."""
         return self.key_prefix + ":".join(parts)
 
+    # -- background work -------------------------------------------------------------
+    def on_stop(self, stopper: Callable[[], Awaitable[None]]) -> None:
+        """Register how to stop something running in this sandbox (a publisher, a consumer).
+
+        Every stopper runs, newest first, before a reset empties the sandbox and before a
+        release drops it, so no background task outlives the data it works on.
+        """
+        self._stoppers.append(stopper)
+
+    async def stop_background_work(self) -> None:
+        stoppers, self._stoppers = self._stoppers[::-1], []
+        self.services.clear()
+        for stop in stoppers:
+            # One stopper that hangs or fails must not keep the others (or the release) waiting.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(STOP_TIMEOUT_S):
+                    await stop()
+
     # -- lifecycle -------------------------------------------------------------------
     async def migrate(self) -> None:
         if self.schema:
@@ -105,6 +129,7 @@ class Sandbox:
 
     async def reset(self) -> None:
         """Empty this sandbox (database and Redis keys) and migrate it again."""
+        await self.stop_background_work()
         await self._drop_database()
         await self._delete_redis_keys()
         await self.migrate()
@@ -114,6 +139,7 @@ class Sandbox:
         if self.closed:
             return
         self.closed = True
+        await self.stop_background_work()
         for step in (self._delete_redis_keys, self._drop_database):
             # Release must go on even if a service is down: a leftover is better than a crash.
             with contextlib.suppress(Exception):
