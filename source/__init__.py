@@ -9,6 +9,7 @@ from source.domain.samples import create_sample_airscore, create_sample_user, cr
 from source.platform.backends import Backends, BackendStatus
 from source.platform.config import Settings
 from source.platform.context import current_sandbox, use_sandbox
+from source.platform.default_context import default_sandbox
 from source.platform.errors import DuplicateEmail, InvalidInput, LabError, NotFound, explain
 from source.platform.runtime import AsyncRuntime
 from source.platform.sandbox import Sandbox
@@ -36,6 +37,7 @@ __all__ = [
     "create_sample_user",
     "create_sample_users",
     "current_sandbox",
+    "default_sandbox",
     "explain",
     "get_session",
     "initialize_db",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import shutil
 import tempfile
 import time
@@ -21,7 +22,9 @@ from typing import Any
 import fakeredis
 import redis.asyncio as aioredis
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from source.platform.config import Settings, safe_url
 from source.platform.engines import postgres_engine, sqlite_engine
@@ -103,6 +106,37 @@ class Backends:
             sweep_stale_sqlite_folders()
         return backends
 
+    @classmethod
+    def on_current_loop(cls, settings: Settings, sqlite_path: Path) -> tuple[Backends, AsyncEngine]:
+        """Engine and client for the caller's own loop (a notebook, a script), and the engine to use.
+
+        Nothing connects here: a server that is down fails at the first statement with its own
+        error, which in a notebook is the clearest message. The engine has no pool
+        (``NullPool``): a script may run several ``asyncio.run`` calls, each with a new loop,
+        and a pooled connection would outlive the loop it belongs to.
+        """
+        runtime = AsyncRuntime(loop=asyncio.get_running_loop())
+        url = settings.database_url
+        if url and url.startswith("postgresql"):
+            engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": PROBE_TIMEOUT})
+            database, where = "PostgreSQL", safe_url(url)
+        else:
+            if url and url.startswith("sqlite"):
+                sqlite_path = Path(make_url(url).database or sqlite_path)
+            engine = sqlite_engine(sqlite_path, poolclass=NullPool)
+            database, where = "SQLite", str(sqlite_path)
+        if settings.redis_url:
+            client: Any = aioredis.Redis.from_url(
+                settings.redis_url, decode_responses=True, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=10
+            )
+            redis_kind, redis_where = "Redis", safe_url(settings.redis_url)
+        else:
+            client = fakeredis.FakeAsyncRedis(server=_process_fake_server(), decode_responses=True)
+            redis_kind, redis_where = "fakeredis", "in-process"
+        status = BackendStatus(database, where, None, redis_kind, redis_where, None)
+        shared = engine if database == "PostgreSQL" else None
+        return cls(settings, runtime, status, shared, client), engine
+
     async def sweep_stale_schemas(self, max_age_hours: float = STALE_SANDBOX_HOURS) -> int:
         """Drop sandbox schemas left behind by a process that died before releasing them.
 
@@ -166,6 +200,12 @@ class Backends:
         if self.shared_engine is not None:
             await self.shared_engine.dispose()
         await self.redis.aclose()
+
+
+@functools.cache
+def _process_fake_server() -> fakeredis.FakeServer:
+    """One in-process Redis server per process, so every loop's client sees the same keys."""
+    return fakeredis.FakeServer()
 
 
 def sweep_stale_sqlite_folders(max_age_hours: float = STALE_SANDBOX_HOURS) -> int:

@@ -25,9 +25,17 @@ DEFAULT_TIMEOUT = 60.0
 class AsyncRuntime:
     """A background event loop with a blocking ``run`` for synchronous callers."""
 
-    def __init__(self, name: str = "persistence-lab-loop") -> None:
+    def __init__(self, name: str = "persistence-lab-loop", *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        if loop is not None:
+            # A loop somebody else runs (a notebook's, or asyncio.run's): no thread of our own,
+            # and stop() leaves it alone.
+            self.loop = loop
+            self._thread = threading.current_thread()
+            self._owned = False
+            return
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._owned = True
         self._thread.start()
 
     def _serve(self) -> None:
@@ -59,7 +67,7 @@ class AsyncRuntime:
 
     def stop(self) -> None:
         """Stop the loop (tests and benchmarks; the app keeps it for the process lifetime)."""
-        if self.loop.is_closed():
+        if not self._owned or self.loop.is_closed():
             return
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
