@@ -24,8 +24,8 @@ def test_two_learners_see_only_their_own_data(backends: Backends) -> None:
         b.run(create_user(parse(UserCreate, email="b@innovateai.com", name="B")))
         # The same email is free in every sandbox: uniqueness is per learner.
         b.run(create_user(parse(UserCreate, email="a@innovateai.com", name="A in B")))
-        a.run(a.redis.set(a.key("greeting"), "hello from A"))
-        b.run(b.redis.set(b.key("greeting"), "hello from B"))
+        a.run(a.redis.set("greeting", "hello from A"))
+        b.run(b.redis.set("greeting", "hello from B"))
 
         assert _emails(a) == ["a@innovateai.com"]
         assert sorted(_emails(b)) == ["a@innovateai.com", "b@innovateai.com"]
@@ -33,9 +33,9 @@ def test_two_learners_see_only_their_own_data(backends: Backends) -> None:
         a.run(a.reset())
 
         assert _emails(a) == []
-        assert a.run(a.redis.get(a.key("greeting"))) is None
+        assert a.run(a.redis.get("greeting")) is None
         assert sorted(_emails(b)) == ["a@innovateai.com", "b@innovateai.com"], "A's reset left B alone"
-        assert b.run(b.redis.get(b.key("greeting"))) == "hello from B"
+        assert b.run(b.redis.get("greeting")) == "hello from B"
     finally:
         backends.release(a)
         backends.release(b)
@@ -44,7 +44,7 @@ def test_two_learners_see_only_their_own_data(backends: Backends) -> None:
 def test_released_sandbox_leaves_nothing_behind(backends: Backends) -> None:
     sb = backends.open_sandbox()
     sb.run(create_user(parse(UserCreate, email="gone@innovateai.com", name="Gone")))
-    sb.run(sb.redis.set(sb.key("k"), "v"))
+    sb.run(sb.redis.set("k", "v"))
     directory, schema, prefix = sb.directory, sb.schema, sb.key_prefix
 
     backends.release(sb)
@@ -80,7 +80,7 @@ def test_many_reruns_from_many_threads_share_one_loop(backends: Backends) -> Non
     def rerun(sb: Sandbox, i: int) -> None:
         try:
             sb.run(create_user(parse(UserCreate, email=f"u{i}@innovateai.com", name=f"U{i}")))
-            sb.run(sb.redis.incr(sb.key("reruns")))
+            sb.run(sb.redis.incr("reruns"))
             assert len(sb.run(list_users())) == i + 1
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
@@ -100,7 +100,7 @@ def test_many_reruns_from_many_threads_share_one_loop(backends: Backends) -> Non
         assert errors == []
         for sb in learners:
             assert len(_emails(sb)) == 15
-            assert sb.run(sb.redis.get(sb.key("reruns"))) == "15"
+            assert sb.run(sb.redis.get("reruns")) == "15"
     finally:
         for sb in learners:
             backends.release(sb)

@@ -78,10 +78,10 @@ def test_database_gone_mid_session_is_explained(proxied: tuple[Backends, TcpProx
 def test_redis_gone_mid_session_is_explained(proxied: tuple[Backends, TcpProxy, TcpProxy]) -> None:
     backends, _, redis_proxy = proxied
     sb = backends.open_sandbox()
-    sb.run(sb.redis.set(sb.key("k"), "v"))
+    sb.run(sb.redis.set("k", "v"))
     redis_proxy.cut()
     with pytest.raises(RedisError) as caught:
-        sb.run(sb.redis.get(sb.key("k")), timeout=30)
+        sb.run(sb.redis.get("k"), timeout=30)
     message = explain(caught.value)
     assert message.startswith("Redis did not answer"), message
 

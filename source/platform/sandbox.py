@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from source.platform.context import use_sandbox
 from source.platform.engines import make_sessionmaker
 from source.platform.migrate import upgrade_to_head
+from source.platform.redis_namespace import NamespacedRedis
 
 if TYPE_CHECKING:
     from source.platform.backends import Backends
@@ -72,31 +73,27 @@ class Sandbox:
         self.directory = directory
         self.sessionmaker: async_sessionmaker[AsyncSession] = make_sessionmaker(engine)
         self.key_prefix = f"plab:{sandbox_id}:"
+        #: This sandbox's Redis: every key and channel gets ``key_prefix`` put in front by the
+        #: client itself, and commands that could reach outside it are refused.
+        self.redis = NamespacedRedis(backends.redis, self.key_prefix)
         self.closed = False
         #: Per-sandbox objects a lab keeps between reruns (a publisher, a cache's settings), by name.
         self.services: dict[str, Any] = {}
         self._stoppers: list[Callable[[], Awaitable[None]]] = []
 
     # -- running code in the sandbox -------------------------------------------------
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run ``coro`` on the app's event loop with this sandbox as the current one."""
+    def run(self, coro: Awaitable[T], timeout: float | None = None) -> T:
+        """Run ``coro`` (a coroutine, or any awaitable such as a Redis command) on the app's
+        event loop with this sandbox as the current one."""
         if self.closed:
-            coro.close()
+            if isinstance(coro, Coroutine):
+                coro.close()
             raise RuntimeError("This sandbox was released; open a new one.")
         return self.backends.runtime.run(self.bind(coro), **({"timeout": timeout} if timeout else {}))
 
-    async def bind(self, coro: Coroutine[Any, Any, T]) -> T:
+    async def bind(self, coro: Awaitable[T]) -> T:
         async with use_sandbox(self):
             return await coro
-
-    @property
-    def redis(self) -> Any:
-        """The Redis client (shared by all sandboxes: always use :meth:`key`)."""
-        return self.backends.redis
-
-    def key(self, *parts: str) -> str:
-        """A Redis key or channel name inside this sandbox."""
-        return self.key_prefix + ":".join(parts)
 
     # -- background work -------------------------------------------------------------
     def on_stop(self, stopper: Callable[[], Awaitable[None]]) -> None:
@@ -168,15 +165,7 @@ class Sandbox:
                 path.unlink(missing_ok=True)
 
     async def _delete_redis_keys(self) -> None:
-        client = self.redis
-        batch: list[str] = []
-        async for key in client.scan_iter(match=self.key_prefix + "*", count=500):
-            batch.append(key)
-            if len(batch) >= 500:
-                await client.delete(*batch)
-                batch.clear()
-        if batch:
-            await client.delete(*batch)
+        await self.redis.drop_all()
 
     def __repr__(self) -> str:
         where = f"schema {self.schema}" if self.schema else f"file {self.directory}"
