@@ -35,10 +35,14 @@ def test_the_round_trip_adds_at_least_n_times_the_delay(sandbox: Sandbox) -> Non
 
 
 def test_the_round_trip_does_not_slow_another_sandbox(backends: Backends, sandbox: Sandbox) -> None:
-    """The round trip is an ``asyncio.sleep``: while one learner's N+1 waits, another's work goes on."""
+    """The round trip is an ``asyncio.sleep``: while one learner's N+1 waits, another's work goes on.
+
+    Were it a blocking sleep, each of the other learner's awaits would wait up to 5 ms behind it:
+    their 110 statements (several awaits each) would take many times their baseline.
+    """
     other = backends.open_sandbox()
     try:
-        seed(sandbox, 200, 1)
+        seed(sandbox, 300, 1)
         seed(other, 10, 2)
 
         async def baseline() -> float:
@@ -48,24 +52,25 @@ def test_the_round_trip_does_not_slow_another_sandbox(backends: Backends, sandbo
                 await run_strategy("lazy")
             return time.perf_counter() - started
 
-        alone = statistics.median(other.run(baseline()) for _ in range(3))
+        alone = [other.run(baseline()) for _ in range(3)]
 
         async def slow() -> float:
-            await run_strategy("lazy", settings=LoadSettings(round_trip_ms=5))  # >= 201 x 5 ms
+            await run_strategy("lazy", settings=LoadSettings(round_trip_ms=5))  # >= 301 x 5 ms
             return time.perf_counter()
 
-        async def measured() -> tuple[float, float]:
-            started = time.perf_counter()
-            await baseline()
-            return time.perf_counter() - started, time.perf_counter()
+        async def beside_it() -> tuple[list[float], float]:
+            times = [await baseline() for _ in range(3)]
+            return times, time.perf_counter()
 
         slow_future = backends.runtime.submit(sandbox.bind(slow()))
-        beside, other_done = backends.runtime.submit(other.bind(measured())).result(60)
-        slow_done = slow_future.result(60)
+        beside, other_done = backends.runtime.submit(other.bind(beside_it())).result(120)
+        slow_done = slow_future.result(120)
+        alone.append(other.run(baseline()))
     finally:
         backends.release(other)
     assert other_done < slow_done, "the other learner finished while the N+1 was still waiting on round trips"
-    assert beside < 3 * alone + 0.1, f"{beside:.3f}s beside the N+1 vs {alone:.3f}s alone"
+    typical_alone, typical_beside = statistics.median(alone), statistics.median(beside)
+    assert typical_beside < 4 * typical_alone + 0.2, f"{beside} s beside the N+1 vs {alone} s alone"
 
 
 @pytest.mark.parametrize("value", ["", "42", "not-a-uuid", "0f8c' OR 1=1 --"])
