@@ -87,12 +87,14 @@ def test_seed_compare_scale_trap_guard_plans_and_remove(app_env: str) -> None:
     table = next(f.value for f in at.dataframe if "strategy" in f.value.columns)
     assert list(table["queries"]) == [61, 61, 2, 1]
     assert all(table["simulated network round trip (ms)"] >= table["queries"] * 1.0)
-    assert list(table["N+1 detector"].str.startswith("⚠️ N+1: `User.scores` loaded 60 times")) == [
+    assert list(table["N+1 detector"].str.startswith("⚠️ N+1: User.scores ×60")) == [
         True,
         True,
         False,
         False,
     ]
+    assert "N+1: `User.scores` loaded 60 times from `source/labs/repository/strategies.py:" in errors(at)
+    assert "N+1: `User.scores` loaded 60 times from `source/domain/repositories.py:" in errors(at)
     assert "Checked: all 4 strategies returned the same 60 users and the same 120 scores" in successes(at)
 
     click(at, "lab3_scale")

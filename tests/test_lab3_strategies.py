@@ -11,7 +11,7 @@ from sqlalchemy.exc import InvalidRequestError
 from source import Sandbox, get_session
 from source.domain import repositories
 from source.instruments.n_plus_one import detect
-from source.labs.repository import measure, plans, seeding, strategies, trap
+from source.labs.repository import jobs, measure, plans, scaling, seeding, strategies, trap
 from source.labs.repository.measure import LoadSettings, run_strategy
 from source.labs.repository.seeding import SeedRequest
 
@@ -137,3 +137,23 @@ def test_the_per_user_lookup_uses_the_user_id_index(sandbox: Sandbox) -> None:
     assert found[0].uses_index, found[0].plan
     assert plans.INDEX in found[0].plan
     assert "plab_" not in found[0].sql, "the sandbox's schema is not repeated on every line"
+
+
+def test_the_scaling_experiment_counts_every_point(sandbox: Sandbox) -> None:
+    seed(sandbox, 60, 1)
+    progress = jobs.Progress()
+    result = sandbox.run(scaling.run_scaling(1.0, progress))
+    assert result.sizes == [10, 50], "only sizes the sandbox has users for"
+    assert result.round_trips == [0.0, 1.0]
+    assert result.identical
+    assert progress.done == progress.total == 2 * 4 * scaling.REPEATS_WITHOUT_ROUND_TRIP + 2 * 4
+    by = {(p.strategy, p.users, p.round_trip_ms): p for p in result.points}
+    assert len(by) == 2 * 4 * 2
+    for n in (10, 50):
+        for delay in (0.0, 1.0):
+            assert by["lazy loading (awaitable_attrs)", n, delay].queries == n + 1
+            assert by["a query per user (loop)", n, delay].queries == n + 1
+            assert by["selectinload", n, delay].queries == 2
+            assert by["joinedload", n, delay].queries == 1
+        assert by["lazy loading (awaitable_attrs)", n, 1.0].injected_ms >= (n + 1) * 1.0
+        assert by["selectinload", n, 0.0].injected_ms == 0.0

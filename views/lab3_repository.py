@@ -181,7 +181,10 @@ result = st.session_state.get("lab3_scaling")
 if result is not None:
     st.plotly_chart(charts.scaling_figure(result), key="lab3_scaling_chart", theme=None)
     verified = "returned the same users and scores at every N (checked)" if result.identical else "differed"
-    st.caption(f"All strategies {verified}. Dashed lines include the simulated round trip.")
+    st.caption(
+        f"All strategies {verified}. Dashed lines include the simulated round trip. Each point without a round trip "
+        f"is the median of {scaling.REPEATS_WITHOUT_ROUND_TRIP} runs; with one, a single run."
+    )
     with st.expander("The measured points"):
         st.dataframe([p.__dict__ for p in result.points], hide_index=True, key="lab3_scaling_points")
 web.show_source(scaling.run_scaling)

@@ -10,6 +10,8 @@ from source.labs.repository.strategies import STRATEGIES
 
 #: One colour per strategy, on every chart.
 COLOURS = dict(zip((s.label for s in STRATEGIES.values()), ("#dc2626", "#d97706", "#2563eb", "#059669"), strict=True))
+#: The two N+1 strategies send exactly as many statements: a wide pale line under a narrow one keeps both visible.
+WIDTHS = dict(zip(COLOURS, (7, 2, 2, 2), strict=True))
 
 
 def scaling_figure(result: ScalingResult) -> go.Figure:
@@ -23,11 +25,18 @@ def scaling_figure(result: ScalingResult) -> go.Figure:
             if not points:
                 continue
             name = label if delay == 0 else f"{label}, {delay:g} ms round trip"
-            style = {"color": colour, "dash": "solid" if delay == 0 else "dash"}
+            style = {"color": colour, "dash": "solid" if delay == 0 else "dash", "width": WIDTHS[label]}
             users = [p.users for p in points]
             if delay == 0:  # the count of statements does not depend on the delay: drawn once
                 fig.add_trace(
-                    go.Scatter(x=users, y=[p.queries for p in points], name=label, legendgroup=label, line=style),
+                    go.Scatter(
+                        x=users,
+                        y=[p.queries for p in points],
+                        name=label,
+                        legendgroup=label,
+                        line=style,
+                        opacity=0.45 if WIDTHS[label] > 2 else 1.0,
+                    ),
                     row=1,
                     col=1,
                 )

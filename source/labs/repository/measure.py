@@ -61,16 +61,18 @@ class StrategyRun:
         return [(n, s) for s, n in counts.most_common()]
 
     def row(self) -> dict[str, object]:
+        findings = self.verdict.findings
+        flagged = ", ".join(f"{f.relationship or f.table} ×{f.count:,}" for f in findings)
         return {
             "strategy": self.label,
-            "users": self.loaded.user_count,
-            "scores": self.loaded.score_count,
-            "objects loaded": self.loaded.user_count + self.loaded.score_count,
             "queries": self.queries,
+            "N+1 detector": f"⚠️ N+1: {flagged}" if findings else "✅ no N+1",
             "time (ms)": round(self.wall_ms, 1),
             "simulated network round trip (ms)": round(self.injected_ms, 1),
             "in the driver (ms)": round(self.database_ms, 1),
-            "N+1 detector": "⚠️ " + self.verdict.summary if self.verdict.flagged else "✅ no N+1",
+            "users": self.loaded.user_count,
+            "scores": self.loaded.score_count,
+            "objects loaded": self.loaded.user_count + self.loaded.score_count,
         }
 
 
