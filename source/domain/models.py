@@ -7,12 +7,14 @@ publish from. Column types, lengths and defaults follow the course schema exactl
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, func
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, func
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -34,6 +36,24 @@ def _sqlite_now_with_milliseconds(element: now, compiler: SQLCompiler, **kw: Any
 def new_id() -> str:
     """Primary keys are UUID4 strings, made in Python so the id is known before INSERT."""
     return str(uuid.uuid4())
+
+
+_sequence_lock = threading.Lock()
+_last_sequence = 0
+
+
+def next_sequence() -> int:
+    """A strictly increasing number for each new outbox row: the wall clock in nanoseconds,
+    bumped by one when two rows would otherwise share a value.
+
+    ``created_at`` cannot order events: PostgreSQL's ``now()`` is the same for every row of
+    one transaction, and SQLite's clock here has milliseconds. The publisher orders an
+    aggregate's events by this number instead.
+    """
+    global _last_sequence  # one counter per process, guarded by the lock
+    with _sequence_lock:
+        _last_sequence = max(_last_sequence + 1, time.time_ns())
+        return _last_sequence
 
 
 class Base(AsyncAttrs, DeclarativeBase):
@@ -121,7 +141,13 @@ class EventType(StrEnum):
 
 
 class DomainEvent(Base, TimestampMixin):
-    """The outbox: an event row written in the same transaction as the business change."""
+    """The outbox: an event row written in the same transaction as the business change.
+
+    The course's columns come first. The rest serve the publisher (Lab 5): ``sequence``
+    orders one aggregate's events; ``attempts``, ``last_error`` and ``next_attempt_at``
+    hold the retry state with backoff; ``claimed_by`` and ``lease_until`` record which
+    publisher last held the event and how long its claim was allowed to last.
+    """
 
     __tablename__ = "domain_events"
 
@@ -133,7 +159,21 @@ class DomainEvent(Base, TimestampMixin):
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, published, failed
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_events_status_created", "status", "created_at"),)
+    # Rows written without SQLAlchemy (no Python default) get 0 and sort first.
+    sequence: Mapped[int] = mapped_column(BigInteger, default=next_sequence, server_default="0")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_events_status_created", "status", "created_at"),
+        # The claim: pending events in sequence order, and "is there an older pending event of
+        # this aggregate?" answered from an index.
+        Index("ix_events_status_sequence", "status", "sequence"),
+        Index("ix_events_aggregate_sequence", "aggregate_id", "sequence"),
+    )
 
     def __repr__(self) -> str:
         return f"<DomainEvent(id='{self.id}', type='{self.event_type}', status='{self.status}')>"
