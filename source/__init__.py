@@ -3,9 +3,17 @@
 ``from source import *`` gives the course's names with working behaviour.
 """
 
+from source.domain.events import DomainEventRepository
 from source.domain.models import AIRScore, Assessment, Base, DomainEvent, EventType, TimestampMixin, User
 from source.domain.repositories import UserRepository
 from source.domain.samples import create_sample_airscore, create_sample_user, create_sample_users
+from source.labs.outbox import (
+    OutboxPublisher,
+    PublisherOptions,
+    calculate_and_store_airscore,
+    complete_assessment,
+    event_publisher,
+)
 from source.platform.backends import Backends, BackendStatus
 from source.platform.config import Settings
 from source.platform.context import current_sandbox, use_sandbox
@@ -23,21 +31,27 @@ __all__ = [
     "Backends",
     "Base",
     "DomainEvent",
+    "DomainEventRepository",
     "DuplicateEmail",
     "EventType",
     "InvalidInput",
     "LabError",
     "NotFound",
+    "OutboxPublisher",
+    "PublisherOptions",
     "Sandbox",
     "Settings",
     "TimestampMixin",
     "User",
     "UserRepository",
+    "calculate_and_store_airscore",
+    "complete_assessment",
     "create_sample_airscore",
     "create_sample_user",
     "create_sample_users",
     "current_sandbox",
     "default_sandbox",
+    "event_publisher",
     "explain",
     "get_session",
     "initialize_db",

@@ -21,6 +21,8 @@ from typing import Any
 
 import fakeredis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -258,6 +260,21 @@ async def _connect_redis(url: str | None) -> tuple[Any, str | None]:
             note = f"Redis at {safe_url(url)} is unreachable ({describe(exc)}); using fakeredis instead."
             return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True), note
     return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True), None
+
+
+def fail_fast_redis(url: str, timeout: float = 2.0) -> aioredis.Redis:
+    """A Redis client that gives up within ``timeout`` and never retries by itself.
+
+    For a lab's own broker (a private server a test stops, an address where nothing
+    listens): the lab's code decides what a failure means, not a hidden retry loop.
+    """
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def describe(exc: BaseException) -> str:

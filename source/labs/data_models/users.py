@@ -10,7 +10,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
 from source.domain.dtos import CascadeReport, QueryResult, UserCreate, UserRow, UserUpdate
-from source.domain.models import Assessment, User
+from source.domain.events import DomainEventRepository
+from source.domain.models import Assessment, EventType, User
 from source.domain.repositories import UserRepository
 from source.domain.samples import create_sample_airscore, create_sample_assessment
 from source.instruments.query_log import capture_queries
@@ -34,6 +35,10 @@ async def create_user(data: UserCreate) -> UserRow:
             )
         try:
             user = await repo.create(User(**data.model_dump()))
+            # The outbox (Lab 5): the event commits with the user, or not at all.
+            await DomainEventRepository(session).record(
+                EventType.USER_CREATED, "User", user.id, {"user_id": user.id, "email": user.email}
+            )
             await session.commit()
         except IntegrityError:
             await session.rollback()
@@ -63,6 +68,10 @@ async def update_user(user_id: str, data: UserUpdate) -> UserRow:
             raise NotFound(f"No user has the id {user_id} (it may have been deleted).")
         for field, value in data.model_dump().items():
             setattr(user, field, value)
+        if session.is_modified(user):  # the outbox (Lab 5): an event only for a real change
+            await DomainEventRepository(session).record(
+                EventType.USER_UPDATED, "User", user.id, {"user_id": user.id, **data.model_dump()}
+            )
         await session.commit()
         await session.refresh(user)  # read back the timestamp the database wrote
         return UserRow.model_validate(user)

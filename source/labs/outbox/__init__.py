@@ -1,0 +1,21 @@
+"""Lab 5: the transactional outbox, published for real to Redis, under faults, at near-driver speed.
+
+Modules, one idea each: ``writes`` (business change + event in one transaction), ``claim``
+(which events a publisher may take), ``publish`` (the Redis pipeline), ``backoff`` (retry
+delays), ``publisher`` (claim-publish-mark), ``dead_letter``, ``retention``, ``metrics``,
+``inbox`` and ``consumers`` (receiving, exactly-once effects), ``faults``, ``runner``
+(background tasks per sandbox) and ``control`` (what the page calls).
+"""
+
+from source.labs.outbox.control import event_publisher
+from source.labs.outbox.options import PublisherOptions
+from source.labs.outbox.publisher import OutboxPublisher
+from source.labs.outbox.writes import calculate_and_store_airscore, complete_assessment
+
+__all__ = [
+    "OutboxPublisher",
+    "PublisherOptions",
+    "calculate_and_store_airscore",
+    "complete_assessment",
+    "event_publisher",
+]

@@ -1,0 +1,99 @@
+"""What the outbox looks like right now: counts, the oldest pending event's age, and the rows.
+
+Measured from the table itself (one GROUP BY), so the numbers hold whichever publisher did
+the work; the publishing rate and broker failures come from the running publisher.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import case, func, select
+
+from source.domain.models import DomainEvent
+from source.platform.errors import InvalidInput
+from source.platform.session import get_session
+
+STATUSES = ("pending", "published", "failed")
+
+
+class OutboxMetrics(BaseModel):
+    pending: int = 0
+    due: int = 0  # pending and not waiting for a backoff
+    published: int = 0
+    failed: int = 0
+    attempts: int = 0  # failed tries recorded on events still pending or failed
+    oldest_pending_age_s: float | None = None
+
+
+class EventRow(BaseModel):
+    """One outbox row as the page's tables show it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    event_type: str
+    aggregate_id: str
+    sequence: int
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    published_at: datetime | None
+    claimed_by: str | None
+    payload: dict[str, Any]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without a zone; the lab writes them all in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+async def outbox_metrics() -> OutboxMetrics:
+    now = datetime.now(UTC)
+    e = DomainEvent
+    waiting = case((e.status != "published", e.attempts), else_=0)
+    due = case((((e.status == "pending") & ((e.next_attempt_at.is_(None)) | (e.next_attempt_at <= now))), 1), else_=0)
+    async with get_session() as session:
+        rows = (
+            await session.execute(
+                select(
+                    e.status,
+                    func.count(),
+                    func.sum(waiting),
+                    func.sum(due),
+                    func.min(case((e.status == "pending", e.created_at))),
+                ).group_by(e.status)
+            )
+        ).all()
+    found = OutboxMetrics()
+    for status, count, attempts, due_now, oldest in rows:
+        if status in STATUSES:
+            setattr(found, str(status), int(count))
+        found.attempts += int(attempts or 0)
+        found.due += int(due_now or 0)
+        if status == "pending" and oldest is not None:
+            found.oldest_pending_age_s = max(0.0, (now - (_utc(oldest) or now)).total_seconds())
+    return found
+
+
+async def list_events(status: str, limit: int = 50) -> list[EventRow]:
+    """The newest ``limit`` events with this status (pending: the next to go, first)."""
+    if status not in STATUSES:
+        raise InvalidInput(f"Status must be one of {', '.join(STATUSES)}.")
+    order = DomainEvent.sequence.asc() if status == "pending" else DomainEvent.sequence.desc()
+    async with get_session() as session:
+        result = await session.execute(
+            select(DomainEvent).where(DomainEvent.status == status).order_by(order).limit(max(1, min(limit, 500)))
+        )
+        rows = [EventRow.model_validate(r) for r in result.scalars().all()]
+    for row in rows:
+        row.created_at = _utc(row.created_at) or row.created_at
+        row.published_at = _utc(row.published_at)
+        row.next_attempt_at = _utc(row.next_attempt_at)
+    return rows
