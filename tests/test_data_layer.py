@@ -28,7 +28,7 @@ from source.labs.data_models.users import add_sample_children, create_user, dele
 def test_initialize_db_is_idempotent_and_reaches_head(sandbox: Sandbox) -> None:
     first = sandbox.run(initialize_db())
     second = sandbox.run(initialize_db())
-    assert first == second == "0001"
+    assert first == second == "0002"
 
 
 def test_sample_users_twice_is_harmless(sandbox: Sandbox) -> None:

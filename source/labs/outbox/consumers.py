@@ -95,6 +95,8 @@ async def listen_pubsub(redis: Any, feed: Feed, stop: asyncio.Event, ready: asyn
             feed.add(_delivery("pubsub", event, "heard" if event else "malformed (dropped)"))
     finally:
         with contextlib.suppress(Exception):
+            await pubsub.punsubscribe()  # say so to the server (fakeredis keeps a closed subscriber otherwise)
+        with contextlib.suppress(Exception):
             await pubsub.aclose()
 
 

@@ -7,9 +7,10 @@ the ``sequence`` in the message.
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import select, update
 
-from source.domain.dtos import parse_id
 from source.domain.models import DomainEvent
 from source.platform.errors import InvalidInput, NotFound
 from source.platform.session import get_session
@@ -19,7 +20,10 @@ _REQUEUE = dict(status="pending", attempts=0, next_attempt_at=None)
 
 async def requeue(event_id: str) -> str:
     """Put one failed event back in the queue with fresh attempts; returns its id."""
-    event_id = parse_id(event_id, "event")
+    try:
+        event_id = str(uuid.UUID(str(event_id).strip()))
+    except ValueError:
+        raise InvalidInput(f"{str(event_id)[:60]!r} is not an event id: ids look like 0f8c…-…, a UUID.") from None
     async with get_session() as session:
         result = await session.execute(
             update(DomainEvent).where(DomainEvent.id == event_id, DomainEvent.status == "failed").values(**_REQUEUE)

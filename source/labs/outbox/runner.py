@@ -55,14 +55,14 @@ class OutboxService:
 
     async def start_publisher(self, count: int = 1, options: PublisherOptions | None = None) -> None:
         """Start ``count`` publishers in the background. Refused while they are running."""
+        if not 1 <= count <= MAX_PUBLISHERS:
+            raise InvalidInput(f"Run between 1 and {MAX_PUBLISHERS} publishers at once.")
         if self.publisher_running:
             since = time.monotonic() - (self.started_at or time.monotonic())
             raise InvalidInput(
                 f"The publisher is already running in your sandbox (for {since:.0f} s). "
                 "One sandbox runs one set of publishers: stop it first to start it again."
             )
-        if not 1 <= count <= MAX_PUBLISHERS:
-            raise InvalidInput(f"Run between 1 and {MAX_PUBLISHERS} publishers at once.")
         self.options = options or self.options
         self._stop = asyncio.Event()
         self.publishers = [

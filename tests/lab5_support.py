@@ -1,0 +1,124 @@
+"""Helpers for the Lab 5 tests: users, a backlog of events, waiting on conditions, stream contents."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from source import DomainEvent, DomainEventRepository, create_sample_user, get_session
+from source.labs.outbox.publish import STREAM
+from tests.conftest import unavailable
+
+
+async def a_user(email: str = "alex.smith@innovateai.com") -> str:
+    user = await create_sample_user(email, "Alex Smith")
+    assert user is not None
+    return user.id
+
+
+async def backlog(events: int, aggregates: int, event_type: str = "score.calculated") -> list[str]:
+    """``events`` pending events spread round-robin over ``aggregates`` aggregates; their ids, in order."""
+    async with get_session() as session:
+        repo = DomainEventRepository(session)
+        ids = []
+        for i in range(events):
+            event = await repo.record(event_type, "AIRScore", f"agg-{i % aggregates}", {"n": i})
+            ids.append(event.id)
+        await session.commit()
+    return ids
+
+
+async def statuses() -> dict[str, int]:
+    async with get_session() as session:
+        return await DomainEventRepository(session).count_by_status()
+
+
+async def count(*where: Any) -> int:
+    async with get_session() as session:
+        return int(await session.scalar(select(func.count()).select_from(DomainEvent).where(*where)) or 0)
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], within: float = 60, every: float = 0.05) -> None:
+    """Poll ``check`` until it holds; fail (not hang) after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(every)
+
+
+async def stream_events(redis: Any) -> list[dict[str, Any]]:
+    """Every message in the outbox stream, in the order Redis appended them."""
+    entries = await redis.xrange(STREAM)
+    return [json.loads(fields["message"]) for _, fields in entries]
+
+
+def first_order_by_aggregate(messages: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """For each aggregate, the sequences of its events in the order they first arrived."""
+    seen: set[str] = set()
+    order: dict[str, list[int]] = {}
+    for m in messages:
+        if m["id"] not in seen:
+            seen.add(m["id"])
+            order.setdefault(m["aggregate_id"], []).append(m["sequence"])
+    return order
+
+
+@contextmanager
+def private_redis(port: int) -> Iterator[Callable[[bool], None]]:
+    """A redis-server of our own on ``port`` (never the shared one); yields ``switch(up)``."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        unavailable("redis-server is not installed: the broker-outage test needs a private instance")
+        raise AssertionError  # unreachable: unavailable() skips or fails
+    folder = Path(tempfile.mkdtemp(prefix="plab-redis-"))
+    proc: subprocess.Popen[bytes] | None = None
+
+    def switch(up: bool) -> None:
+        nonlocal proc
+        if up and proc is None:
+            args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            proc = subprocess.Popen([*args, "--dir", str(folder)], stdout=subprocess.DEVNULL)
+            _wait_port(port)
+        elif not up and proc is not None:
+            proc.terminate()
+            proc.wait(10)
+            proc = None
+
+    try:
+        switch(True)
+        yield switch
+    finally:
+        switch(False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wait_port(port: int) -> None:
+    import socket
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise AssertionError(f"the private redis-server did not start on port {port}")
+
+
+async def forget_outbox_keys(redis: Any) -> None:
+    """Delete the outbox's logical keys (stream, effects, inbox) so a test starts from nothing."""
+    names = [STREAM, "effects:projector"]
+    async for key in redis.scan_iter(match="inbox:projector:*", count=500):
+        names.append(key)
+    await redis.delete(*names)

@@ -1,0 +1,229 @@
+"""Lab 5's outbox on both backends: atomic writes, exactly-once publishing, dead letter, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from source import (
+    AIRScore,
+    DomainEvent,
+    DomainEventRepository,
+    InvalidInput,
+    NotFound,
+    Sandbox,
+    calculate_and_store_airscore,
+    event_publisher,
+    get_session,
+)
+from source.domain.dtos import UserCreate, UserUpdate, parse
+from source.domain.samples import create_sample_assessment
+from source.instruments.query_log import capture_queries
+from source.labs.data_models.users import create_user, update_user
+from source.labs.outbox import dead_letter, retention
+from source.labs.outbox.consumers import Feed, listen_pubsub
+from source.labs.outbox.faults import Faults, InjectedFailure
+from source.labs.outbox.metrics import outbox_metrics
+from source.labs.outbox.options import publisher_options
+from source.labs.outbox.publisher import OutboxPublisher
+from source.labs.outbox.writes import complete_assessment
+from tests.lab5_support import (
+    a_user,
+    backlog,
+    count,
+    first_order_by_aggregate,
+    forget_outbox_keys,
+    statuses,
+    stream_events,
+    wait_until,
+)
+
+
+@pytest.fixture
+def box(sandbox: Sandbox) -> Iterator[Sandbox]:
+    sandbox.run(forget_outbox_keys(sandbox.redis))
+    yield sandbox
+    sandbox.run(forget_outbox_keys(sandbox.redis))
+
+
+def test_a_failure_before_commit_leaves_neither_the_score_nor_the_event(box: Sandbox) -> None:
+    async def scenario() -> None:
+        user_id = await a_user()
+        with pytest.raises(InjectedFailure):
+            await calculate_and_store_airscore(user_id, "SW_ENG", fail_before_commit=True)
+        assert await count(DomainEvent.event_type == "score.calculated") == 0
+        assert await _scores() == 0
+        score, event = await calculate_and_store_airscore(user_id, "Data_Engineer")
+        assert await _scores() == 1
+        async with get_session() as session:
+            stored = await session.get(DomainEvent, event.id)
+            assert stored is not None
+            assert (stored.status, stored.aggregate_id, stored.payload["air_score_id"]) == (
+                "pending",
+                score.id,
+                score.id,
+            )
+
+    box.run(scenario())
+
+
+async def _scores() -> int:
+    from sqlalchemy import func, select
+
+    async with get_session() as session:
+        return int(await session.scalar(select(func.count()).select_from(AIRScore)) or 0)
+
+
+def test_one_run_publishes_every_pending_event_exactly_once_in_aggregate_order(box: Sandbox) -> None:
+    async def scenario() -> None:
+        ids = await backlog(300, aggregates=30)
+        feed, stop, ready = Feed(1000), asyncio.Event(), asyncio.Event()
+        listener = asyncio.create_task(listen_pubsub(box.redis, feed, stop, ready))
+        await ready.wait()
+        stats = await event_publisher(interval_seconds=0, max_events=50)
+        assert stats.published == 300
+        assert await statuses() == {"published": 300}
+        messages = await stream_events(box.redis)
+        assert Counter(m["id"] for m in messages) == Counter(ids), "each event exactly once on the stream"
+        for sequences in first_order_by_aggregate(messages).values():
+            assert sequences == sorted(sequences)
+        await wait_until(lambda: _heard(feed, 300))
+        stop.set()
+        await listener
+        assert Counter(d.event_id for d in feed.recent) == Counter(ids), "each event heard once on Pub/Sub"
+
+    box.run(scenario())
+
+
+async def _heard(feed: Feed, n: int) -> bool:
+    return len(feed.recent) >= n
+
+
+def test_mark_as_published_is_one_real_update(box: Sandbox) -> None:
+    async def scenario() -> None:
+        await backlog(40, aggregates=40)
+        async with get_session() as session:
+            repo = DomainEventRepository(session)
+            pending = await repo.get_pending_events(limit=25)
+            assert len(pending) == 25
+            async with capture_queries(box.engine) as log:
+                changed = await repo.mark_as_published([e.id for e in pending])
+        assert changed == 25
+        updates = [s for s in log.statements if s.upper().startswith("UPDATE")]
+        assert len(updates) == 1, log.statements
+        assert await statuses() == {"pending": 15, "published": 25}
+
+    box.run(scenario())
+
+
+def test_dead_letter_after_max_attempts_and_requeue(box: Sandbox) -> None:
+    async def scenario() -> None:
+        [event_id] = await backlog(1, aggregates=1)
+        options = publisher_options(max_attempts=2, backoff_base=0.01, backoff_cap=0.02)
+        publisher = OutboxPublisher(box, options, faults=Faults(broker_down=True))
+        first = await publisher.publish_batch()
+        assert (first.claimed, first.failed, first.dead_lettered) == (1, 1, 0)
+        async with get_session() as session:
+            row = await session.get(DomainEvent, event_id)
+            assert row is not None
+            assert row.attempts == 1
+            assert row.next_attempt_at is not None
+            assert row.last_error
+            assert "Connection" in row.last_error
+        assert (await publisher.publish_batch()).claimed == 0, "not claimable during its backoff"
+        await asyncio.sleep(0.05)
+        second = await publisher.publish_batch()
+        assert second.dead_lettered == 1
+        assert await statuses() == {"failed": 1}
+        assert (await outbox_metrics()).failed == 1
+        assert await dead_letter.requeue(event_id) == event_id
+        publisher.faults.broker_down = False
+        assert (await publisher.publish_batch()).published == 1
+        assert await statuses() == {"published": 1}
+        with pytest.raises(InvalidInput, match="published, not failed"):
+            await dead_letter.requeue(event_id)
+
+    box.run(scenario())
+
+
+def test_bad_input_gets_a_clear_message_and_loses_nothing(box: Sandbox) -> None:
+    async def scenario() -> None:
+        user_id = await a_user()
+        await calculate_and_store_airscore(user_id)
+        with pytest.raises(NotFound, match="No event has the id"):
+            await dead_letter.requeue("0f8c1a52-0000-4000-8000-000000000000")
+        with pytest.raises(InvalidInput, match="is not an event id"):
+            await dead_letter.requeue("not-an-id")
+        for payload in ({"when": object()}, ["a", "list"], {"x": float("nan")}, {"big": "x" * 20_000}):
+            async with get_session() as session:
+                with pytest.raises(InvalidInput):
+                    await DomainEventRepository(session).record("score.calculated", "AIRScore", "a-1", payload)
+        with pytest.raises(InvalidInput, match="channel"):
+            async with get_session() as session:
+                await DomainEventRepository(session).record("bad type!", "AIRScore", "a-1", {})
+        for window in (-1, 31 * 24 * 3600, "soon"):
+            with pytest.raises(InvalidInput, match="retention window"):
+                await retention.cleanup_published(window)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="max events"):
+            publisher_options(max_events=0)
+        with pytest.raises(InvalidInput):
+            await calculate_and_store_airscore(user_id, "x" * 21)
+        with pytest.raises(NotFound):
+            await calculate_and_store_airscore("0f8c1a52-0000-4000-8000-000000000000")
+        assert await statuses() == {"pending": 1}, "the one good event is still there, untouched"
+
+    box.run(scenario())
+
+
+def test_retention_removes_only_old_published_events(box: Sandbox) -> None:
+    async def scenario() -> None:
+        await backlog(10, aggregates=10)
+        publisher = OutboxPublisher(box, publisher_options(max_events=6))
+        await publisher.publish_batch()
+        assert await retention.cleanup_published(3600) == 0, "published a moment ago: inside the window"
+        assert await retention.cleanup_published(0) == 6
+        assert await statuses() == {"pending": 4}
+
+    box.run(scenario())
+
+
+def test_user_and_assessment_writes_record_their_events(box: Sandbox) -> None:
+    async def scenario() -> None:
+        created = await create_user(parse(UserCreate, email="ada@innovateai.com", name="Ada"))
+        same = parse(UserUpdate, name="Ada")
+        await update_user(created.id, same)
+        assert await count(DomainEvent.event_type == "user.updated") == 0, "no change, no event"
+        await update_user(created.id, parse(UserUpdate, name="Ada Lovelace"))
+        assessment = await create_sample_assessment(created.id, status="in_progress")
+        await complete_assessment(assessment.id)
+        with pytest.raises(InvalidInput, match="already completed"):
+            await complete_assessment(assessment.id)
+        async with get_session() as session:
+            pending = await DomainEventRepository(session).get_pending_events()
+        assert [(e.event_type, e.aggregate_id) for e in pending] == [
+            ("user.created", created.id),
+            ("user.updated", created.id),
+            ("assessment.completed", assessment.id),
+        ]
+
+    box.run(scenario())
+
+
+def test_two_publishers_at_once_never_publish_an_event_twice(box: Sandbox) -> None:
+    """PostgreSQL: SKIP LOCKED lets them share the work. SQLite: BEGIN IMMEDIATE makes them take turns."""
+
+    async def scenario() -> None:
+        ids = await backlog(600, aggregates=60)
+        options = publisher_options(max_events=40)
+        publishers = [OutboxPublisher(box, options, name=f"p{i}") for i in range(2)]
+        done = await asyncio.gather(*(p.drain() for p in publishers))
+        assert sum(done) == 600
+        messages = await stream_events(box.redis)
+        assert Counter(m["id"] for m in messages) == Counter(ids)
+        for sequences in first_order_by_aggregate(messages).values():
+            assert sequences == sorted(sequences)
+
+    box.run(scenario())
