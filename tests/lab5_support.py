@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from source import DomainEvent, DomainEventRepository, create_sample_user, get_session
+from source.domain.models import new_id
 from source.labs.outbox.publish import STREAM
 from tests.conftest import unavailable
 
@@ -28,14 +29,20 @@ async def a_user(email: str = "alex.smith@innovateai.com") -> str:
 
 async def backlog(events: int, aggregates: int, event_type: str = "score.calculated") -> list[str]:
     """``events`` pending events spread round-robin over ``aggregates`` aggregates; their ids, in order."""
+    rows = [
+        DomainEvent(
+            id=new_id(),
+            event_type=event_type,
+            aggregate_type="AIRScore",
+            aggregate_id=f"agg-{i % aggregates}",
+            payload={"n": i},
+        )
+        for i in range(events)
+    ]
     async with get_session() as session:
-        repo = DomainEventRepository(session)
-        ids = []
-        for i in range(events):
-            event = await repo.record(event_type, "AIRScore", f"agg-{i % aggregates}", {"n": i})
-            ids.append(event.id)
+        session.add_all(rows)  # one flush: SQLAlchemy batches the INSERTs
         await session.commit()
-    return ids
+    return [row.id for row in rows]
 
 
 async def statuses() -> dict[str, int]:

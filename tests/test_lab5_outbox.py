@@ -122,7 +122,7 @@ def test_mark_as_published_is_one_real_update(box: Sandbox) -> None:
 def test_dead_letter_after_max_attempts_and_requeue(box: Sandbox) -> None:
     async def scenario() -> None:
         [event_id] = await backlog(1, aggregates=1)
-        options = publisher_options(max_attempts=2, backoff_base=0.01, backoff_cap=0.02)
+        options = publisher_options(max_attempts=2, backoff_base=0.5, backoff_cap=1.0)
         publisher = OutboxPublisher(box, options, faults=Faults(broker_down=True))
         first = await publisher.publish_batch()
         assert (first.claimed, first.failed, first.dead_lettered) == (1, 1, 0)
@@ -134,8 +134,10 @@ def test_dead_letter_after_max_attempts_and_requeue(box: Sandbox) -> None:
             assert row.last_error
             assert "Connection" in row.last_error
         assert (await publisher.publish_batch()).claimed == 0, "not claimable during its backoff"
-        await asyncio.sleep(0.05)
         second = await publisher.publish_batch()
+        while second.claimed == 0:  # its backoff (0.5 to 1 s) has not passed yet
+            await asyncio.sleep(0.05)
+            second = await publisher.publish_batch()
         assert second.dead_lettered == 1
         assert await statuses() == {"failed": 1}
         assert (await outbox_metrics()).failed == 1

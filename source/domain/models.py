@@ -172,7 +172,7 @@ class DomainEvent(Base, TimestampMixin):
         # The claim: pending events in sequence order, and "is there an older pending event of
         # this aggregate?" answered from an index.
         Index("ix_events_status_sequence", "status", "sequence"),
-        Index("ix_events_aggregate_sequence", "aggregate_id", "sequence"),
+        Index("ix_events_aggregate_pending", "aggregate_id", "status", "sequence"),
     )
 
     def __repr__(self) -> str:

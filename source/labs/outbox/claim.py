@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Row, Select, Text, Update, bindparam, cast, exists, or_, select, update
+from sqlalchemy import DateTime, Row, Select, Text, Update, bindparam, cast, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from source.domain.models import DomainEvent
@@ -31,6 +31,22 @@ OLDER = EVENTS.alias("older")
 ERROR_CHARS = 480
 
 
+def oldest_pending_of_aggregate(aggregate_id: Any) -> Any:
+    """The sequence of the oldest pending event of an aggregate, as a correlated subquery.
+
+    Written as ``ORDER BY sequence LIMIT 1`` (not ``NOT EXISTS``) so that the database answers
+    it per candidate row from the index on ``(aggregate_id, status, sequence)``: one short
+    index probe, whatever the planner believes about the table's size.
+    """
+    return (
+        select(OLDER.c.sequence)
+        .where(OLDER.c.aggregate_id == aggregate_id, OLDER.c.status == "pending")
+        .order_by(OLDER.c.sequence)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def claim_statement(dialect: str, limit: int) -> Select[Any]:
     """The claim: the next ``limit`` due events, each the oldest pending one of its aggregate."""
     c = EVENTS.c
@@ -39,9 +55,7 @@ def claim_statement(dialect: str, limit: int) -> Select[Any]:
         .where(
             c.status == "pending",
             or_(c.next_attempt_at.is_(None), c.next_attempt_at <= bindparam("now", type_=DateTime(timezone=True))),
-            ~exists().where(
-                OLDER.c.aggregate_id == c.aggregate_id, OLDER.c.status == "pending", OLDER.c.sequence < c.sequence
-            ),
+            c.sequence == oldest_pending_of_aggregate(c.aggregate_id),
         )
         .order_by(c.sequence)
         .limit(limit)

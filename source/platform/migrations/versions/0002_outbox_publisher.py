@@ -33,7 +33,7 @@ def upgrade() -> None:
     op.add_column("domain_events", sa.Column("claimed_by", sa.String(length=64), nullable=True), schema=schema)
     op.add_column("domain_events", sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True), schema=schema)
     op.create_index("ix_events_status_sequence", "domain_events", ["status", "sequence"], unique=False, schema=schema)
-    op.create_index("ix_events_aggregate_sequence", "domain_events", ["aggregate_id", "sequence"], unique=False, schema=schema)
+    op.create_index("ix_events_aggregate_pending", "domain_events", ["aggregate_id", "status", "sequence"], unique=False, schema=schema)
 
     # Events written before this revision get a sequence from their creation time (in
     # nanoseconds, like new rows), so they keep their order.
@@ -47,7 +47,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     schema = _schema()
-    op.drop_index("ix_events_aggregate_sequence", table_name="domain_events", schema=schema)
+    op.drop_index("ix_events_aggregate_pending", table_name="domain_events", schema=schema)
     op.drop_index("ix_events_status_sequence", table_name="domain_events", schema=schema)
     with op.batch_alter_table("domain_events", schema=schema) as batch:
         for name in reversed(NEW_COLUMNS):

@@ -1,0 +1,148 @@
+"""Lab 5 under faults: random broker failures and crashes, concurrent publishers, Redis stopped mid-drain."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from bench._common import free_port
+from source import DomainEvent, Sandbox, get_session
+from source.labs.outbox.consumers import Feed, StreamConsumer
+from source.labs.outbox.faults import Faults, SimulatedCrash
+from source.labs.outbox.inbox import Inbox
+from source.labs.outbox.options import publisher_options
+from source.labs.outbox.publisher import OutboxPublisher
+from source.platform.backends import fail_fast_redis
+from tests.lab5_support import (
+    backlog,
+    first_order_by_aggregate,
+    forget_outbox_keys,
+    private_redis,
+    statuses,
+    stream_events,
+    wait_until,
+)
+
+
+@pytest.fixture
+def box(sandbox: Sandbox) -> Iterator[Sandbox]:
+    sandbox.run(forget_outbox_keys(sandbox.redis))
+    yield sandbox
+    sandbox.run(forget_outbox_keys(sandbox.redis))
+
+
+async def run_until_drained(publisher: OutboxPublisher, crashes: list[int]) -> None:
+    """A supervisor: restart the publisher after each crash; stop once nothing is pending."""
+    while True:
+        try:
+            result = await publisher.publish_batch()
+        except SimulatedCrash:
+            crashes.append(1)
+            continue
+        if result.claimed == 0:
+            if await publisher.pending() == 0:
+                return
+            await asyncio.sleep(0.005)  # what is left waits for its backoff
+
+
+def test_random_broker_failures_and_crashes_lose_nothing_and_apply_each_effect_once(box: Sandbox) -> None:
+    async def scenario() -> None:
+        ids = await backlog(2000, aggregates=200)
+        options = publisher_options(max_events=100, max_attempts=3, backoff_base=0.002, backoff_cap=0.01)
+        faults = Faults(broker_failure_rate=0.2, crash_rate=0.15, rng=random.Random(20261123))  # noqa: S311 - a reproducible fault schedule
+        publisher = OutboxPublisher(box, options, faults=faults)
+        stop = asyncio.Event()
+        consumer = StreamConsumer(box.redis, Feed(10), inbox=Inbox(box.redis))
+        consuming = asyncio.create_task(consumer.run(stop))
+        crashes: list[int] = []
+        await run_until_drained(publisher, crashes)
+
+        found = await statuses()
+        assert found.get("pending", 0) == 0, "none stuck pending"
+        async with get_session() as session:
+            rows = (await session.execute(select(DomainEvent.id, DomainEvent.status, DomainEvent.attempts))).all()
+        failed = {r.id for r in rows if r.status == "failed"}
+        assert all(r.attempts == options.max_attempts for r in rows if r.status == "failed"), "failed only when out"
+        assert all(r.attempts < options.max_attempts for r in rows if r.status == "published")
+        published = {r.id for r in rows if r.status == "published"}
+        assert published | failed == set(ids)
+
+        messages = await stream_events(box.redis)
+        delivered = Counter(m["id"] for m in messages)
+        assert set(delivered) == published, "every published event delivered at least once, no failed one"
+        assert len(crashes) > 0
+        assert sum(delivered.values()) > len(published), "crashes between publish and mark redelivered some"
+        for sequences in first_order_by_aggregate(messages).values():
+            assert sequences == sorted(sequences), "per-aggregate order held"
+
+        inbox = Inbox(box.redis)
+        await wait_until(lambda: _effects_reach(inbox, len(published)))
+        stop.set()
+        await consuming
+        assert sum((await inbox.effects()).values()) == len(published), "each effect exactly once"
+
+    box.run(scenario(), timeout=240)
+
+
+async def _effects_reach(inbox: Inbox, n: int) -> bool:
+    return sum((await inbox.effects()).values()) >= n
+
+
+def test_three_publishers_at_once_never_publish_an_event_twice(box: Sandbox) -> None:
+    if box.schema is None:
+        pytest.skip("SQLite has one writer at a time: its publishers take turns (see the two-publisher test)")
+
+    async def scenario() -> None:
+        ids = await backlog(3000, aggregates=300)
+        options = publisher_options(max_events=50)
+        publishers = [OutboxPublisher(box, options, name=f"publisher-{i}") for i in range(3)]
+        crashes: list[int] = []
+        await asyncio.gather(*(run_until_drained(p, crashes) for p in publishers))
+        messages = await stream_events(box.redis)
+        assert Counter(m["id"] for m in messages) == Counter(ids), "each event exactly once"
+        for sequences in first_order_by_aggregate(messages).values():
+            assert sequences == sorted(sequences)
+        worked = [p.stats.published for p in publishers]
+        assert sum(worked) == 3000
+        assert sum(1 for n in worked if n > 0) >= 2, f"SKIP LOCKED let them share the work: {worked}"
+
+    box.run(scenario(), timeout=240)
+
+
+def test_redis_stopped_mid_drain_then_everything_is_published_after_it_returns(box: Sandbox) -> None:
+    port = free_port()
+    with private_redis(port) as switch:
+        broker = fail_fast_redis(f"redis://127.0.0.1:{port}/0", timeout=0.5)
+        options = publisher_options(max_events=50, max_attempts=20, backoff_base=0.05, backoff_cap=0.5, stream=False)
+        publisher = OutboxPublisher(box, options, broker=broker)
+
+        async def seed() -> None:
+            await backlog(3000, aggregates=3000)
+
+        box.run(seed())
+        future = box.backends.runtime.submit(box.bind(run_until_drained(publisher, [])))
+        box.run(wait_until(lambda: _published_between(1, 2000)))
+        switch(False)  # the broker goes away mid-drain
+        box.run(wait_until(lambda: _failures(publisher, 3)))
+        assert (box.run(statuses())).get("pending", 0) > 0
+        switch(True)  # and comes back
+        future.result(timeout=120)
+        assert box.run(statuses()) == {"published": 3000}
+        assert publisher.stats.broker_failures >= 3
+        box.run(broker.aclose())
+
+
+async def _published_between(low: int, high: int) -> bool:
+    n = (await statuses()).get("published", 0)
+    if n > high:
+        raise AssertionError("the drain finished before the broker could be stopped: seed more events")
+    return n >= low
+
+
+async def _failures(publisher: OutboxPublisher, n: int) -> bool:
+    return publisher.stats.broker_failures >= n
