@@ -6,7 +6,6 @@ live panel shows what the background tasks did (the logic is tested in the other
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,9 +13,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from source.platform.backends import fail_fast_redis
-from tests.conftest import REDIS_URL, assert_no_exception, open_app, page_text
-from tests.lab5_support import forget_outbox_keys
+from tests.conftest import assert_no_exception, open_app, page_text
 
 PAGE = "views/lab5_outbox.py"
 
@@ -54,23 +51,8 @@ def click(at: AppTest, key: str) -> AppTest:
     return at
 
 
-def forget_shared_outbox_keys(app_env: str) -> None:
-    """The outbox's logical keys on the real Redis, from earlier runs (a namespaced client keeps them per sandbox)."""
-    if app_env == "services":
-        client = fail_fast_redis(REDIS_URL)
-        asyncio.run(_forget(client))
-
-
-async def _forget(client: Any) -> None:
-    try:
-        await forget_outbox_keys(client)
-    finally:
-        await client.aclose()
-
-
 @pytest.fixture
 def page(app_env: str) -> Iterator[AppTest]:
-    forget_shared_outbox_keys(app_env)
     at = open_app(PAGE)
     assert_no_exception(at)
     click(at, "lab5_samples")
@@ -78,7 +60,6 @@ def page(app_env: str) -> Iterator[AppTest]:
     if at.button(key="lab5_stop"):
         click(at, "lab5_stop")
         click(at, "lab5_unlisten")
-    forget_shared_outbox_keys(app_env)
 
 
 def test_write_publish_consume_and_the_tables(page: AppTest) -> None:

@@ -175,6 +175,6 @@ async def publish_with_nobody_listening() -> NobodyListening:
     publisher = OutboxPublisher(current_sandbox(), service.options.model_copy(update={"stream": True}))
     await publisher.drain()
     redis = current_sandbox().redis
-    recent = await redis.xrevrange(STREAM, count=service.options.max_events + 10)
-    in_stream = any(fields.get("id") == event.id for _, fields in recent)
+    recent = await redis.xrevrange(STREAM, count=service.options.max_events + 10) or []
+    in_stream = any((fields or {}).get("id") == event.id for _, fields in recent)
     return NobodyListening(event.id, publisher.stats.receivers, in_stream, int(await redis.xlen(STREAM)))
