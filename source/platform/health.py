@@ -1,0 +1,81 @@
+"""Live health: is the database answering, is Redis answering, right now (checked cheaply)?
+
+Which backends a process uses is decided once, at start-up; whether they answer changes
+minute by minute. Every page shows the latter, so a check must be cheap: ``SELECT 1`` and
+``PING``, each bounded by a short timeout, and the answer is shared by every learner for a
+few seconds. Nothing is remembered beyond that, so the status recovers by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+#: How long one check may wait for an answer, and how long its answer is reused (seconds).
+HEALTH_TIMEOUT_S = 2.0
+HEALTH_TTL_S = 5.0
+
+
+@dataclass(frozen=True)
+class Health:
+    """The answer of one round of checks."""
+
+    database_ok: bool
+    database_detail: str
+    redis_ok: bool
+    redis_detail: str
+    checked_at: float  # time.time() of the check
+
+    @property
+    def ok(self) -> bool:
+        return self.database_ok and self.redis_ok
+
+
+class HealthCheck:
+    """Checks the shared engine and the Redis client; one check at a time, answers cached."""
+
+    def __init__(self, engine: AsyncEngine | None, redis: Any) -> None:
+        self.engine = engine
+        self.redis = redis
+        self._last: Health | None = None
+        self._running: asyncio.Task[Health] | None = None
+
+    async def __call__(self) -> Health:
+        if self._last is not None and time.time() - self._last.checked_at < HEALTH_TTL_S:
+            return self._last
+        if self._running is None or self._running.done():
+            self._running = asyncio.get_running_loop().create_task(self._check())
+        # Several pages asking at once share one check; a page that gives up does not cancel it.
+        return await asyncio.shield(self._running)
+
+    async def _check(self) -> Health:
+        (db_ok, db_detail), (redis_ok, redis_detail) = await asyncio.gather(
+            _probe(self._select_one), _probe(self.redis.ping)
+        )
+        self._last = Health(db_ok, db_detail, redis_ok, redis_detail, time.time())
+        return self._last
+
+    async def _select_one(self) -> None:
+        if self.engine is None:
+            return  # a SQLite file per learner: nothing shared that could be down
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+
+async def _probe(check: Callable[[], Awaitable[Any]]) -> tuple[bool, str]:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_S):
+            await check()
+    except TimeoutError:
+        return False, f"no answer within {HEALTH_TIMEOUT_S:g} s"
+    except Exception as exc:  # noqa: BLE001 - any failure is "not answering", described in one line
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        return False, f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return True, f"answered in {(time.perf_counter() - started) * 1000:.0f} ms"
