@@ -182,7 +182,7 @@ def _sandbox_panel(b: Backends) -> None:
     ok, box = attempt(sandbox)
     if not ok or box is None:
         return
-    if note := st.session_state.pop(NOTE_KEY, None):
+    if note := st.session_state.get(NOTE_KEY):  # kept for the session: it explains why the sandbox is new
         st.info(note)
     where = f"schema `{box.schema}`" if box.schema else "its own SQLite file"
     st.caption(f"Your sandbox `{box.id}`: {where}, Redis keys `{box.key_prefix}*`. Nobody else sees it.")
