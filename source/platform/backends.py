@@ -244,6 +244,16 @@ class Backends:
             with contextlib.suppress(Exception):
                 future.result(timeout)
 
+    def release_all(self, timeout: float = RELEASE_WAIT_S) -> int:
+        """Release every sandbox at once and wait up to ``timeout`` for all of them together."""
+        boxes = list(self._sandboxes)
+        futures = [f for f in (self.sandboxes.release_soon(box) for box in boxes) if f is not None]
+        deadline = time.monotonic() + timeout
+        for future in futures:
+            with contextlib.suppress(Exception):
+                future.result(max(0.0, deadline - time.monotonic()))
+        return len(boxes)
+
     @property
     def _sandboxes(self) -> set[Sandbox]:
         """Every live sandbox (for tests and benchmarks that clean up after themselves)."""
@@ -264,8 +274,7 @@ class Backends:
 
     def close(self) -> None:
         """Release every sandbox and client (tests and benchmarks)."""
-        for sandbox in list(self._sandboxes):
-            self.release(sandbox)
+        self.release_all()
         if self.runtime.alive:
             self.runtime.run(self._aclose(), timeout=30)
 

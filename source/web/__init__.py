@@ -12,6 +12,8 @@ switches that drop the address's query string.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -47,6 +49,9 @@ NOTE_KEY = "plab_sandbox_note"
 #: Settings that may come from Streamlit secrets besides the two URLs.
 SETTINGS_PREFIX = "PLAB_"
 
+#: How long a shutting-down process waits for its sandboxes to be released (seconds).
+RELEASE_AT_EXIT_S = 10.0
+
 _built: weakref.WeakSet[Backends] = weakref.WeakSet()
 
 
@@ -63,7 +68,17 @@ def _backends(key: str, _settings: Settings) -> Backends:
     """Process-wide: built once per distinct configuration (``key``), shared by every viewer."""
     built = Backends.build(_settings)
     _built.add(built)
+    # Tokens live in this process only: when it ends, nobody can come back to its sandboxes.
+    atexit.register(_release_at_exit, weakref.ref(built))
     return built
+
+
+def _release_at_exit(ref: weakref.ref[Backends]) -> None:
+    """Drop this process's sandboxes as it shuts down (bounded; the orphan sweep is the backstop)."""
+    b = ref()
+    if b is not None:
+        with contextlib.suppress(Exception):
+            b.release_all(timeout=RELEASE_AT_EXIT_S)
 
 
 def backends() -> Backends:
@@ -141,12 +156,7 @@ def attempt(action: Callable[[], T], *, where: Any = None) -> tuple[bool, T | No
 
 def release_every_sandbox() -> int:
     """Release every sandbox of every backends this process built (tests; an instructor's reset)."""
-    released = 0
-    for b in list(_built):
-        for box in list(b._sandboxes):
-            b.release(box)
-            released += 1
-    return released
+    return sum(b.release_all() for b in list(_built))
 
 
 def sidebar_status() -> None:
