@@ -157,10 +157,12 @@ class SandboxRegistry:
     async def _release(self, sandbox: Sandbox) -> None:
         try:
             await sandbox.aclose()
-        except Exception:
-            log.warning("Release of %r failed; the sweep will retry it", sandbox, exc_info=True)
+        except Exception as exc:
             with self._lock:
+                first = sandbox not in self._pending
                 self._pending.add(sandbox)
+            # The whole story once; a one-line reminder on each retry that fails again.
+            log.warning("Release of %r failed; the sweep will retry it: %s", sandbox, exc, exc_info=first)
         else:
             with self._lock:
                 self._pending.discard(sandbox)
