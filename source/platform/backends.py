@@ -15,7 +15,6 @@ import logging
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from sqlalchemy.pool import NullPool
 from source.platform.config import Settings, safe_url
 from source.platform.connect import PROBE_TIMEOUT, connect_database, connect_redis, on_loop
 from source.platform.engines import postgres_connect_args, sqlite_engine
-from source.platform.health import Health, HealthCheck
+from source.platform.health import BackendStatus, Health, HealthCheck
 from source.platform.orphans import (
     SQLITE_FOLDER_PREFIX,
     STALE_SANDBOX_HOURS,
@@ -52,32 +51,6 @@ RELEASE_WAIT_S = 60.0
 
 #: The pool each learner's SQLite file gets (small: one learner, one file).
 SQLITE_SANDBOX_POOL = {"pool_size": 3, "max_overflow": 2, "pool_timeout": 10.0}
-
-
-@dataclass(frozen=True)
-class BackendStatus:
-    """What is live, for the sidebar: kind, where, and why a fallback happened."""
-
-    database: str  # "PostgreSQL" or "SQLite"
-    database_where: str
-    database_note: str | None
-    redis: str  # "Redis" or "fakeredis"
-    redis_where: str
-    redis_note: str | None
-    #: Whether a URL was configured (then SQLite or fakeredis is a fallback, not a choice).
-    database_configured: bool = False
-    redis_configured: bool = False
-    #: What was wrong with the configuration itself (a malformed URL, ignored options, budgets).
-    config_notes: tuple[str, ...] = ()
-
-    @property
-    def is_embedded(self) -> bool:
-        """Running on the embedded defaults because nothing else was configured."""
-        return self.database == "SQLite" and self.redis == "fakeredis" and not self.configured
-
-    @property
-    def configured(self) -> bool:
-        return self.database_configured or self.redis_configured
 
 
 class Backends:

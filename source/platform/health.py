@@ -1,6 +1,7 @@
-"""Live health: is the database answering, is Redis answering, right now (checked cheaply)?
+"""Status and live health: which backends are live, and whether they answer right now.
 
-Which backends a process uses is decided once, at start-up; whether they answer changes
+Which backends a process uses is decided once, at start-up (:class:`BackendStatus`); whether
+they answer changes
 minute by minute. Every page shows the latter, so a check must be cheap: ``SELECT 1`` and
 ``PING``, each bounded by a short timeout, and the answer is shared by every learner for a
 few seconds. Nothing is remembered beyond that, so the status recovers by itself.
@@ -20,6 +21,32 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 #: How long one check may wait for an answer, and how long its answer is reused (seconds).
 HEALTH_TIMEOUT_S = 2.0
 HEALTH_TTL_S = 5.0
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """What is live, for the sidebar: kind, where, and why a fallback happened."""
+
+    database: str  # "PostgreSQL" or "SQLite"
+    database_where: str
+    database_note: str | None
+    redis: str  # "Redis" or "fakeredis"
+    redis_where: str
+    redis_note: str | None
+    #: Whether a URL was configured (then SQLite or fakeredis is a fallback, not a choice).
+    database_configured: bool = False
+    redis_configured: bool = False
+    #: What was wrong with the configuration itself (a malformed URL, ignored options, budgets).
+    config_notes: tuple[str, ...] = ()
+
+    @property
+    def is_embedded(self) -> bool:
+        """Running on the embedded defaults because nothing else was configured."""
+        return self.database == "SQLite" and self.redis == "fakeredis" and not self.configured
+
+    @property
+    def configured(self) -> bool:
+        return self.database_configured or self.redis_configured
 
 
 @dataclass(frozen=True)
