@@ -15,7 +15,7 @@ import pytest
 from streamlit.runtime.caching.cache_resource_api import clear_session_cache
 from streamlit.testing.v1 import AppTest
 
-from source import Backends, Sandbox, Settings
+from source import Backends, Sandbox, Settings, web
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -71,16 +71,17 @@ APPTEST_SESSION_ID = "test session id"
 
 @pytest.fixture(autouse=True)
 def fresh_app_session() -> Iterator[None]:
-    """End AppTest's session around each test, as a closing browser tab would.
+    """End AppTest's session around each test, and release every sandbox the app opened.
 
-    Every AppTest uses the same session id, so without this one test's sandbox (a
-    session-scoped resource) would carry its users into the next test. Clearing the
-    session's resources runs the sandbox's ``on_release``: the SQLite file is deleted,
-    or the PostgreSQL schema dropped, and the next test gets a new sandbox.
+    Every AppTest uses the same session id, so its session-scoped resources are cleared
+    here. Sandboxes belong to tokens, not sessions, and live in the app's process-wide
+    registry: a new ``AppTest`` has no token, so it gets a new sandbox anyway, and this
+    releases the old ones (schema dropped, file deleted) so none outlives its test.
     """
     clear_session_cache(APPTEST_SESSION_ID)
     yield
     clear_session_cache(APPTEST_SESSION_ID)
+    web.release_every_sandbox()
 
 
 @pytest.fixture

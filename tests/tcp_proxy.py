@@ -1,10 +1,17 @@
-"""A tiny loopback TCP proxy that a test can cut, to make a server "go away" mid-session."""
+"""A tiny loopback TCP proxy that a test can cut or black-hole, to make a server fail mid-session.
+
+``cut()`` is a server that died: connections drop and new ones are refused. ``black_hole()``
+is a server that hangs (a stopped process, a dead network path): connections are accepted
+and kept open, but nothing goes through until ``restore()``, which delivers what was held.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 
 class TcpProxy:
@@ -15,15 +22,20 @@ class TcpProxy:
         self.loop = asyncio.new_event_loop()
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.AbstractServer | None = None
+        self._flowing: asyncio.Event | None = None
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self.port: int = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(5)
 
     async def _start(self) -> int:
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         return int(self._server.sockets[0].getsockname()[1])
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        await self._wait_flowing()  # a black hole accepts, then never answers
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -34,11 +46,31 @@ class TcpProxy:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(Exception):
                 while data := await src.read(65536):
+                    await self._wait_flowing()
                     dst.write(data)
                     await dst.drain()
             dst.close()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def _wait_flowing(self) -> None:
+        if self._flowing is not None:
+            await self._flowing.wait()
+
+    def black_hole(self) -> None:
+        """Keep accepting connections but pass nothing either way, like a server that hangs."""
+        self._call(self._set_flowing, False)
+
+    def restore(self) -> None:
+        """Let traffic through again after :meth:`black_hole` (held bytes arrive late)."""
+        self._call(self._set_flowing, True)
+
+    async def _set_flowing(self, flowing: bool) -> None:
+        if self._flowing is not None:
+            (self._flowing.set if flowing else self._flowing.clear)()
+
+    def _call(self, action: Callable[[bool], Coroutine[Any, Any, None]], arg: bool) -> None:
+        asyncio.run_coroutine_threadsafe(action(arg), self.loop).result(5)
 
     def cut(self) -> None:
         """Stop accepting and drop every open connection, like a server that died."""
@@ -52,6 +84,7 @@ class TcpProxy:
         asyncio.run_coroutine_threadsafe(_cut(), self.loop).result(5)
 
     def close(self) -> None:
+        self.restore()  # let held pipes end, so the loop stops with nothing waiting
         self.cut()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)

@@ -185,7 +185,7 @@ def test_a_learner_opens_the_lab_and_creates_a_user(page: Any, app_url: str, tmp
     expect(sidebar).to_contain_text("fakeredis ·", timeout=UI_TIMEOUT_MS)
 
     sidebar.get_by_role("link", name="1 · Data models").click()
-    expect(page).to_have_url(re.compile(r"/data-models$"), timeout=UI_TIMEOUT_MS)
+    expect(page).to_have_url(re.compile(r"/data-models(\?|$)"), timeout=UI_TIMEOUT_MS)
     expect(page.get_by_role("heading", name="Lab 1 · Data models")).to_be_visible(timeout=UI_TIMEOUT_MS)
 
     email = f"ada.{uuid.uuid4().hex[:8]}@example.com"
@@ -303,7 +303,7 @@ async def one_learner(browser: Any, url: str, token: str, n: int, shots: Path) -
 
         # Lab 2 in the same session: the sample users are new to this sandbox, whoever made theirs first.
         await sidebar.get_by_role("link", name="2 · Async connectivity & pooling").click()
-        await expect(page).to_have_url(re.compile(r"/pooling$"))
+        await expect(page).to_have_url(re.compile(r"/pooling(\?|$)"))
         await main.get_by_role("button", name="Initialise the database & create the sample users").click()
         await settle(page, main.get_by_text("Your sandbox is at migration"))
         for sample in ("Alex Smith", "Jane Doe"):
@@ -391,3 +391,54 @@ def test_learners_at_once_on_postgresql_and_redis_keep_their_own_data(tmp_path: 
     log = server.log_text()
     trouble = [marker for marker in LOOP_TROUBLE if marker in log]
     assert not trouble, f"the server's log shows {trouble}:\n{log[-4000:]}"
+
+
+# -- A refresh keeps the learner's sandbox; another browser does not get it --------------------
+def test_a_refresh_keeps_the_learners_sandbox_and_other_browsers_do_not_get_it(
+    page: Any, browser: Any, app_url: str
+) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_url}/data-models")
+    main, sidebar = page.get_by_test_id("stMain"), page.get_by_test_id("stSidebar")
+    expect(main.get_by_role("heading", name="Lab 1 · Data models")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"[?&]lab=[A-Za-z0-9_-]{22}"))
+    email = f"kept.{uuid.uuid4().hex[:8]}@example.com"
+    form = main.get_by_test_id("stForm")
+    form.get_by_role("textbox", name="Email", exact=True).fill(email)
+    form.get_by_role("textbox", name="Name", exact=True).fill("Kept Across Reloads")
+    form.get_by_role("button", name="Create user").click()
+    expect(main.get_by_text(f"Created {email}")).to_be_visible()
+
+    # Page switches keep the link: the sandbox is the same on the way back.
+    sidebar.get_by_role("link", name="Welcome").click()
+    expect(page.get_by_role("heading", name="Persistence Lab")).to_be_visible()
+    sidebar.get_by_role("link", name="1 · Data models").click()
+    expect(page).to_have_url(re.compile(r"/data-models\?lab="))
+    link = page.url
+
+    users = main.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text=re.compile(r"^email$")))
+    page.reload()  # a new websocket, a new Streamlit session: the same sandbox
+    expect(users.locator("td", has_text=email)).to_have_count(1)
+    expect(page).to_have_url(link)
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1000})
+    other.set_default_timeout(UI_TIMEOUT_MS)
+    try:
+        stranger = other.new_page()  # another browser without the link: a new, empty sandbox
+        stranger.goto(f"{app_url}/data-models")
+        empty = stranger.get_by_test_id("stMain")
+        expect(empty.get_by_text("Your sandbox has no users yet")).to_be_visible()
+        expect(empty.get_by_text(email)).to_have_count(0)
+        assert stranger.url != link
+
+        stranger.goto(f"{app_url}/data-models?lab=not-a-token")  # a made-up link: never anyone's data
+        expect(stranger.get_by_test_id("stSidebar")).to_contain_text("not one this lab hands out")
+        expect(empty.get_by_text("Your sandbox has no users yet")).to_be_visible()
+        expect(empty.get_by_text(email)).to_have_count(0)
+
+        stranger.goto(link)  # the same link in another tab (or browser) is the same sandbox
+        shared = stranger.get_by_test_id("stMain").get_by_test_id("stDataFrame")
+        expect(shared.locator("td", has_text=email)).to_have_count(1)
+    finally:
+        other.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -104,6 +105,19 @@ def test_page_shows_a_message_when_the_database_goes_away(monkeypatch: pytest.Mo
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         assert any("did not answer" in e.value for e in at.error), [e.value for e in at.error]
+        shown = page_text(at)
+        assert "no users yet" not in shown, "a failed read must not claim the table is empty"
+        assert "table is empty" not in shown
+
+        # The status follows: within a few seconds the sidebar and the home page say it is down.
+        at.switch_page("views/home.py").run()
+        deadline = time.monotonic() + 60
+        while "not answering" not in page_text(at) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            at.run()
+        assert any("not answering" in e.value for e in at.sidebar.error), [e.value for e in at.sidebar.error]
+        assert any("PostgreSQL is not answering right now" in e.value for e in at.main.error)
+        assert "Set `DATABASE_URL`" not in page_text(at)
     finally:
         proxy.close()
         clean_up(left)

@@ -25,12 +25,28 @@ database (a SQLite file, or your own PostgreSQL schema) and your own Redis keys.
 never see your data, and *Reset my sandbox* empties it whenever you like.
 """
 )
-status = web.backends().status
-if status.is_embedded:
-    st.info(
-        "This lab is running on its embedded defaults: SQLite (through aiosqlite) and fakeredis, an "
-        "in-process Redis. Set `DATABASE_URL` and `REDIS_URL` to run it on PostgreSQL and Redis.",
-        icon="ℹ️",
-    )
-else:
-    st.success(f"Running on {status.database} and {status.redis}.", icon="✅")
+ok, b = web.attempt(web.backends)
+if ok and b is not None:
+    status, now = b.status, web.health()
+    if status.is_embedded:
+        st.info(
+            "This lab is running on its embedded defaults: SQLite (through aiosqlite) and fakeredis, an "
+            "in-process Redis. Set `DATABASE_URL` and `REDIS_URL` to run it on PostgreSQL and Redis.",
+            icon="ℹ️",
+        )
+    elif status.database_note or status.redis_note or status.config_notes:
+        st.warning(
+            f"This lab is configured for its own servers but is running on {status.database} and {status.redis}: "
+            "the sidebar says which server could not be used and why. Your work is kept in your sandbox all the "
+            "same; the lab's host can check the server and restart the lab.",
+            icon="⚠️",
+        )
+    else:
+        st.success(f"Running on {status.database} and {status.redis}.", icon="✅")
+    if now is not None and not now.ok:
+        down = [name for name, up in ((status.database, now.database_ok), (status.redis, now.redis_ok)) if not up]
+        st.error(
+            f"{' and '.join(down)} {'is' if len(down) == 1 else 'are'} not answering right now. Pages that need "
+            "it will say so instead of showing data; this is checked again every few seconds.",
+            icon="🔴",
+        )

@@ -97,11 +97,11 @@ web.show_source(users.create_user, repositories.UserRepository.create, label="Th
 
 # -- 3. Work with one user -----------------------------------------------------------------
 st.header("3 · Edit, fill and delete a user")
-ok, listed = web.attempt(lambda: web.run(users.list_users()))
+read_ok, listed = web.attempt(lambda: web.run(users.list_users()))
 rows: dict[str, UserRow] = {r.id: r for r in listed or []}
-if not rows:
+if read_ok and not rows:  # only a read that succeeded may claim the table is empty
     st.info("Your sandbox has no users yet. Create one above.")
-else:
+elif rows:
     picked = st.selectbox(
         "User",
         list(rows),
@@ -193,7 +193,7 @@ st.subheader("Your users, as the database has them now")
 if rows:
     st.dataframe([r.model_dump() for r in rows.values()], hide_index=True, key="lab1_users_table")
     st.caption(f"{len(rows)} user(s), oldest first. A sandbox keeps at most {users.MAX_USERS}.")
-else:
+elif read_ok:
     st.caption("None yet: the `users` table is empty.")
 
 # -- 4. The join ---------------------------------------------------------------------------

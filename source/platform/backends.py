@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import shutil
+import logging
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,43 +22,37 @@ import fakeredis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from source.platform.config import Settings, safe_url
-from source.platform.engines import postgres_engine, sqlite_engine
+from source.platform.connect import PROBE_TIMEOUT, connect_database, connect_redis, on_loop
+from source.platform.engines import postgres_connect_args, sqlite_engine
+from source.platform.health import BackendStatus, Health, HealthCheck
+from source.platform.orphans import (
+    SQLITE_FOLDER_PREFIX,
+    STALE_SANDBOX_HOURS,
+    sweep_stale_schemas,
+    sweep_stale_sqlite_folders,
+)
+from source.platform.registry import SandboxRegistry
 from source.platform.runtime import AsyncRuntime
-from source.platform.sandbox import SCHEMA_COMMENT_PREFIX, Sandbox
+from source.platform.sandbox import Sandbox
 
-#: How long start-up waits for a configured server before falling back (seconds).
-PROBE_TIMEOUT = 5.0
+__all__ = ["SQLITE_FOLDER_PREFIX", "BackendStatus", "Backends", "sweep_stale_sqlite_folders"]
 
-#: A sandbox schema older than this with no live owner is an orphan (hours).
-STALE_SANDBOX_HOURS = 12.0
+log = logging.getLogger(__name__)
 
-#: Every learner's SQLite file lives in a temporary folder whose name starts with this.
-SQLITE_FOLDER_PREFIX = "persistence-lab-"
+#: How long the orphan sweep may take at start-up before the lab starts without it (seconds).
+SWEEP_TIMEOUT_S = 10.0
+#: How often the housekeeping task also sweeps orphaned schemas and folders (seconds).
+ORPHAN_SWEEP_EVERY_S = 3600.0
+#: How long a blocking release (tests, benchmarks) waits before leaving it to the sweep (seconds).
+RELEASE_WAIT_S = 60.0
 
 #: The pool each learner's SQLite file gets (small: one learner, one file).
 SQLITE_SANDBOX_POOL = {"pool_size": 3, "max_overflow": 2, "pool_timeout": 10.0}
-
-
-@dataclass(frozen=True)
-class BackendStatus:
-    """What is live, for the sidebar: kind, where, and why a fallback happened."""
-
-    database: str  # "PostgreSQL" or "SQLite"
-    database_where: str
-    database_note: str | None
-    redis: str  # "Redis" or "fakeredis"
-    redis_where: str
-    redis_note: str | None
-
-    @property
-    def is_embedded(self) -> bool:
-        return self.database == "SQLite" and self.redis == "fakeredis"
 
 
 class Backends:
@@ -78,20 +71,35 @@ class Backends:
         self.status = status
         self.shared_engine = shared_engine
         self.redis = redis
-        self._sandboxes: set[Sandbox] = set()
+        self.sandboxes = SandboxRegistry(runtime, settings.max_sandboxes, settings.idle_minutes)
+        self.health = HealthCheck(shared_engine, redis)
+        self._housekeeping: asyncio.Task[None] | None = None
 
     # -- building --------------------------------------------------------------------
     @classmethod
     def build(cls, settings: Settings, runtime: AsyncRuntime | None = None) -> Backends:
-        """Start the event loop (unless given) and build every client *on* it."""
+        """Start the event loop (unless given) and build every client *on* it.
+
+        If building fails or takes too long, a loop this call started is stopped again, so
+        a retry on the next rerun does not leave one more thread and engine behind.
+        """
+        own = runtime is None
         runtime = runtime or AsyncRuntime()
-        return runtime.run(cls._build(settings, runtime), timeout=4 * PROBE_TIMEOUT)
+        try:
+            return runtime.run(cls._build(settings, runtime), timeout=3 * PROBE_TIMEOUT + SWEEP_TIMEOUT_S)
+        except BaseException:
+            if own:
+                runtime.stop()
+            raise
 
     @classmethod
     async def _build(cls, settings: Settings, runtime: AsyncRuntime) -> Backends:
-        engine, db_note = await _connect_database(settings.database_url)
-        client, redis_note = await _connect_redis(settings.redis_url)
+        engine, db_note = await connect_database(settings)
+        client, redis_note = await connect_redis(settings.redis_url)
         status = BackendStatus(
+            database_configured=settings.database_configured or settings.database_url is not None,
+            redis_configured=settings.redis_configured or settings.redis_url is not None,
+            config_notes=settings.notes,
             database="PostgreSQL" if engine is not None else "SQLite",
             database_where=safe_url(settings.database_url) if engine is not None else "a temporary file per learner",
             database_note=db_note,
@@ -102,10 +110,12 @@ class Backends:
             redis_note=redis_note,
         )
         backends = cls(settings, runtime, status, engine, client)
-        if engine is not None:
-            await backends.sweep_stale_schemas()
-        else:
-            sweep_stale_sqlite_folders()
+        try:
+            await backends.sweep_orphans()
+            backends._housekeeping = asyncio.get_running_loop().create_task(backends._keep_house())
+        except BaseException:
+            await backends._aclose()
+            raise
         return backends
 
     @classmethod
@@ -120,7 +130,9 @@ class Backends:
         runtime = AsyncRuntime(loop=asyncio.get_running_loop())
         url = settings.database_url
         if url and url.startswith("postgresql"):
-            engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": PROBE_TIMEOUT})
+            engine = create_async_engine(
+                url, poolclass=NullPool, connect_args=postgres_connect_args(settings.statement_timeout_s)
+            )
             database, where = "PostgreSQL", safe_url(url)
         else:
             if url and url.startswith("sqlite"):
@@ -139,53 +151,96 @@ class Backends:
         shared = engine if database == "PostgreSQL" else None
         return cls(settings, runtime, status, shared, client), engine
 
-    async def sweep_stale_schemas(self, max_age_hours: float = STALE_SANDBOX_HOURS) -> int:
-        """Drop sandbox schemas left behind by a process that died before releasing them.
+    async def sweep_orphans(self) -> None:
+        """Drop what dead processes left behind; bounded, and never fatal (failures are logged)."""
+        try:
+            async with asyncio.timeout(SWEEP_TIMEOUT_S):
+                if self.shared_engine is not None:
+                    await self.sweep_stale_schemas()
+                else:
+                    await asyncio.to_thread(sweep_stale_sqlite_folders)
+        except Exception:
+            log.warning("Sweeping orphaned sandboxes failed; the lab starts anyway", exc_info=True)
 
-        A session's sandbox is dropped when the session ends; a crash or a restart skips
-        that. Sandboxes are marked with their creation time, so the next process can tell
-        an orphan (older than any session lives) from a live learner's schema.
-        """
-        engine = self.shared_engine_or_raise()
-        query = text(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'plab\\_%' AND ("
-            " obj_description(oid, 'pg_namespace') IS NULL"
-            " OR substr(obj_description(oid, 'pg_namespace'), :n + 1)::timestamptz"
-            "    < now() - make_interval(secs => :age))"
-        )
-        async with engine.begin() as conn:
-            stale = (
-                await conn.execute(query, {"n": len(SCHEMA_COMMENT_PREFIX), "age": max_age_hours * 3600})
-            ).scalars()
-            names = list(stale)
-            for name in names:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-        return len(names)
+    async def _keep_house(self) -> None:
+        """Every ``sweep_interval_s``: expire idle sandboxes, retry failed releases; hourly: orphans."""
+        last_orphan_sweep = time.monotonic()
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval_s)
+            try:
+                await self.sandboxes.sweep()
+                if time.monotonic() - last_orphan_sweep > ORPHAN_SWEEP_EVERY_S:
+                    last_orphan_sweep = time.monotonic()
+                    await self.sweep_orphans()
+            except Exception:
+                log.warning("Housekeeping round failed", exc_info=True)
+
+    async def sweep_stale_schemas(self, max_age_hours: float = STALE_SANDBOX_HOURS) -> int:
+        """Drop sandbox schemas left behind by a process that died before releasing them."""
+        live = {s.schema for s in self._sandboxes}
+        return await sweep_stale_schemas(self.shared_engine_or_raise(), live, max_age_hours)
 
     # -- sandboxes -------------------------------------------------------------------
     def open_sandbox(self, migrate: bool = True) -> Sandbox:
-        """A new, empty sandbox for one learner, migrated to the newest schema."""
-        sandbox_id = uuid.uuid4().hex[:12]
-        if self.shared_engine is not None:
-            schema = f"plab_{sandbox_id}"
-            engine = self.shared_engine.execution_options(schema_translate_map={None: schema})
-            sandbox = Sandbox(self, sandbox_id, engine, schema=schema)
-        else:
-            directory = Path(tempfile.mkdtemp(prefix=SQLITE_FOLDER_PREFIX))
-            engine = self.runtime.run(_on_loop(sqlite_engine, directory / "lab.db", **SQLITE_SANDBOX_POOL))
-            sandbox = Sandbox(self, sandbox_id, engine, directory=directory)
-        self._sandboxes.add(sandbox)
-        if migrate:
-            sandbox.run(sandbox.migrate())
+        """A new, empty sandbox for one learner, migrated to the newest schema.
+
+        Raises :class:`LabFull` past ``max_sandboxes``. A sandbox whose migration fails is
+        released again (retried by the sweep if the server is down) before the error is raised.
+        """
+        with self.sandboxes.opening():
+            # The public id names the schema and the key prefix, both shown on the page; the
+            # secret that finds the sandbox again is its token (see SandboxRegistry.issue).
+            sandbox_id = uuid.uuid4().hex[:12]
+            if self.shared_engine is not None:
+                schema = f"plab_{sandbox_id}"
+                engine = self.shared_engine.execution_options(schema_translate_map={None: schema})
+                sandbox = Sandbox(self, sandbox_id, engine, schema=schema)
+            else:
+                directory = Path(tempfile.mkdtemp(prefix=SQLITE_FOLDER_PREFIX))
+                engine = self.runtime.run(on_loop(sqlite_engine, directory / "lab.db", **SQLITE_SANDBOX_POOL))
+                sandbox = Sandbox(self, sandbox_id, engine, directory=directory)
+            if migrate:
+                try:
+                    sandbox.run(sandbox.migrate())
+                except BaseException:
+                    self.sandboxes.release_soon(sandbox)
+                    raise
+            self.sandboxes.add(sandbox)
         return sandbox
 
-    def release(self, sandbox: Sandbox) -> None:
-        sandbox.close()
-        self._sandboxes.discard(sandbox)
+    def release_soon(self, sandbox: Sandbox, why: str | None = None) -> None:
+        """Release without waiting (Streamlit's ``on_release``, *Start over*, idle expiry)."""
+        self.sandboxes.release_soon(sandbox, why)
+
+    def release(self, sandbox: Sandbox, timeout: float = RELEASE_WAIT_S) -> None:
+        """Release and wait for it, up to ``timeout`` (tests, benchmarks); the sweep retries a failure."""
+        future = self.sandboxes.release_soon(sandbox)
+        if future is not None:
+            with contextlib.suppress(Exception):
+                future.result(timeout)
+
+    def release_all(self, timeout: float = RELEASE_WAIT_S) -> int:
+        """Release every sandbox at once and wait up to ``timeout`` for all of them together."""
+        boxes = list(self._sandboxes)
+        futures = [f for f in (self.sandboxes.release_soon(box) for box in boxes) if f is not None]
+        deadline = time.monotonic() + timeout
+        for future in futures:
+            with contextlib.suppress(Exception):
+                future.result(max(0.0, deadline - time.monotonic()))
+        return len(boxes)
+
+    @property
+    def _sandboxes(self) -> set[Sandbox]:
+        """Every live sandbox (for tests and benchmarks that clean up after themselves)."""
+        return self.sandboxes.live | self.sandboxes.pending
 
     @property
     def open_sandboxes(self) -> int:
-        return sum(1 for s in self._sandboxes if not s.closed)
+        return sum(1 for s in self.sandboxes.live if not s.closed)
+
+    async def check_health(self) -> Health:
+        """Whether the database and Redis answer right now (cached for a few seconds)."""
+        return await self.health()
 
     def shared_engine_or_raise(self) -> AsyncEngine:
         if self.shared_engine is None:
@@ -194,11 +249,13 @@ class Backends:
 
     def close(self) -> None:
         """Release every sandbox and client (tests and benchmarks)."""
-        for sandbox in list(self._sandboxes):
-            self.release(sandbox)
-        self.runtime.run(self._aclose(), timeout=30)
+        self.release_all()
+        if self.runtime.alive:
+            self.runtime.run(self._aclose(), timeout=30)
 
     async def _aclose(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
         if self.shared_engine is not None:
             await self.shared_engine.dispose()
         await self.redis.aclose()
@@ -208,58 +265,6 @@ class Backends:
 def _process_fake_server() -> fakeredis.FakeServer:
     """One in-process Redis server per process, so every loop's client sees the same keys."""
     return fakeredis.FakeServer()
-
-
-def sweep_stale_sqlite_folders(max_age_hours: float = STALE_SANDBOX_HOURS) -> int:
-    """Delete learners' SQLite folders left behind by a process that died before releasing them.
-
-    A folder untouched for longer than any session lives belongs to nobody any more.
-    """
-    cutoff = time.time() - max_age_hours * 3600
-    swept = 0
-    for folder in Path(tempfile.gettempdir()).glob(SQLITE_FOLDER_PREFIX + "*"):
-        with contextlib.suppress(OSError):
-            newest = max((p.stat().st_mtime for p in folder.iterdir()), default=folder.stat().st_mtime)
-            if newest < cutoff:
-                shutil.rmtree(folder)
-                swept += 1
-    return swept
-
-
-async def _on_loop(factory: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call ``factory`` from inside the event loop, so what it builds belongs to that loop."""
-    return factory(*args, **kwargs)
-
-
-async def _connect_database(url: str | None) -> tuple[AsyncEngine | None, str | None]:
-    if not url:
-        return None, None
-    if not url.startswith("postgresql"):
-        return None, f"DATABASE_URL names an unsupported database ({safe_url(url)}); using SQLite."
-    engine = postgres_engine(url)
-    try:
-        async with asyncio.timeout(PROBE_TIMEOUT), engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "fall back, and say why"
-        await engine.dispose()
-        return None, f"PostgreSQL at {safe_url(url)} is unreachable ({describe(exc)}); using SQLite instead."
-    return engine, None
-
-
-async def _connect_redis(url: str | None) -> tuple[Any, str | None]:
-    if url:
-        client = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=10
-        )
-        try:
-            async with asyncio.timeout(PROBE_TIMEOUT):
-                await client.ping()
-            return client, None
-        except Exception as exc:  # noqa: BLE001
-            await client.aclose()
-            note = f"Redis at {safe_url(url)} is unreachable ({describe(exc)}); using fakeredis instead."
-            return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True), note
-    return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True), None
 
 
 def fail_fast_redis(url: str, timeout: float = 2.0) -> aioredis.Redis:
@@ -275,11 +280,3 @@ def fail_fast_redis(url: str, timeout: float = 2.0) -> aioredis.Redis:
         socket_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
     )
-
-
-def describe(exc: BaseException) -> str:
-    """A one-line, password-free description of a connection failure."""
-    if isinstance(exc, TimeoutError):
-        return "no answer within the time limit"
-    text_ = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text_}"[:200] if text_ else type(exc).__name__

@@ -8,8 +8,14 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-#: The shared PostgreSQL pool: every learner's schema is reached through it.
-SHARED_POOL = {"pool_size": 10, "max_overflow": 10, "pool_timeout": 10.0}
+#: The shared PostgreSQL pool: every learner's schema is reached through it (sizes: ``Settings``).
+SHARED_POOL = {"pool_size": 5, "max_overflow": 5, "pool_timeout": 10.0}
+
+#: How long opening one PostgreSQL connection may take (seconds).
+CONNECT_TIMEOUT_S = 5.0
+#: The client gives up on a statement this long after the server should have cancelled it:
+#: a server that stopped answering altogether cannot cancel anything.
+CLIENT_TIMEOUT_MARGIN_S = 2.0
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -41,7 +47,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def postgres_engine(url: str, **pool: Any) -> AsyncEngine:
-    """An asyncpg engine. ``timeout`` bounds connecting, so a dead server fails fast."""
+def postgres_connect_args(statement_timeout_s: float) -> dict[str, Any]:
+    """What asyncpg needs so that no wait on PostgreSQL is unbounded.
+
+    ``timeout`` bounds connecting; the server's ``statement_timeout`` cancels a statement
+    that runs too long (the learner is told so); ``command_timeout`` makes the client give
+    up too, a little later, for a server that stopped answering altogether.
+    """
+    return {
+        "timeout": CONNECT_TIMEOUT_S,
+        "command_timeout": statement_timeout_s + CLIENT_TIMEOUT_MARGIN_S,
+        "server_settings": {"statement_timeout": str(int(statement_timeout_s * 1000))},
+    }
+
+
+def postgres_engine(url: str, statement_timeout_s: float = 10.0, **pool: Any) -> AsyncEngine:
+    """An asyncpg engine whose every wait is bounded (see :func:`postgres_connect_args`)."""
     options = {**SHARED_POOL, **pool}
-    return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": 5}, **options)
+    return create_async_engine(
+        url, pool_pre_ping=True, connect_args=postgres_connect_args(statement_timeout_s), **options
+    )

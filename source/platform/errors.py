@@ -7,8 +7,6 @@ one sentence that says what happened and what to do.
 
 from __future__ import annotations
 
-import asyncio
-
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -36,17 +34,57 @@ class ServiceUnavailable(LabError):
     """The database or Redis did not answer."""
 
 
+class PageWaitTimeout(ServiceUnavailable, TimeoutError):
+    """The page stopped waiting for a call on the app's event loop."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"The page waited {seconds:g} s for an answer and gave up; the step was stopped. "
+            "The database or Redis may be overloaded or unreachable: try again in a moment."
+        )
+
+
+class LabFull(LabError):
+    """Every sandbox this process may hold is taken."""
+
+
+class PartialReset(LabError):
+    """A reset left a working, migrated database, but could not clear the Redis keys."""
+
+
+#: PostgreSQL's error codes for a cancelled statement and for a server out of connections.
+QUERY_CANCELED = "57014"
+TOO_MANY_CONNECTIONS = "53300"
+
+
 def explain(exc: BaseException) -> str:  # noqa: PLR0911 - one return per kind of failure reads best
     """One sentence for the learner; never a traceback, never a password."""
     if isinstance(exc, LabError):
         return str(exc)
     if isinstance(exc, PoolTimeoutError):
         return f"No database connection became free in time ({_first_line(exc)})."
+    if (code := _sqlstate(exc)) == QUERY_CANCELED:
+        return (
+            "The database stopped the statement because it ran longer than the lab's statement timeout "
+            "(PLAB_STATEMENT_TIMEOUT_S). Nothing it was doing was kept; try again, or ask for less at once."
+        )
+    if code == TOO_MANY_CONNECTIONS or "too many clients" in str(exc):
+        return (
+            "The database server has no free connections left: it serves a fixed number of clients at once "
+            "and all of them are taken (many learners, or several copies of the lab, share it). Wait a few "
+            "seconds and try again."
+        )
     if isinstance(exc, IntegrityError):
         return f"The database refused the change because it breaks a constraint: {_first_line(exc.orig)}."
     if isinstance(exc, DBAPIError) and not (exc.connection_invalidated or isinstance(exc, InterfaceError)):
         # The server answered, with a refusal (a bad column, a lock, a constraint...).
         return f"The database refused the statement: {_first_line(exc.orig)}."
+    if isinstance(exc, TimeoutError):
+        # Raised by a client that gave up waiting (asyncpg's command_timeout, asyncio.timeout).
+        return (
+            "The database or Redis did not answer in time, so the step was stopped. The server may be "
+            "overloaded or unreachable; try again in a moment."
+        )
     if isinstance(exc, (DBAPIError, ConnectionError, OSError)):
         return (
             "The database did not answer. It may have restarted or gone away; "
@@ -58,11 +96,18 @@ def explain(exc: BaseException) -> str:  # noqa: PLR0911 - one return per kind o
         )
     if isinstance(exc, RedisError):
         return f"Redis refused the command: {_first_line(exc)}."
-    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-        return "That took longer than the lab allows and was stopped. Try a smaller experiment."
     if isinstance(exc, SQLAlchemyError):
         return f"The database layer reported a problem: {_first_line(exc)}."
     return f"Something unexpected went wrong ({type(exc).__name__}). Nothing was changed by the failed step."
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """PostgreSQL's SQLSTATE for a driver error, wrapped by SQLAlchemy or not."""
+    for candidate in (getattr(exc, "orig", None), exc, exc.__cause__):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
 
 
 def _first_line(exc: object) -> str:

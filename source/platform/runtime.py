@@ -11,10 +11,13 @@ process, builds every engine and client *on* it, and pages hand coroutines to it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
+
+from source.platform.errors import PageWaitTimeout
 
 T = TypeVar("T")
 
@@ -50,13 +53,19 @@ class AsyncRuntime:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
-        """Run ``coro`` on the loop and block until it finishes (or ``timeout`` passes)."""
+        """Run ``coro`` on the loop and block until it finishes (or ``timeout`` passes).
+
+        A wait that runs out cancels the coroutine and raises :class:`PageWaitTimeout`; a
+        ``TimeoutError`` the coroutine raised itself (a driver that gave up) passes as it is.
+        """
         future = self.submit(coro)
         try:
             return future.result(timeout)
         except TimeoutError:
+            if future.done():
+                raise
             future.cancel()
-            raise
+            raise PageWaitTimeout(timeout) from None
 
     def in_loop_thread(self) -> bool:
         return threading.current_thread() is self._thread
@@ -66,9 +75,25 @@ class AsyncRuntime:
         return self._thread.is_alive() and not self.loop.is_closed()
 
     def stop(self) -> None:
-        """Stop the loop (tests and benchmarks; the app keeps it for the process lifetime)."""
+        """Cancel what still runs, then stop and close the loop (a failed start, tests, benchmarks).
+
+        A loop somebody else runs (a notebook's) is left alone.
+        """
         if not self._owned or self.loop.is_closed():
             return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
-        self.loop.close()
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(_cancel_all_tasks(), self.loop).result(5)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+async def _cancel_all_tasks() -> None:
+    """Cancel every other task on this loop and give them a moment to finish their cleanup."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=3)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from source.platform.context import use_sandbox
 from source.platform.engines import make_sessionmaker
+from source.platform.errors import LabError, PartialReset, explain
 from source.platform.migrate import upgrade_to_head
 from source.platform.redis_namespace import NamespacedRedis
 
@@ -30,10 +32,12 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: Marks a schema as a sandbox and records when it was made (see ``Backends.sweep_stale_schemas``).
 #: How long one background task may take to stop before the sandbox goes on without it.
 STOP_TIMEOUT_S = 5.0
+#: How long one release step (Redis keys, the database) may take before it is retried later.
+RELEASE_STEP_TIMEOUT_S = 15.0
 
+#: Marks a schema as a sandbox and records when it was made (see ``Backends.sweep_stale_schemas``).
 SCHEMA_COMMENT_PREFIX = "persistence-lab sandbox created "
 
 _migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -76,7 +80,14 @@ class Sandbox:
         #: This sandbox's Redis: every key and channel gets ``key_prefix`` put in front by the
         #: client itself, and commands that could reach outside it are refused.
         self.redis = NamespacedRedis(backends.redis, self.key_prefix)
+        #: No more work may start here (set when a release begins).
         self.closed = False
+        #: Everything it held is gone: Redis keys, schema or file (set when a release finished).
+        self.released = False
+        #: When a learner last used it (``time.monotonic()``), and how many calls run in it now.
+        self.last_used = time.monotonic()
+        self.busy = 0
+        self._released_parts: set[str] = set()
         #: Per-sandbox objects a lab keeps between reruns (a publisher, a cache's settings), by name.
         self.services: dict[str, Any] = {}
         self._stoppers: list[Callable[[], Awaitable[None]]] = []
@@ -88,12 +99,22 @@ class Sandbox:
         if self.closed:
             if isinstance(coro, Coroutine):
                 coro.close()
-            raise RuntimeError("This sandbox was released; open a new one.")
+            raise LabError("This sandbox has been released (started over, or idle too long). Reload the page.")
         return self.backends.runtime.run(self.bind(coro), **({"timeout": timeout} if timeout else {}))
 
     async def bind(self, coro: Awaitable[T]) -> T:
-        async with use_sandbox(self):
-            return await coro
+        self.touch()
+        self.busy += 1
+        try:
+            async with use_sandbox(self):
+                return await coro
+        finally:
+            self.busy -= 1
+            self.touch()
+
+    def touch(self) -> None:
+        """Note that the learner is still here (idle expiry counts from the last touch)."""
+        self.last_used = time.monotonic()
 
     # -- background work -------------------------------------------------------------
     def on_stop(self, stopper: Callable[[], Awaitable[None]]) -> None:
@@ -125,31 +146,55 @@ class Sandbox:
             await conn.run_sync(upgrade_to_head, self.schema)
 
     async def reset(self) -> None:
-        """Empty this sandbox (database and Redis keys) and migrate it again."""
+        """Empty this sandbox (database and Redis keys) and migrate it again.
+
+        Whatever fails, the database is migrated again before this returns or raises, so
+        the learner is never left with a sandbox without tables. If only Redis failed,
+        :class:`PartialReset` says that the keys are still there.
+        """
         await self.stop_background_work()
-        await self._drop_database()
-        await self._delete_redis_keys()
-        await self.migrate()
+        try:
+            await self._drop_database()
+        finally:
+            await self.migrate()
+        try:
+            async with asyncio.timeout(RELEASE_STEP_TIMEOUT_S):
+                await self._delete_redis_keys()
+        except Exception as exc:
+            raise PartialReset(
+                "Your database is empty and migrated again, but your Redis keys could not be cleared: " + explain(exc)
+            ) from exc
 
     async def aclose(self) -> None:
-        """Release everything this sandbox holds. Safe to call twice."""
-        if self.closed:
-            return
+        """Release everything this sandbox holds; raise if a part could not be released yet.
+
+        Each part (Redis keys, database) is released at most once and bounded in time. A
+        part that failed (a server down or not answering) makes this raise, and calling it
+        again later retries only what is left: the registry's sweep does exactly that.
+        """
         self.closed = True
         await self.stop_background_work()
-        for step in (self._delete_redis_keys, self._drop_database):
-            # Release must go on even if a service is down: a leftover is better than a crash.
-            with contextlib.suppress(Exception):
-                await step()
+        failures: list[BaseException] = []
+        for part, step in (("redis", self._delete_redis_keys), ("database", self._drop_database)):
+            if part in self._released_parts:
+                continue
+            try:
+                async with asyncio.timeout(RELEASE_STEP_TIMEOUT_S):
+                    await step()
+                self._released_parts.add(part)
+            except Exception as exc:  # noqa: BLE001 - kept for the retry, raised below
+                failures.append(exc)
+        if failures:
+            raise RuntimeError(f"{self!r} could not release everything yet") from failures[0]
         if self.schema is None:
             await self.engine.dispose()
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
+        self.released = True
 
     def close(self) -> None:
-        """Synchronous release, for Streamlit's ``on_release`` hook."""
-        if not self.closed and self.backends.runtime.alive:
-            self.backends.runtime.run(self.aclose(), timeout=30)
+        """Release soon, without waiting: safe on any thread, Streamlit's own loop included."""
+        self.backends.release_soon(self)
 
     async def _drop_database(self) -> None:
         if self.schema:

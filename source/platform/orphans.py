@@ -1,0 +1,75 @@
+"""Orphans: sandboxes a process that died (or restarted) could not release, found and removed.
+
+Live sandboxes are released by their registry. A crash, a redeploy or a kill skips that, so
+every sandbox is marked with when it was made: a schema whose comment carries the app's mark
+and a timestamp older than any learner works, or a temporary folder untouched for as long,
+belongs to nobody any more. Anything not marked exactly so is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from source.platform.sandbox import SCHEMA_COMMENT_PREFIX
+
+#: A sandbox older than this with no live owner is an orphan (hours).
+STALE_SANDBOX_HOURS = 12.0
+
+#: Every learner's SQLite file lives in a temporary folder whose name starts with this.
+SQLITE_FOLDER_PREFIX = "persistence-lab-"
+
+
+async def sweep_stale_schemas(
+    engine: AsyncEngine, keep: Collection[str | None] = (), max_age_hours: float = STALE_SANDBOX_HOURS
+) -> int:
+    """Drop ``plab_`` schemas marked by the app more than ``max_age_hours`` ago (except ``keep``).
+
+    A schema is dropped only if its comment is exactly the app's mark with a readable
+    timestamp: a ``plab_`` schema with any other comment (or none) is not ours to drop.
+    Each schema is dropped in its own transaction, so one that fails leaves the rest going.
+    """
+    query = text("SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname LIKE 'plab\\_%'")
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    cutoff = datetime.now(UTC) - timedelta(hours=max_age_hours)
+    stale = [name for name, comment in rows if name not in keep and (_created(comment) or cutoff) < cutoff]
+    for name in stale:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    return len(stale)
+
+
+def sweep_stale_sqlite_folders(max_age_hours: float = STALE_SANDBOX_HOURS) -> int:
+    """Delete learners' SQLite folders left behind by a process that died before releasing them.
+
+    A folder untouched for longer than any session lives belongs to nobody any more.
+    """
+    cutoff = time.time() - max_age_hours * 3600
+    swept = 0
+    for folder in Path(tempfile.gettempdir()).glob(SQLITE_FOLDER_PREFIX + "*"):
+        with contextlib.suppress(OSError):
+            newest = max((p.stat().st_mtime for p in folder.iterdir()), default=folder.stat().st_mtime)
+            if newest < cutoff:
+                shutil.rmtree(folder)
+                swept += 1
+    return swept
+
+
+def _created(comment: str | None) -> datetime | None:
+    """When the app made a sandbox schema, read from its comment; ``None`` if the mark is not ours."""
+    if not comment or not comment.startswith(SCHEMA_COMMENT_PREFIX):
+        return None
+    try:
+        created = datetime.fromisoformat(comment[len(SCHEMA_COMMENT_PREFIX) :])
+    except ValueError:
+        return None
+    return created if created.tzinfo is not None else None
