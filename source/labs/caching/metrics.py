@@ -1,0 +1,181 @@
+"""Hit, miss, error and stale counts kept in Redis, so every process serving a sandbox adds to
+the same figures (fakeredis has no ``INFO``, and ``INFO`` would count the whole server anyway).
+
+A read must not pay a second round trip to count itself: that would make every hit twice
+as slow. So counts gather in process for a moment and reach Redis in one pipeline of
+``HINCRBY`` (after ``FLUSH_DELAY_S``, or before anyone reads them). When Redis does not
+answer, the counts stay in process, are still reported, and are marked as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from redis.exceptions import RedisError
+
+FIELDS = ("hits", "misses", "errors", "bypassed", "stale", "repaired", "waited", "refreshes")
+FLUSH_DELAY_S = 0.05
+#: How many recent reads keep their timings for the T_avg formula.
+SAMPLES_KEPT = 500
+
+Outcome = Literal["hit", "miss", "bypassed", "error"]
+
+
+@dataclass(frozen=True)
+class ReadSample:
+    """One cached read, timed: the Redis part and (when it went there) the database part."""
+
+    outcome: Outcome
+    cache_ms: float
+    db_ms: float
+    total_ms: float
+
+
+@dataclass(frozen=True)
+class CacheCounts:
+    hits: int = 0
+    misses: int = 0
+    errors: int = 0
+    bypassed: int = 0
+    stale: int = 0
+    repaired: int = 0
+    waited: int = 0
+    refreshes: int = 0
+    #: Counts that could not be written to Redis yet (it did not answer): they live in this process.
+    in_process: int = 0
+    from_redis: bool = True
+
+    @property
+    def requests(self) -> int:
+        return self.hits + self.misses + self.bypassed + self.errors
+
+    @property
+    def hit_ratio(self) -> float | None:
+        """H = hits / all requests (None before the first request)."""
+        return self.hits / self.requests if self.requests else None
+
+
+@dataclass(frozen=True)
+class Formula:
+    """T_avg = H·T_cache + (1−H)·(T_cache + T_db), every term measured on recent reads."""
+
+    reads: int
+    hit_ratio: float
+    t_cache_ms: float
+    t_db_ms: float
+    predicted_ms: float
+    measured_ms: float
+
+
+class CacheMetrics:
+    """Counters in one Redis hash, plus what has not reached Redis yet."""
+
+    def __init__(self, client: Any, key: str = "cache:stats") -> None:
+        self.client = client
+        self.key = key
+        self.timeout_s = 0.25
+        self._pending: Counter[str] = Counter()
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock: asyncio.Lock | None = None
+        self.samples: deque[ReadSample] = deque(maxlen=SAMPLES_KEPT)
+
+    # -- counting ------------------------------------------------------------------------
+    def record(self, name: str, n: int = 1) -> None:
+        if name not in FIELDS:
+            raise ValueError(f"unknown counter {name!r}")
+        self._pending[name] += n
+        if self._handle is None and self._task is None:
+            self._handle = asyncio.get_running_loop().call_later(FLUSH_DELAY_S, self._flush_soon)
+
+    def sample(self, sample: ReadSample) -> None:
+        self.samples.append(sample)
+
+    def _flush_soon(self) -> None:
+        self._handle = None
+        self._task = asyncio.get_running_loop().create_task(self._background_flush())
+
+    async def _background_flush(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            self._task = None
+
+    async def flush(self) -> bool:
+        """Write the pending counts to Redis; on failure keep them for the next try."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            batch, self._pending = self._pending, Counter()
+            if not batch:
+                return True
+            try:
+                async with asyncio.timeout(self.timeout_s), self.client.pipeline(transaction=False) as pipe:
+                    for name, n in batch.items():
+                        pipe.hincrby(self.key, name, n)
+                    await pipe.execute()
+                return True
+            except (RedisError, OSError, TimeoutError):
+                self._pending.update(batch)
+                return False
+
+    # -- reading -------------------------------------------------------------------------
+    async def counts(self) -> CacheCounts:
+        """Redis's counts plus whatever could not be written there yet. Exact at this moment."""
+        await self.flush()
+        stored: dict[str, int] = {}
+        from_redis = True
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                raw = await self.client.hgetall(self.key)
+            stored = {_text(k): int(v) for k, v in raw.items() if _text(k) in FIELDS}
+        except (RedisError, OSError, TimeoutError):
+            from_redis = False
+        pending = dict(self._pending)
+        total = {name: stored.get(name, 0) + pending.get(name, 0) for name in FIELDS}
+        return CacheCounts(**total, in_process=sum(pending.values()), from_redis=from_redis)
+
+    def formula(self) -> Formula | None:
+        """The curriculum's T_avg formula filled in with this process's recent reads."""
+        served = [s for s in self.samples if s.outcome in ("hit", "miss")]
+        misses = [s for s in served if s.outcome == "miss"]
+        if not served:
+            return None
+        h = sum(1 for s in served if s.outcome == "hit") / len(served)
+        t_cache = statistics.fmean(s.cache_ms for s in served)
+        t_db = statistics.fmean(s.db_ms for s in misses) if misses else 0.0
+        return Formula(
+            reads=len(served),
+            hit_ratio=h,
+            t_cache_ms=t_cache,
+            t_db_ms=t_db,
+            predicted_ms=h * t_cache + (1 - h) * (t_cache + t_db),
+            measured_ms=statistics.fmean(s.total_ms for s in served),
+        )
+
+    async def reset(self) -> None:
+        self._pending.clear()
+        self.samples.clear()
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(self.timeout_s):
+                await self.client.delete(self.key)
+
+    async def aclose(self) -> None:
+        """Stop the pending flush (the sandbox is going away)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+            self._task = None
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
