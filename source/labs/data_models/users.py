@@ -15,6 +15,7 @@ from source.domain.models import Assessment, EventType, User
 from source.domain.repositories import UserRepository
 from source.domain.samples import create_sample_airscore, create_sample_assessment
 from source.instruments.query_log import capture_queries
+from source.labs.caching.sandbox_cache import invalidate_user
 from source.platform.context import current_sandbox
 from source.platform.errors import DuplicateEmail, InvalidInput, NotFound
 from source.platform.session import get_session
@@ -74,7 +75,8 @@ async def update_user(user_id: str, data: UserUpdate) -> UserRow:
             )
         await session.commit()
         await session.refresh(user)  # read back the timestamp the database wrote
-        return UserRow.model_validate(user)
+    await invalidate_user(user_id)  # Lab 4: the cached copy is stale now (best effort, bounded)
+    return UserRow.model_validate(user)
 
 
 async def delete_user(user_id: str) -> CascadeReport:
@@ -94,6 +96,7 @@ async def delete_user(user_id: str) -> CascadeReport:
             await repo.delete(user)
         await session.commit()
         after = await repo.count_children(user_id)
+    await invalidate_user(user_id)  # Lab 4: the cached copy is stale now (best effort, bounded)
     return CascadeReport(
         user_email=email,
         assessments_removed=before[0] - after[0],
@@ -119,6 +122,8 @@ async def add_sample_children(user_id: str, assessments: int = 1, scores: int = 
         await create_sample_assessment(user_id, component=components[i % 3])
     for i in range(scores):
         await create_sample_airscore(user_id, air_score=round(60 + 7.5 * (i % 5), 1))
+    if scores:
+        await invalidate_user(user_id)  # Lab 4: a new latest score (best effort, bounded)
     async with get_session() as session:
         return await UserRepository(session).count_children(user_id)
 

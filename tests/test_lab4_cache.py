@@ -1,0 +1,349 @@
+"""Lab 4's cache, on SQLite + fakeredis and on PostgreSQL + Redis: miss then hit, TTL expiry,
+every write path invalidates, exact counts, stampede protection, repair, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import fakeredis
+import pytest
+from sqlalchemy import delete
+
+from source import Sandbox
+from source.domain.dtos import UserUpdate
+from source.domain.models import User
+from source.domain.samples import create_sample_airscore, create_sample_users
+from source.labs.caching import demo
+from source.labs.caching.cache import RedisCache
+from source.labs.caching.keys import latest_score_key, user_key
+from source.labs.caching.metrics import CacheCounts
+from source.labs.caching.repository import CachedUserRepository
+from source.labs.caching.sandbox_cache import cache_for
+from source.labs.data_models import users
+from source.platform.errors import InvalidInput, NotFound
+from source.platform.session import get_session
+
+UNKNOWN = "00000000-0000-4000-8000-000000000000"
+
+
+def alex(sandbox: Sandbox, scores: int = 1) -> str:
+    async def make() -> str:
+        uid = (await create_sample_users())[0][1]
+        for i in range(scores):
+            await create_sample_airscore(uid, air_score=70.0 + i)
+        return uid
+
+    return sandbox.run(make())
+
+
+def counts(sandbox: Sandbox) -> CacheCounts:
+    return sandbox.run(cache_for(sandbox).metrics.counts())
+
+
+def cached_text(sandbox: Sandbox, logical: str) -> str | None:
+    return sandbox.run(cache_for(sandbox).peek(logical))[0]
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def test_miss_then_hit_for_user_and_latest_score(sandbox: Sandbox) -> None:
+    uid = alex(sandbox, scores=2)
+    first = sandbox.run(demo.fetch_user(uid))
+    second = sandbox.run(demo.fetch_user(uid))
+    assert (first.lookup.outcome, second.lookup.outcome) == ("miss", "hit")
+    assert first.value == second.value
+    assert second.value is not None
+    assert second.value.name == "Alex Smith"
+    assert first.lookup.db_ms > 0
+    assert second.lookup.db_ms == 0
+    s1, s2 = sandbox.run(demo.fetch_latest_score(uid)), sandbox.run(demo.fetch_latest_score(uid))
+    assert (s1.lookup.outcome, s2.lookup.outcome) == ("miss", "hit")
+    assert s2.value is not None
+    assert s2.value.air_score == 71.0, "the newest of the two scores"
+    assert not first.stale
+    assert not second.stale
+    assert not s1.stale
+    assert not s2.stale
+    c = counts(sandbox)
+    assert (c.hits, c.misses, c.errors, c.bypassed, c.stale) == (2, 2, 0, 0, 0)
+    assert c.hit_ratio == 0.5
+    assert c.from_redis
+    assert c.in_process == 0
+
+
+def test_counts_are_exact_over_a_sequence(sandbox: Sandbox) -> None:
+    uid = alex(sandbox)
+    for _ in range(5):
+        sandbox.run(demo.fetch_user(uid))
+    sandbox.run(demo.invalidate(uid))
+    for _ in range(3):
+        sandbox.run(demo.fetch_user(uid))
+    sandbox.run(demo.fetch_user(UNKNOWN))
+    c = counts(sandbox)
+    assert (c.hits, c.misses, c.requests) == (6, 3, 9)
+    formula = cache_for(sandbox).metrics.formula()
+    assert formula is not None
+    assert formula.reads == 9
+    assert formula.hit_ratio == pytest.approx(6 / 9)
+    sandbox.run(demo.reset_counts())
+    assert counts(sandbox).requests == 0
+
+
+def test_counts_are_kept_in_redis_under_the_sandbox(sandbox: Sandbox) -> None:
+    uid = alex(sandbox)
+    sandbox.run(demo.fetch_user(uid))
+    cache = cache_for(sandbox)
+    sandbox.run(cache.metrics.flush())
+    stored = sandbox.run(sandbox.redis.hgetall(cache.key("cache:stats")))
+    assert stored == {"misses": "1"}
+    assert cache.key("x").startswith(sandbox.key_prefix) or hasattr(sandbox.redis, "namespace")
+
+
+def test_ttl_expiry_makes_the_next_read_a_miss(sandbox: Sandbox) -> None:
+    uid = alex(sandbox)
+    sandbox.run(demo.configure(demo.settings_from(user_ttl_s=0.4)))
+    assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "miss"
+    state = sandbox.run(demo.key_states(uid))[0]
+    assert state.ttl_ms is not None
+    assert 0 < state.ttl_ms <= 400
+    assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "hit"
+    wait_until(lambda: sandbox.run(demo.key_states(uid))[0].ttl_ms is None)
+    assert cached_text(sandbox, user_key(uid)) is None
+    assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "miss"
+
+
+def test_every_write_path_invalidates(sandbox: Sandbox) -> None:
+    uid = alex(sandbox)
+
+    def warm() -> None:
+        sandbox.run(demo.fetch_user(uid))
+        sandbox.run(demo.fetch_latest_score(uid))
+        assert cached_text(sandbox, user_key(uid)) is not None
+        assert cached_text(sandbox, latest_score_key(uid)) is not None
+
+    warm()
+    sandbox.run(users.update_user(uid, UserUpdate(name="Alex Renamed")))
+    assert cached_text(sandbox, user_key(uid)) is None
+    fetched = sandbox.run(demo.fetch_user(uid))
+    assert fetched.value is not None
+    assert fetched.value.name == "Alex Renamed"
+    assert not fetched.stale
+
+    warm()
+    new = sandbox.run(demo.add_score(uid, 99.5))
+    assert cached_text(sandbox, latest_score_key(uid)) is None
+    score = sandbox.run(demo.fetch_latest_score(uid))
+    assert score.value is not None
+    assert score.value.id == new.id
+    assert not score.stale
+
+    warm()
+    sandbox.run(users.add_sample_children(uid, 0, 1))
+    assert cached_text(sandbox, latest_score_key(uid)) is None
+
+    warm()
+    sandbox.run(users.delete_user(uid))
+    assert cached_text(sandbox, user_key(uid)) is None
+    assert cached_text(sandbox, latest_score_key(uid)) is None
+    gone = sandbox.run(demo.fetch_user(uid))
+    assert gone.value is None
+    assert not gone.stale
+    assert gone.verdict == "no such user"
+    assert counts(sandbox).stale == 0
+
+
+def test_a_write_that_skips_invalidation_is_caught_as_a_stale_read(sandbox: Sandbox) -> None:
+    uid = alex(sandbox)
+    sandbox.run(demo.fetch_user(uid))
+    sandbox.run(demo.rename_without_invalidating(uid, "Alex Forgotten"))
+    served = sandbox.run(demo.fetch_user(uid))
+    assert served.lookup.outcome == "hit"
+    assert served.value is not None
+    assert served.value.name == "Alex Smith"
+    assert served.stale
+    assert served.verdict.startswith("STALE")
+    assert counts(sandbox).stale == 1
+    sandbox.run(demo.invalidate(uid))
+    fresh = sandbox.run(demo.fetch_user(uid))
+    assert fresh.value is not None
+    assert fresh.value.name == "Alex Forgotten"
+    assert not fresh.stale
+
+
+def test_user_deleted_behind_the_cache_is_reported_stale(sandbox: Sandbox) -> None:
+    uid = alex(sandbox, scores=0)
+    sandbox.run(demo.fetch_user(uid))
+
+    async def delete_without_invalidating() -> None:
+        async with get_session() as session:
+            await session.execute(delete(User).where(User.id == uid))
+            await session.commit()
+
+    sandbox.run(delete_without_invalidating())
+    served = sandbox.run(demo.fetch_user(uid))
+    assert served.value is not None
+    assert served.stale
+    assert "no such user any more" in served.verdict
+
+
+@pytest.mark.parametrize(
+    "damage", ["{not json", '{"id": "x", "name": "an older shape"}', "", "null"], ids=["text", "shape", "empty", "null"]
+)
+def test_a_malformed_cached_value_is_a_miss_that_repairs_itself(sandbox: Sandbox, damage: str) -> None:
+    uid = alex(sandbox)
+    cache = cache_for(sandbox)
+    sandbox.run(cache.client.set(cache.key(user_key(uid)), damage, px=60_000))
+    fetched = sandbox.run(demo.fetch_user(uid))
+    assert fetched.lookup.outcome == "miss"
+    assert fetched.lookup.repaired
+    assert fetched.value is not None
+    assert fetched.value.name == "Alex Smith"
+    assert not fetched.stale
+    repaired = cached_text(sandbox, user_key(uid))
+    assert repaired is not None
+    assert repaired != damage
+    assert '"Alex Smith"' in repaired
+    assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "hit"
+    c = counts(sandbox)
+    assert (c.misses, c.repaired, c.hits) == (1, 1, 1)
+
+
+def test_a_malformed_value_of_a_deleted_user_is_removed(sandbox: Sandbox) -> None:
+    cache = cache_for(sandbox)
+    sandbox.run(cache.client.set(cache.key(user_key(UNKNOWN)), "garbage", px=60_000))
+    fetched = sandbox.run(demo.fetch_user(UNKNOWN))
+    assert fetched.value is None
+    assert fetched.lookup.repaired
+    assert cached_text(sandbox, user_key(UNKNOWN)) is None
+
+
+def test_unknown_user_is_none_and_not_cached(sandbox: Sandbox) -> None:
+    fetched = sandbox.run(demo.fetch_user(UNKNOWN))
+    assert fetched.value is None
+    assert fetched.lookup.outcome == "miss"
+    assert fetched.verdict == "no such user"
+    assert cached_text(sandbox, user_key(UNKNOWN)) is None
+    assert sandbox.run(demo.fetch_latest_score(UNKNOWN)).value is None
+
+
+@pytest.mark.parametrize("readers", [50])
+def test_stampede_protection_makes_one_database_read(sandbox: Sandbox, readers: int) -> None:
+    uid = alex(sandbox)
+    protected = sandbox.run(demo.run_stampede(uid, readers, protection=True))
+    assert protected.db_reads <= 2, protected
+    assert protected.hits + protected.misses == readers
+    assert protected.misses <= 2
+    assert protected.waited >= readers - 2
+    unprotected = sandbox.run(demo.run_stampede(uid, readers, protection=False))
+    assert unprotected.db_reads >= 0.8 * readers, unprotected
+    assert unprotected.misses == unprotected.db_reads
+    c = counts(sandbox)
+    assert c.misses == protected.misses + unprotected.misses
+    assert c.hits == protected.hits + unprotected.hits
+
+
+def test_single_flight_across_processes(sandbox: Sandbox) -> None:
+    """Two caches with their own in-process locks (two app servers) share one Redis lock."""
+    uid = alex(sandbox)
+    base = cache_for(sandbox)
+    servers = [RedisCache(base.client, base.settings, prefix=base.prefix) for _ in range(2)]
+
+    async def storm() -> int:
+        loads = 0
+
+        async def reader(cache: RedisCache) -> None:
+            nonlocal loads
+            async with get_session() as session:
+                repo = CachedUserRepository(session, cache.client, cache=cache)
+                assert (await repo.get_by_id_cached(uid)) is not None
+                loads += repo.db_reads
+
+        await asyncio.gather(*(reader(servers[i % 2]) for i in range(50)))
+        for cache in servers:
+            await cache.aclose()
+        return loads
+
+    assert sandbox.run(storm()) <= 2
+
+
+def test_early_refresh_renews_a_hot_key_in_the_background(sandbox: Sandbox) -> None:
+    uid = alex(sandbox)
+    cache = cache_for(sandbox)
+    sandbox.run(demo.configure(demo.settings_from(user_ttl_s=2.0, early_refresh=True, early_refresh_share=0.9)))
+    assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "miss"
+    wait_until(lambda: (sandbox.run(demo.key_states(uid))[0].ttl_ms or 0) < 1700)
+    hit = sandbox.run(demo.fetch_user(uid))
+    assert hit.lookup.outcome == "hit"
+    assert hit.lookup.db_ms == 0, "the reader did not wait for the refresh"
+    sandbox.run(cache.early.wait_idle())
+    ttl = sandbox.run(demo.key_states(uid))[0].ttl_ms
+    assert ttl is not None
+    assert ttl > 1700, "refreshed with a full TTL"
+    assert counts(sandbox).refreshes == 1
+
+
+def test_any_redis_client_works_as_the_notebook_passes_one(sandbox: Sandbox) -> None:
+    uid = alex(sandbox)
+    own = fakeredis.FakeAsyncRedis(decode_responses=True)
+
+    async def notebook_style() -> tuple[str, str, CacheCounts]:
+        async with get_session() as session:
+            repo = CachedUserRepository(session, own)
+            await repo.get_by_id_cached(uid)
+            first = repo.last
+        async with get_session() as session:
+            repo = CachedUserRepository(session, own)
+            user = await repo.get_by_id_cached(uid)
+            assert user is not None
+            assert user.name == "Alex Smith"
+            second = repo.last
+            assert await own.get(user_key(uid)) is not None, "plain logical key names on a plain client"
+            stats = await repo.cache.metrics.counts()
+        assert first is not None
+        assert second is not None
+        return first.outcome, second.outcome, stats
+
+    first, second, stats = sandbox.run(notebook_style())
+    assert (first, second) == ("miss", "hit")
+    assert (stats.hits, stats.misses) == (1, 1)
+    assert counts(sandbox).requests == 0, "the sandbox's own counters are untouched"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"user_ttl_s": 0}, "User TTL (s): input should be greater than 0"),
+        ({"score_ttl_s": -5}, "Latest-score TTL (s): input should be greater than 0"),
+        ({"user_ttl_s": 10**9}, "User TTL (s): input should be less than or equal to 86400"),
+    ],
+)
+def test_bad_ttls_are_refused_with_a_clear_message(sandbox: Sandbox, values: dict[str, float], message: str) -> None:
+    before = cache_for(sandbox).settings
+    with pytest.raises(InvalidInput) as caught:
+        demo.settings_from(**values)
+    assert message in str(caught.value)
+    assert "previous settings are kept" in str(caught.value)
+    assert cache_for(sandbox).settings == before
+
+
+@pytest.mark.parametrize("readers", [0, -1, demo.MAX_STAMPEDE + 1])
+def test_stampede_sizes_out_of_range_are_refused(sandbox: Sandbox, readers: int) -> None:
+    with pytest.raises(InvalidInput, match="between 1 and"):
+        sandbox.run(demo.run_stampede(UNKNOWN, readers, protection=True))
+
+
+def test_bad_scores_and_names_are_refused(sandbox: Sandbox) -> None:
+    uid = alex(sandbox)
+    with pytest.raises(InvalidInput, match="between 0 and 100"):
+        sandbox.run(demo.add_score(uid, 101))
+    with pytest.raises(InvalidInput, match="1 to 255"):
+        sandbox.run(demo.rename_without_invalidating(uid, "   "))
+    with pytest.raises(NotFound):
+        sandbox.run(demo.add_score(UNKNOWN, 50))
