@@ -1,0 +1,190 @@
+"""Redis going away is not an error for Lab 4's cache: refused, black-holed, stopped mid-run and
+switched off by the learner → correct data from the database, no exception, a bounded delay,
+and caching resumes by itself. Private Redis servers only: the shared one is never touched."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from redis.asyncio import Redis
+
+from source import Sandbox
+from source.domain.dtos import UserUpdate
+from source.labs.caching import demo
+from source.labs.caching.cache import RedisCache
+from source.labs.caching.dtos import CacheSettings
+from source.labs.caching.keys import user_key
+from source.labs.caching.outage import BlackHole, closed_port, unreachable_redis
+from source.labs.caching.sandbox_cache import SERVICE, cache_for, set_outage
+from source.labs.data_models import users
+from tests.conftest import unavailable
+from tests.test_lab4_cache import alex, counts, wait_until
+
+#: Far above the 0.25 s a cache call may take, far below a socket timeout (10 s in the app):
+#: proves the wait is bounded by the cache, without timing the test.
+BOUND_MS = 5_000
+FAST = CacheSettings(op_timeout_s=0.25, cooldown_s=0.3)
+
+
+class PrivateRedis:
+    """A redis-server of our own on a free port, with nothing saved to disk."""
+
+    def __init__(self) -> None:
+        if shutil.which("redis-server") is None:
+            unavailable("redis-server is not installed")
+        self.port = closed_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen([*command, "--daemonize", "no"], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "private redis-server did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def use_client(sandbox: Sandbox, client: Redis) -> RedisCache:
+    """Make ``client`` this sandbox's cache client (the counters go with it)."""
+    cache = RedisCache(client, FAST)
+    sandbox.services[SERVICE] = cache
+    return cache
+
+
+def close(sandbox: Sandbox, cache: RedisCache) -> None:
+    async def shut() -> None:
+        await cache.aclose()
+        await cache.client.aclose()
+
+    sandbox.run(shut())
+
+
+def test_refused_connections_fall_back_to_the_database(sandbox: Sandbox) -> None:
+    uid = alex(sandbox)
+    cache = use_client(sandbox, unreachable_redis(closed_port()))
+    try:
+        first = sandbox.run(demo.fetch_user(uid))
+        second = sandbox.run(demo.fetch_user(uid))
+        for fetched in (first, second):
+            assert fetched.value is not None
+            assert fetched.value.name == "Alex Smith"
+            assert fetched.lookup.total_ms < BOUND_MS
+        assert first.lookup.outcome == "error"
+        assert second.lookup.outcome == "bypassed", "within the cool-down the cache is not even tried"
+        status = sandbox.run(demo.status())
+        assert (status.counts.errors, status.counts.bypassed) == (1, 1)
+        assert not status.counts.from_redis, "Redis is down, so the counts are kept in process"
+        assert status.counts.in_process == 2
+        assert status.breaker in ("open", "probing")
+    finally:
+        close(sandbox, cache)
+
+
+def test_black_holed_redis_costs_one_bounded_wait(sandbox: Sandbox) -> None:
+    uid = alex(sandbox)
+    hole = sandbox.run(BlackHole().start())
+    # A client as patient as the app's own (10 s socket timeout): the cache's bound is what saves the read.
+    cache = use_client(sandbox, Redis(host="127.0.0.1", port=hole.port, socket_timeout=10, decode_responses=True))
+    try:
+        first = sandbox.run(demo.fetch_user(uid))
+        assert hole.accepted >= 1, "the client really connected and got no answer"
+        assert first.value is not None
+        assert first.value.name == "Alex Smith"
+        assert first.lookup.outcome == "error"
+        assert FAST.op_timeout_s * 1000 * 0.9 <= first.lookup.cache_ms < BOUND_MS
+        second = sandbox.run(demo.fetch_user(uid))
+        assert second.lookup.outcome == "bypassed"
+        assert second.lookup.cache_ms == 0
+    finally:
+        close(sandbox, cache)
+        sandbox.run(hole.aclose())
+
+
+def test_redis_stopped_mid_run_then_back(sandbox: Sandbox, private_redis: PrivateRedis) -> None:
+    uid = alex(sandbox)
+    cache = use_client(
+        sandbox, Redis(host="127.0.0.1", port=private_redis.port, socket_timeout=10, decode_responses=True)
+    )
+    try:
+        assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "miss"
+        assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "hit"
+        private_redis.stop()
+        down = [sandbox.run(demo.fetch_user(uid)) for _ in range(3)]
+        for fetched in down:
+            assert fetched.value is not None
+            assert fetched.value.name == "Alex Smith"
+            assert fetched.lookup.outcome in ("error", "bypassed")
+            assert fetched.lookup.total_ms < BOUND_MS
+        during = sandbox.run(demo.status()).counts
+        assert not during.from_redis
+        assert during.errors + during.bypassed == 3
+        private_redis.start()  # same port, empty: a restarted server
+        wait_until(lambda: sandbox.run(demo.fetch_user(uid)).lookup.outcome in ("miss", "hit"))
+        assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "hit", "caching resumed by itself"
+        after = sandbox.run(demo.status())
+        assert after.breaker == "closed"
+        assert after.counts.from_redis
+        assert after.counts.in_process == 0, "the counts kept in process reached Redis"
+        assert after.counts.errors + after.counts.bypassed == 3
+    finally:
+        close(sandbox, cache)
+
+
+@pytest.mark.parametrize("mode", ["refused", "black-holed"])
+def test_learner_switch_breaks_only_their_cache_and_loses_no_invalidation(sandbox: Sandbox, mode: str) -> None:
+    uid = alex(sandbox)
+    sandbox.run(demo.configure(FAST))
+    assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "miss"  # cached in the real Redis
+    sandbox.run(set_outage(sandbox, mode))  # type: ignore[arg-type]
+    served = sandbox.run(demo.fetch_user(uid))
+    assert served.lookup.outcome == "error"
+    assert served.value is not None
+    sandbox.run(users.update_user(uid, UserUpdate(name="Renamed While Down")))  # its invalidation cannot reach Redis
+    assert cache_for(sandbox).pending_invalidations == {
+        cache_for(sandbox).key(user_key(uid)),
+        cache_for(sandbox).key("cache:latest_score:" + uid),
+    }
+    while_down = sandbox.run(demo.fetch_user(uid))
+    assert while_down.value is not None
+    assert while_down.value.name == "Renamed While Down"
+    status = sandbox.run(demo.status())
+    assert status.outage == mode
+    assert status.counts.from_redis, "the learner's counters still reach the real Redis"
+    assert status.counts.errors >= 1
+    sandbox.run(set_outage(sandbox, None))
+    back = sandbox.run(demo.fetch_user(uid))
+    assert back.value is not None
+    assert back.value.name == "Renamed While Down", "the old cached name never comes back"
+    assert not back.stale
+    assert back.lookup.outcome == "miss"
+    assert cache_for(sandbox).pending_invalidations == set()
+    assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "hit"
+    assert counts(sandbox).stale == 0
