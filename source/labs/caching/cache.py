@@ -67,11 +67,12 @@ class RedisCache:
         *,
         prefix: str = "",
         metrics_client: Any = None,
+        stats_key: str = "cache:stats",
     ) -> None:
         self.client = client
         self.prefix = prefix
         self.settings = settings or CacheSettings()
-        self.metrics = CacheMetrics(metrics_client if metrics_client is not None else client, prefix + "cache:stats")
+        self.metrics = CacheMetrics(metrics_client if metrics_client is not None else client, prefix + stats_key)
         self.breaker = Breaker(self.settings.cooldown_s)
         self.locks = KeyLocks()
         self.early = EarlyRefresh()
