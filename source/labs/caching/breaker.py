@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from source.platform.backends import describe
+from source.platform.errors import ServiceUnavailable
 
 T = TypeVar("T")
 
@@ -27,12 +28,18 @@ T = TypeVar("T")
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 
 
-class CacheUnavailable(Exception):
-    """The cache could not be used for this call; the caller falls back to the database."""
+class CacheUnavailable(ServiceUnavailable):
+    """The cache could not be used for this call; a read falls back to the database."""
 
     def __init__(self, bypassed: bool, reason: str) -> None:
         super().__init__(reason)
         self.bypassed = bypassed
+        self.reason = reason
+
+    def __str__(self) -> str:
+        if self.bypassed:
+            return f"The cache is bypassed for a moment after Redis failed ({self.reason})."
+        return f"Redis did not answer within the cache's time limit ({self.reason})."
 
 
 class Breaker:

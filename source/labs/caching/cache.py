@@ -102,7 +102,7 @@ class RedisCache:
         except CacheUnavailable as exc:
             read.cache_ms = 0.0 if exc.bypassed else _ms(read.started)
             value, db_ms = await _timed(loader)
-            return value, self._finish(read, "bypassed" if exc.bypassed else "error", db_ms, reason=str(exc))
+            return value, self._finish(read, "bypassed" if exc.bypassed else "error", db_ms, reason=exc.reason)
         read.cache_ms = _ms(read.started)
         if raw is not None:
             value = decode(model, raw)

@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from source.domain.models import User
 from source.domain.repositories import UserRepository
-from source.domain.samples import create_sample_airscore
+from source.domain.samples import create_sample_airscore, create_sample_users
 from source.instruments.query_log import capture_queries
 from source.labs.caching.cache import Lookup, RedisCache
 from source.labs.caching.dtos import CacheSettings, ScoreRow, UserRow
@@ -49,6 +49,33 @@ class Fetched(Generic[T]):
     lookup: Lookup
     stale: bool
     verdict: str
+
+    def row(self, action: str) -> dict[str, object]:
+        """One line of the page's read log."""
+        lk = self.lookup
+        return {
+            "action": action,
+            "outcome": lk.outcome.upper(),
+            "total (ms)": round(lk.total_ms, 3),
+            "Redis (ms)": round(lk.cache_ms, 3),
+            "database (ms)": round(lk.db_ms, 3),
+            "checked against the database": self.verdict,
+            "value": str(self.value)[:120],
+        }
+
+    def message(self, action: str) -> str:
+        lk = self.lookup
+        why = f" ({lk.reason})" if lk.reason else ""
+        return f"{action}: **{lk.outcome.upper()}** in {lk.total_ms:.2f} ms — {self.verdict}{why}"
+
+
+async def add_samples() -> list[str]:
+    """Alex and Jane from the course story, each with a first AI-R score."""
+    made = await create_sample_users()
+    for (_, user_id, created), score in zip(made, (85.5, 78.0), strict=True):
+        if created:
+            await create_sample_airscore(user_id, air_score=score)
+    return [user_id for _, user_id, _ in made]
 
 
 def _cache() -> RedisCache:

@@ -59,6 +59,26 @@ class CacheCounts:
         """H = hits / all requests (None before the first request)."""
         return self.hits / self.requests if self.requests else None
 
+    def tiles(self) -> list[tuple[str, int | str]]:
+        h = f"{self.hit_ratio:.0%}" if self.hit_ratio is not None else "–"
+        return [
+            ("Hits", self.hits),
+            ("Misses", self.misses),
+            ("Errors", self.errors),
+            ("Bypassed", self.bypassed),
+            ("Stale reads", self.stale),
+            ("H", h),
+        ]
+
+    def note(self) -> str:
+        text = (
+            f"Counted in Redis (`HINCRBY` on your sandbox's `cache:stats` hash): {self.repaired} repaired, "
+            f"{self.waited} waited for another reader's load, {self.refreshes} early refreshes."
+        )
+        if not self.from_redis:
+            text += f" Redis is not answering: {self.in_process} count(s) are kept in this process until it does."
+        return text
+
 
 @dataclass(frozen=True)
 class Formula:
@@ -70,6 +90,11 @@ class Formula:
     t_db_ms: float
     predicted_ms: float
     measured_ms: float
+
+    def filled_in(self) -> str:
+        """The formula as LaTeX with the measured values in place."""
+        h, tc, td, avg = self.hit_ratio, self.t_cache_ms, self.t_db_ms, self.predicted_ms
+        return rf"= {h:.2f} \cdot {tc:.3f} + {1 - h:.2f} \cdot ({tc:.3f} + {td:.3f}) = {avg:.3f}\ \text{{ms}}"
 
 
 class CacheMetrics:

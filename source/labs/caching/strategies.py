@@ -16,12 +16,12 @@ that value was not current at any moment during the read.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from concurrent.futures import CancelledError, Future
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import delete, update
 
@@ -33,11 +33,17 @@ from source.labs.caching.dtos import CacheSettings, UserRow
 from source.labs.caching.keys import user_key
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for
+from source.labs.caching.strategy_results import Progress, StrategyResult, StrategyRun, Versions, name_of
 from source.labs.caching.workload import Op, WorkloadConfig, generate, key_popularity
 from source.labs.caching.write_behind import WriteBehindQueue
 from source.platform.context import current_sandbox
 from source.platform.errors import InvalidInput, LabError
 from source.platform.session import get_session
+
+if TYPE_CHECKING:
+    from source.platform.sandbox import Sandbox
+
+T = TypeVar("T")
 
 STRATEGIES = ("no cache", "cache-aside + invalidation", "cache-aside, TTL only", "write-through", "write-behind")
 #: Strategy-lab runs at the same moment, across every learner of this process.
@@ -45,80 +51,6 @@ RUNS_AT_ONCE = 2
 ADMISSION_TIMEOUT_S = 30.0
 TIME_LIMIT_S = 120.0
 EMAIL_DOMAIN = "@strategy-lab.invalid"
-
-
-@dataclass
-class Progress:
-    total: int = 0
-    done: int = 0
-    strategy: str = "preparing"
-
-    @property
-    def fraction(self) -> float:
-        return min(1.0, self.done / self.total) if self.total else 0.0
-
-    def describe(self) -> str:
-        return f"{self.strategy}: {self.done:,} of {self.total:,} operations"
-
-
-@dataclass
-class StrategyResult:
-    strategy: str
-    reads: int = 0
-    writes: int = 0
-    hits: int = 0
-    db_reads: int = 0
-    db_writes: int = 0
-    stale_reads: int = 0
-    behind_acknowledged: int = 0
-    max_unflushed: int = 0
-    read_ms: list[float] = field(default_factory=list, repr=False)
-    write_ms: list[float] = field(default_factory=list, repr=False)
-    wall_ms: float = 0.0
-
-    @property
-    def hit_ratio(self) -> float:
-        return self.hits / self.reads if self.reads else 0.0
-
-    def row(self) -> dict[str, object]:
-        return {
-            "strategy": self.strategy,
-            "hit ratio": round(self.hit_ratio, 3),
-            "DB reads": self.db_reads,
-            "DB writes": self.db_writes,
-            "read mean (ms)": round(_mean(self.read_ms), 3),
-            "read p95 (ms)": round(_p95(self.read_ms), 3),
-            "write mean (ms)": round(_mean(self.write_ms), 3),
-            "write p95 (ms)": round(_p95(self.write_ms), 3),
-            "stale reads": self.stale_reads,
-            "reads behind an acknowledged write": self.behind_acknowledged,
-            "max writes not yet in DB": self.max_unflushed,
-        }
-
-
-@dataclass(frozen=True)
-class StrategyRun:
-    config: WorkloadConfig
-    results: list[StrategyResult]
-    popularity: list[tuple[int, int]]
-
-
-class _Versions:
-    """Which version each name stands for, what the database holds, what clients were told."""
-
-    def __init__(self, keys: int) -> None:
-        self.in_db = [0] * keys
-        self.acknowledged = [0] * keys
-        self.of_name = {name_of(k, 0): 0 for k in range(keys)}
-
-    def new(self, key: int) -> tuple[int, str]:
-        version = self.acknowledged[key] + 1
-        self.of_name[name_of(key, version)] = version
-        return version, name_of(key, version)
-
-
-def name_of(key: int, version: int) -> str:
-    return f"load-{key:03d} v{version}"
 
 
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
@@ -166,7 +98,7 @@ async def _run_one(
     settings = CacheSettings(user_ttl_s=config.ttl_ms / 1000, op_timeout_s=base.settings.op_timeout_s)
     cache = RedisCache(base.client, settings, prefix=base.prefix, stats_key="strategy-lab:stats")
     await cache.invalidate(*(user_key(i) for i in ids))
-    versions = _Versions(len(ids))
+    versions = Versions(len(ids))
     result = StrategyResult(strategy)
 
     async def flush(batch: dict[int, int]) -> None:
@@ -206,7 +138,7 @@ async def _run_one(
 
 
 async def _read(
-    strategy: str, cache: RedisCache, user_id: str, key: int, versions: _Versions, result: StrategyResult
+    strategy: str, cache: RedisCache, user_id: str, key: int, versions: Versions, result: StrategyResult
 ) -> None:
     held_at_start = versions.in_db[key]
     started = time.perf_counter()
@@ -234,7 +166,7 @@ async def _write(  # noqa: PLR0913 - one write needs all of these
     cache: RedisCache,
     user_id: str,
     key: int,
-    versions: _Versions,
+    versions: Versions,
     result: StrategyResult,
     behind: WriteBehindQueue | None,
 ) -> None:
@@ -284,11 +216,28 @@ async def _drop_users(ids: list[str]) -> None:
         await cache_for(current_sandbox()).invalidate(*(user_key(i) for i in ids))
 
 
-def _mean(values: list[float]) -> float:
-    return statistics.fmean(values) if values else 0.0
+def start(sandbox: Sandbox, coro: Coroutine[Any, Any, T]) -> Future[T]:
+    """Hand ``coro`` to the app's event loop in the learner's sandbox, without waiting for it."""
+    return sandbox.backends.runtime.submit(sandbox.bind(coro))
 
 
-def _p95(values: list[float]) -> float:
-    if len(values) < 2:
-        return values[0] if values else 0.0
-    return statistics.quantiles(values, n=20, method="inclusive")[18]
+def wait_with_progress(future: Future[T], tick: Callable[[], object], *, every_s: float = 0.1) -> T:
+    """Block until ``future`` is done, calling ``tick`` between polls (to redraw a progress bar).
+
+    If the wait ends early (Streamlit stops the script because the learner clicked again or
+    left), the run is cancelled on the loop, so it stops working for nobody.
+    """
+    deadline = time.monotonic() + ADMISSION_TIMEOUT_S + TIME_LIMIT_S + 5
+    try:
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise LabError("The strategy lab did not finish in time and was stopped.")
+            tick()
+            time.sleep(every_s)
+        tick()
+        return future.result()
+    except CancelledError:
+        raise LabError("This run was stopped before it finished.") from None
+    finally:
+        if not future.done():
+            future.cancel()
