@@ -7,6 +7,8 @@ from source.domain.events import DomainEventRepository
 from source.domain.models import AIRScore, Assessment, Base, DomainEvent, EventType, TimestampMixin, User
 from source.domain.repositories import UserRepository
 from source.domain.samples import create_sample_airscore, create_sample_user, create_sample_users
+from source.labs.caching.dtos import CacheSettings, ScoreRow
+from source.labs.caching.repository import CachedUserRepository
 from source.labs.outbox import (
     OutboxPublisher,
     PublisherOptions,
@@ -30,6 +32,8 @@ __all__ = [
     "BackendStatus",
     "Backends",
     "Base",
+    "CacheSettings",
+    "CachedUserRepository",
     "DomainEvent",
     "DomainEventRepository",
     "DuplicateEmail",
@@ -40,6 +44,7 @@ __all__ = [
     "OutboxPublisher",
     "PublisherOptions",
     "Sandbox",
+    "ScoreRow",
     "Settings",
     "TimestampMixin",
     "User",

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from source import Sandbox
 from source.domain.models import User
-from source.labs.caching.strategies import EMAIL_DOMAIN, STRATEGIES, Progress, run_strategy_lab
+from source.labs.caching.strategies import EMAIL_DOMAIN, STRATEGIES, run_strategy_lab
+from source.labs.caching.strategy_results import Progress
 from source.labs.caching.workload import MAX_KEYS, MAX_OPERATIONS, generate, parse_workload
 from source.platform.errors import InvalidInput
 from source.platform.session import get_session

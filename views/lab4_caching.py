@@ -87,6 +87,7 @@ def ttl_panel() -> None:
     _, states = web.attempt(lambda: web.run(demo.key_states(uid)))
     for state in states or []:
         left = f"{state.ttl_ms / 1000:.1f} s left of {state.configured_s:g} s" if state.ttl_ms else "not cached"
+        left = state.unavailable or left
         st.progress(min(1.0, (state.ttl_ms or 0) / 1000 / state.configured_s), text=f"`{state.key}`: {left}")
 
 

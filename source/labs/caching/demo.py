@@ -18,6 +18,7 @@ from source.domain.models import User
 from source.domain.repositories import UserRepository
 from source.domain.samples import create_sample_airscore, create_sample_users
 from source.instruments.query_log import capture_queries
+from source.labs.caching.breaker import CacheUnavailable
 from source.labs.caching.cache import Lookup, RedisCache
 from source.labs.caching.dtos import CacheSettings, ScoreRow, UserRow
 from source.labs.caching.keys import latest_score_key, user_key
@@ -60,7 +61,7 @@ class Fetched(Generic[T]):
             "Redis (ms)": round(lk.cache_ms, 3),
             "database (ms)": round(lk.db_ms, 3),
             "checked against the database": self.verdict,
-            "value": str(self.value)[:120],
+            "value": _summary(self.value),
         }
 
     def message(self, action: str) -> str:
@@ -76,6 +77,14 @@ async def add_samples() -> list[str]:
         if created:
             await create_sample_airscore(user_id, air_score=score)
     return [user_id for _, user_id, _ in made]
+
+
+def _summary(value: object) -> str:
+    if isinstance(value, UserRow):
+        return f"{value.name} (updated {value.updated_at:%H:%M:%S.%f})"
+    if isinstance(value, ScoreRow):
+        return f"AI-R {value.air_score:g} (created {value.created_at:%H:%M:%S.%f})"
+    return "none"
 
 
 def _cache() -> RedisCache:
@@ -162,17 +171,22 @@ class KeyState:
     ttl_ms: int | None
     configured_s: float
     value: str | None
+    unavailable: str | None = None
 
 
 async def key_states(user_id: str) -> list[KeyState]:
-    """Both of the user's cache keys as Redis holds them now (raises if Redis does not answer)."""
+    """Both of the user's cache keys as Redis holds them now (or why Redis cannot say)."""
     cache = _cache()
     out = []
     for label, logical, ttl in (
         ("user", user_key(user_id), cache.settings.user_ttl_s),
         ("latest score", latest_score_key(user_id), cache.settings.score_ttl_s),
     ):
-        raw, pttl = await cache.peek(logical)
+        try:
+            raw, pttl = await cache.peek(logical)
+        except CacheUnavailable as exc:
+            out.append(KeyState(label, logical, None, ttl, None, str(exc)))
+            continue
         out.append(KeyState(label, logical, pttl, ttl, raw))
     return out
 
