@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -29,7 +30,7 @@ M = TypeVar("M", bound=BaseModel)
 Loader = Callable[[], Awaitable[M | None]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Lookup:
     """How one cached read went: where the answer came from and what each part cost."""
 
@@ -46,7 +47,10 @@ class Lookup:
         return self.outcome == "hit"
 
 
-@dataclass
+_COUNTER = {"hit": "hits", "miss": "misses", "bypassed": "bypassed", "error": "errors"}
+
+
+@dataclass(slots=True)
 class _Read:
     """One read in progress."""
 
@@ -98,7 +102,13 @@ class RedisCache:
         """The cached value of ``logical``, or ``loader()``'s answer stored for ``ttl_s`` seconds."""
         read = _Read(logical, self.key(logical), time.perf_counter())
         try:
-            raw, pttl = await self._call(lambda: self._fetch(read.key))
+            if self.settings.early_refresh or self.pending_invalidations:
+                raw, pttl = await self._call(lambda: self._fetch(read.key))
+            else:  # the hot path: one GET, nothing else on the way
+                raw, pttl = (
+                    await guarded(self.breaker, self.settings.op_timeout_s, partial(self.client.get, read.key)),
+                    None,
+                )
         except CacheUnavailable as exc:
             read.cache_ms = 0.0 if exc.bypassed else _ms(read.started)
             value, db_ms = await _timed(loader)
@@ -209,7 +219,7 @@ class RedisCache:
     ) -> Lookup:
         total = _ms(read.started)
         record = self.metrics.record
-        record({"hit": "hits", "miss": "misses", "bypassed": "bypassed", "error": "errors"}[outcome])
+        record(_COUNTER[outcome])
         if waited:
             record("waited")
         if read.repaired:
