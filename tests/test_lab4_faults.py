@@ -188,3 +188,17 @@ def test_learner_switch_breaks_only_their_cache_and_loses_no_invalidation(sandbo
     assert cache_for(sandbox).pending_invalidations == set()
     assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "hit"
     assert counts(sandbox).stale == 0
+
+
+def test_stampede_protection_holds_while_redis_is_down(sandbox: Sandbox) -> None:
+    """With Redis refusing, readers of one key still share one database read."""
+    uid = alex(sandbox)
+    sandbox.run(demo.configure(FAST))
+    sandbox.run(set_outage(sandbox, "refused"))
+    protected = sandbox.run(demo.run_stampede(uid, 50, protection=True))
+    assert protected.db_reads <= 2, protected
+    assert protected.hits == 0
+    assert protected.waited >= 48
+    unprotected = sandbox.run(demo.run_stampede(uid, 50, protection=False))
+    assert unprotected.db_reads >= 40, unprotected
+    sandbox.run(set_outage(sandbox, None))

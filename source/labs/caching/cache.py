@@ -59,6 +59,8 @@ class _Read:
     started: float
     cache_ms: float = 0.0
     repaired: bool = False
+    failure: Outcome | None = None  # "error" or "bypassed" when Redis could not be asked
+    reason: str | None = None
 
 
 class RedisCache:
@@ -111,9 +113,11 @@ class RedisCache:
                 )
         except CacheUnavailable as exc:
             read.cache_ms = 0.0 if exc.bypassed else _ms(read.started)
-            value, db_ms = await _timed(loader)
-            return value, self._finish(read, "bypassed" if exc.bypassed else "error", db_ms, reason=exc.reason)
-        read.cache_ms = _ms(read.started)
+            read.failure = "bypassed" if exc.bypassed else "error"
+            read.reason = exc.reason
+            raw = pttl = None
+        else:
+            read.cache_ms = _ms(read.started)
         if raw is not None:
             value = decode(model, raw)
             if value is not None:
@@ -122,14 +126,31 @@ class RedisCache:
                 return value, self._finish(read, "hit")
             read.repaired = True  # written by an older version of the code, or damaged: a miss that repairs itself
         if not self.settings.stampede_protection:
-            value, db_ms = await self._load_and_store(read, loader, ttl_s)
-            return value, self._finish(read, "miss", db_ms)
-        async with self.locks.hold(read.key) as waited:
-            if waited:  # another reader of this process loaded it while we queued: look again
-                found = await self._look_again(read.key, model)
+            if read.failure:
+                value, db_ms = await _timed(loader)
+            else:
+                value, db_ms = await self._load_and_store(read, loader, ttl_s)
+            return value, self._finish(read, read.failure or "miss", db_ms)
+        return await self._single_flight(read, model, loader, ttl_s)
+
+    async def _single_flight(
+        self, read: _Read, model: type[M], loader: Loader[M], ttl_s: float
+    ) -> tuple[M | None, Lookup]:
+        """One database read per key however many readers missed it together."""
+        async with self.locks.hold(read.key) as flight:
+            if flight.waited:  # another reader of this process loaded it while we queued
+                found = None if read.failure else await self._look_again(read.key, model)
                 if found is not None:
                     return found, self._finish(read, "hit", waited=True)
-            return await self._load_once_across_processes(read, model, loader, ttl_s)
+                if flight.slot.loaded:  # Redis is failing: take what that reader got from the database
+                    return flight.slot.value, self._finish(read, read.failure or "miss", waited=True)
+            if read.failure:
+                value, db_ms = await _timed(loader)
+                flight.share(value)
+                return value, self._finish(read, read.failure, db_ms)
+            value, lookup = await self._load_once_across_processes(read, model, loader, ttl_s)
+            flight.share(value)
+            return value, lookup
 
     async def _fetch(self, key: str) -> tuple[Any, int | None]:
         if self.pending_invalidations:
@@ -214,9 +235,7 @@ class RedisCache:
             with contextlib.suppress(CacheUnavailable, LockError):
                 await self._call(lock.release)
 
-    def _finish(
-        self, read: _Read, outcome: Outcome, db_ms: float = 0.0, *, waited: bool = False, reason: str | None = None
-    ) -> Lookup:
+    def _finish(self, read: _Read, outcome: Outcome, db_ms: float = 0.0, *, waited: bool = False) -> Lookup:
         total = _ms(read.started)
         record = self.metrics.record
         record(_COUNTER[outcome])
@@ -225,7 +244,7 @@ class RedisCache:
         if read.repaired:
             record("repaired")
         self.metrics.sample(ReadSample(outcome, read.cache_ms, db_ms, total))
-        return Lookup(outcome, read.cache_ms, db_ms, total, waited, read.repaired, reason)
+        return Lookup(outcome, read.cache_ms, db_ms, total, waited, read.repaired, read.reason)
 
     # -- the write side ----------------------------------------------------------------------
     async def store(self, logical: str, value: BaseModel, ttl_s: float) -> bool:
