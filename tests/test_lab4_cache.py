@@ -101,9 +101,9 @@ def test_counts_are_kept_in_redis_under_the_sandbox(sandbox: Sandbox) -> None:
     sandbox.run(demo.fetch_user(uid))
     cache = cache_for(sandbox)
     sandbox.run(cache.metrics.flush())
-    stored = sandbox.run(sandbox.redis.hgetall(cache.key("cache:stats")))
-    assert stored == {"misses": "1"}
-    assert cache.key("x").startswith(sandbox.key_prefix) or hasattr(sandbox.redis, "namespace")
+    shared = sandbox.backends.redis  # the process-wide client: full key names, prefix included
+    assert sandbox.run(shared.hgetall(sandbox.key_prefix + "cache:stats")) == {"misses": "1"}
+    assert sandbox.run(shared.exists(sandbox.key_prefix + user_key(uid))) == 1
 
 
 def test_ttl_expiry_makes_the_next_read_a_miss(sandbox: Sandbox) -> None:

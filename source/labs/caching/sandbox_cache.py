@@ -111,7 +111,7 @@ def default_cache(client: Any) -> RedisCache:
     counters are the learner's). Anywhere else, such as a notebook with its own client, it
     is one cache per client, so counters and locks outlive each repository.
     """
-    with contextlib.suppress(LookupError):
+    with contextlib.suppress(LookupError, RuntimeError):  # no sandbox, or no running loop for a default one
         sandbox = current_sandbox()
         own = sandbox.redis
         same_namespace = hasattr(client, "namespace") and getattr(client, "prefix", None) == getattr(own, "prefix", "")
