@@ -64,6 +64,7 @@ for label, (clicked, action) in actions.items():
     ok, got = web.attempt(lambda: web.run(action(uid))) if clicked else (False, None)  # noqa: B023 - called at once
     if isinstance(got, demo.Fetched):
         log.insert(0, got.row(label))
+        del log[50:]  # a session keeps the newest 50 reads
         (st.warning if got.stale else st.success)(got.message(label))
 if b[2].button("Invalidate this user's cache", key="lab4_invalidate"):
     ok, done = web.attempt(lambda: web.run(demo.invalidate(uid)))
@@ -150,14 +151,14 @@ protection = s[1].toggle("Stampede protection", True, key="lab4_protection")
 if s[2].button("Fire the readers", key="lab4_stampede"):
     ok, hit = web.attempt(lambda: web.run(demo.run_stampede(uid, int(readers), protection)))
     if ok and hit is not None:
-        st.session_state.setdefault("lab4_stampedes", []).append(hit)
+        st.session_state["lab4_stampedes"] = [*st.session_state.get("lab4_stampedes", [])[-5:], hit]
         st.success(
             f"{hit.readers} readers → **{hit.db_reads} database read(s)** ({hit.misses} misses, {hit.hits} "
             f"hits, {hit.waited} waited) in {hit.wall_ms:.0f} ms."
         )
 if st.session_state.get("lab4_stampedes"):
     st.plotly_chart(charts.stampede_figure(st.session_state["lab4_stampedes"][-6:]), key="lab4_stampede_chart")
-web.show_source(cache.RedisCache._load_once_across_processes, demo.run_stampede)
+web.show_source(cache.RedisCache._single_flight, cache.RedisCache._load_once_across_processes, demo.run_stampede)
 
 # -- 6 · Redis down ----------------------------------------------------------------------
 st.header("6 · Make Redis unavailable (for you only)")
