@@ -87,8 +87,10 @@ async def guarded(breaker: Breaker, timeout_s: float, op: Callable[[], Awaitable
     if not breaker.allows():
         raise CacheUnavailable(True, breaker.last_error or "Redis is being bypassed")
     try:
-        async with asyncio.timeout(timeout_s):
+        async with asyncio.timeout(timeout_s) as deadline:
             result = await op()
+        if deadline.expired():  # the client swallowed the timeout's cancellation: no answer came
+            raise TimeoutError
     except OUTAGE_ERRORS as exc:
         breaker.failed(exc)
         raise CacheUnavailable(False, describe(exc)) from exc

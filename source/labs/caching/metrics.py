@@ -129,37 +129,54 @@ class CacheMetrics:
         finally:
             self._task = None
 
-    async def flush(self) -> bool:
-        """Write the pending counts to Redis; on failure keep them for the next try."""
+    def _turn(self) -> asyncio.Lock:
+        """One flush or read at a time: a read must never see counts that are on their way."""
         if self._lock is None:
             self._lock = asyncio.Lock()
-        async with self._lock:
-            batch, self._pending = self._pending, Counter()
-            if not batch:
-                return True
-            try:
-                async with asyncio.timeout(self.timeout_s), self.client.pipeline(transaction=False) as pipe:
-                    for name, n in batch.items():
-                        pipe.hincrby(self.key, name, n)
-                    await pipe.execute()
-                return True
-            except (RedisError, OSError, TimeoutError):
+        return self._lock
+
+    async def flush(self) -> bool:
+        """Write the pending counts to Redis; on failure keep them for the next try."""
+        async with self._turn():
+            return await self._flush()
+
+    async def _flush(self) -> bool:
+        batch, self._pending = self._pending, Counter()
+        if not batch:
+            return True
+        written = False
+        try:
+            async with asyncio.timeout(self.timeout_s) as deadline, self.client.pipeline(transaction=False) as pipe:
+                for name, n in batch.items():
+                    pipe.hincrby(self.key, name, n)
+                replies = await pipe.execute()
+            # Trust only what Redis confirmed: a client may swallow the timeout's
+            # cancellation and return without an answer.
+            written = not deadline.expired() and len(replies) == len(batch)
+            written = written and all(isinstance(r, int) for r in replies)
+        except Exception:  # noqa: BLE001, S110 - whatever failed, the counts stay in process
+            pass
+        finally:
+            if not written:  # failed, or cancelled half-way: nothing is lost
                 self._pending.update(batch)
-                return False
+        return written
 
     # -- reading -------------------------------------------------------------------------
     async def counts(self) -> CacheCounts:
         """Redis's counts plus whatever could not be written there yet. Exact at this moment."""
-        await self.flush()
         stored: dict[str, int] = {}
         from_redis = True
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                raw = await self.client.hgetall(self.key)
-            stored = {_text(k): int(v) for k, v in raw.items() if _text(k) in FIELDS}
-        except (RedisError, OSError, TimeoutError):
-            from_redis = False
-        pending = dict(self._pending)
+        async with self._turn():  # no background flush may move counts while we add them up
+            await self._flush()
+            try:
+                async with asyncio.timeout(self.timeout_s) as deadline:
+                    raw = await self.client.hgetall(self.key)
+                if deadline.expired():
+                    raise TimeoutError
+                stored = {_text(k): int(v) for k, v in raw.items() if _text(k) in FIELDS}
+            except (RedisError, OSError, TimeoutError):
+                from_redis = False
+            pending = dict(self._pending)
         total = {name: stored.get(name, 0) + pending.get(name, 0) for name in FIELDS}
         return CacheCounts(**total, in_process=sum(pending.values()), from_redis=from_redis)
 
