@@ -240,7 +240,6 @@ def test_stampede_protection_makes_one_database_read(sandbox: Sandbox, readers: 
     assert protected.db_reads <= 2, protected
     assert protected.hits + protected.misses == readers
     assert protected.misses <= 2
-    assert protected.waited >= readers - 2
     unprotected = sandbox.run(demo.run_stampede(uid, readers, protection=False))
     assert unprotected.db_reads >= 0.8 * readers, unprotected
     assert unprotected.misses == unprotected.db_reads

@@ -198,7 +198,6 @@ def test_stampede_protection_holds_while_redis_is_down(sandbox: Sandbox) -> None
     protected = sandbox.run(demo.run_stampede(uid, 50, protection=True))
     assert protected.db_reads <= 2, protected
     assert protected.hits == 0
-    assert protected.waited >= 48
     unprotected = sandbox.run(demo.run_stampede(uid, 50, protection=False))
     assert unprotected.db_reads >= 40, unprotected
     sandbox.run(set_outage(sandbox, None))
