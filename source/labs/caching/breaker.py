@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from source.platform.backends import describe
+from source.platform.connect import describe
 from source.platform.errors import ServiceUnavailable
 
 T = TypeVar("T")
