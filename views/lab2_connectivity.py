@@ -6,9 +6,13 @@ import streamlit as st
 
 from source import web
 from source.domain.samples import create_sample_users
-from source.labs.pooling import charts as pool_charts
-from source.labs.pooling import experiment as pool_lab
+from source.instruments import pool_probe
+from source.labs.pooling import background, charts, config, experiment, initialise, report, requests
+from source.labs.pooling.results import ExperimentResult
 from source.platform.session import initialize_db
+from source.web.actions import act, show_outcome
+from source.web.progress import live_progress
+from source.web.widgets import whole_number_input
 
 st.title("🔌 Lab 2 · Async connectivity & pooling")
 st.markdown(
@@ -25,7 +29,7 @@ ok, maybe_box = web.attempt(web.sandbox)
 if not ok or maybe_box is None:
     st.stop()
 box = maybe_box  # this learner's sandbox, for every call below
-backend = pool_lab.backend_name(box)
+backend = experiment.backend_name(box)
 
 # -- 1 · initialise ---------------------------------------------------------------------
 st.header("1 · Initialise your database and the sample users")
@@ -35,10 +39,10 @@ st.markdown(
     "index recognises them."
 )
 if st.button("Initialise the database & create the sample users", key="lab2_init", type="primary"):
-    ok, report = web.attempt(lambda: box.run(pool_lab.initialise_with_samples()))
-    if ok and report is not None:
-        st.success(f"Your sandbox is at migration `{report.revision}`.")
-        for user in report.users:
+    ok, init = web.attempt(lambda: box.run(initialise.initialise_with_samples()))
+    if ok and init is not None:
+        st.success(f"Your sandbox is at migration `{init.revision}`.")
+        for user in init.users:
             state = "created now" if user.created_now else "already existed"
             st.markdown(f"- **{user.name}** · {user.email} · id `{user.id}` · _{state}_")
 if backend == "SQLite":
@@ -46,23 +50,18 @@ if backend == "SQLite":
         "On SQLite your database is a temporary *file*, not `:memory:`: an in-memory SQLite database gets "
         "a single shared connection (StaticPool), so there would be no pool to study."
     )
-web.show_source(pool_lab.initialise_with_samples, initialize_db, create_sample_users)
+web.show_source(initialise.initialise_with_samples, initialize_db, create_sample_users)
 
 # -- 2 · live pool status -----------------------------------------------------------------
 st.header("2 · Watch a live pool")
 if backend == "PostgreSQL":
     st.info(
         "This panel reads the app's **shared** PostgreSQL pool, the one the other labs use: every learner's "
-        "sandbox (their own schema) borrows connections from it, so these numbers move with everybody's clicks. "
-        "It is mostly idle, because a click holds a connection for a few milliseconds.",
+        "sandbox (their own schema) borrows connections from it, so these numbers move with everybody's clicks.",
         icon="👥",
     )
 else:
-    st.info(
-        "This panel reads the pool of your own SQLite file, the one the other labs use: only your clicks move "
-        "it, for a few milliseconds each, so it is mostly idle.",
-        icon="🙋",
-    )
+    st.info("This panel reads the pool of your own SQLite file, the one the other labs use.", icon="🙋")
 st.caption(
     "The experiment in section 3 builds an engine of its own: its pool's counters show in the progress bar "
     "while it runs, and as a chart afterwards."
@@ -72,26 +71,26 @@ live = st.toggle("Live: refresh every second", key="lab2_live")
 
 @st.fragment(run_every=1.0 if live else None)
 def pool_panel() -> None:
-    ok, status = web.attempt(lambda: box.run(pool_lab.read_pool_status(box.engine)))
+    ok, status = web.attempt(lambda: box.run(pool_probe.read_pool_status(box.engine)))
     if not ok:
         return
     if status is None:
         st.info("This engine's pool keeps no counters (it is not a QueuePool).")
         return
-    cols = st.columns(4)
-    cols[0].metric("Size (pool_size)", status.size)
-    cols[1].metric("Checked in (idle)", status.checked_in)
-    cols[2].metric("Checked out (in use)", status.checked_out)
-    cols[3].metric("Overflow", status.overflow)
+    top, bottom = st.columns(2), st.columns(2)
+    top[0].metric("Size (pool_size)", status.size)
+    top[1].metric("Checked in (idle)", status.checked_in)
+    bottom[0].metric("Checked out (in use)", status.checked_out)
+    bottom[1].metric("Overflow", status.overflow)
     st.caption(
         f"{status.pool_class}, read at {datetime.now():%H:%M:%S}. SQLAlchemy counts overflow up from −pool_size: "
-        f"overflow {status.overflow} with size {status.size} means {status.opened} connection(s) are open now; "
-        "a positive number is how many extra connections beyond pool_size are open."
+        f"overflow {status.overflow} with size {status.size} means {report.plural(status.opened, 'connection')} "
+        "open now; a positive number is how many extra connections beyond pool_size are open."
     )
 
 
 pool_panel()
-web.show_source(pool_lab.read_pool_status, pool_lab.pool_status)
+web.show_source(pool_probe.read_pool_status, pool_probe.pool_status)
 
 # -- 3 · the experiment ---------------------------------------------------------------------
 st.header("3 · Load a pool of your own")
@@ -99,147 +98,143 @@ st.markdown(
     "Fire **K** concurrent simulated requests. Each borrows a connection, runs `SELECT 1`, then holds the "
     "connection for **D** ms. That hold is injected with `asyncio.sleep` to model a slow query or a slow "
     "network; everything else (waiting for a connection, opening one, timing out) is real. The experiment "
-    "builds its own engine with your pool settings and disposes of it afterwards."
+    "builds its own engine with your pool settings and disposes of it afterwards. It runs in the background "
+    "of your sandbox: you may use the rest of the page, or another lab, and come back to its result."
 )
 if backend == "SQLite":
     st.info(
-        'You are on SQLite. A SQLite "connection" opens a file inside this process (plus a worker thread for '
-        "aiosqlite): no network handshake, so opening one is cheap; on PostgreSQL it is a TCP connection, "
-        "authentication and a new server process, which is why pooling matters far more there. And SQLite allows "
-        "one writer at a time: these requests only read, but with writes they would also queue on the file's lock "
+        'You are on SQLite. A SQLite "connection" opens a file inside this process and starts a worker thread '
+        "(aiosqlite): no network handshake. On PostgreSQL it is a TCP connection, authentication and a new server "
+        "process. Either way the time to open one is measured below, not assumed. And SQLite allows one writer "
+        "at a time: these requests only read, but with writes they would also queue on the file's lock "
         "(busy_timeout), not just on the pool, where PostgreSQL locks only the rows each one touches.",
         icon="ℹ️",
     )
 st.caption(
-    f"Limits, so nobody can exhaust the shared host: K ≤ {pool_lab.MAX_REQUESTS}, D ≤ {pool_lab.MAX_DELAY_MS} ms, "
-    f"pool_size ≤ {pool_lab.MAX_POOL_SIZE}, max_overflow ≤ {pool_lab.MAX_OVERFLOW}, pool_timeout "
-    f"{pool_lab.MIN_POOL_TIMEOUT_S:g}–{pool_lab.MAX_POOL_TIMEOUT_S:g} s; at most "
-    f"{pool_lab.MAX_EXPERIMENTS_AT_ONCE} experiments run at once across all learners, and one per learner: "
-    "starting a new one stops your previous one."
+    f"Limits, so nobody can exhaust the shared host: K ≤ {config.MAX_REQUESTS}, D ≤ {config.MAX_DELAY_MS} ms, "
+    f"pool_size ≤ {config.MAX_POOL_SIZE}, max_overflow ≤ {config.MAX_OVERFLOW}, pool_timeout "
+    f"{config.MIN_POOL_TIMEOUT_S:g}–{config.MAX_POOL_TIMEOUT_S:g} s. One experiment per learner. On this server "
+    f"at most {config.MAX_EXPERIMENTS_AT_ONCE} experiments run at once, holding at most "
+    f"{config.MAX_EXPERIMENT_CONNECTIONS} connections together: an experiment that does not fit waits its turn "
+    f"(up to {experiment.ADMISSION_TIMEOUT_S:g} s), so two large ones run one after the other."
 )
-with st.form("lab2_form"):
-    c = st.columns(5)
-    k = c[0].number_input("Requests K", 1, pool_lab.MAX_REQUESTS, 100, step=10, key="lab2_k")
-    d = c[1].number_input("Hold D (ms)", 1, pool_lab.MAX_DELAY_MS, 20, step=5, key="lab2_d")
-    size = c[2].number_input("pool_size", 1, pool_lab.MAX_POOL_SIZE, 5, key="lab2_size")
-    overflow = c[3].number_input("max_overflow", 0, pool_lab.MAX_OVERFLOW, 0, key="lab2_overflow")
-    timeout = c[4].number_input(
-        "pool_timeout (s)", pool_lab.MIN_POOL_TIMEOUT_S, pool_lab.MAX_POOL_TIMEOUT_S, 5.0, step=0.1, key="lab2_timeout"
-    )
-    compare = st.checkbox("Also run it with a new connection per request (NullPool)", True, key="lab2_compare")
-    submitted = st.form_submit_button("Run the experiment", key="lab2_run", type="primary")
+runner = background.runner(box)
+job = runner.running()
 
-if submitted:
-    ok, config = web.attempt(lambda: pool_lab.ExperimentConfig(k, d, size, overflow, timeout))
-    if ok and config is not None:
-        progress = pool_lab.Progress()
-        bar = st.progress(0.0, text="Starting…")
-        future = pool_lab.start(box, pool_lab.run_experiment(config, compare_nullpool=compare, progress=progress))
-        ok, run = web.attempt(
-            lambda: pool_lab.wait_with_progress(future, lambda: bar.progress(progress.fraction, progress.describe()))
+
+def start_experiment() -> None:
+    def start() -> None:
+        state = st.session_state
+        chosen = config.ExperimentConfig.parse(
+            requests=round(state["lab2_k"]),
+            delay_ms=state["lab2_d"],
+            pool_size=round(state["lab2_size"]),
+            max_overflow=round(state["lab2_overflow"]),
+            pool_timeout_s=state["lab2_timeout"],
         )
-        bar.empty()
-        if ok and run is not None:
-            st.session_state["lab2_last_run"] = run
+        background.runner(web.sandbox()).start(chosen, compare_nullpool=bool(state["lab2_compare"]))
 
-run = st.session_state.get("lab2_last_run")
+    act("lab2_started", start)
+
+
+with st.form("lab2_form"):
+    c = st.columns(3)
+    whole_number_input(c[0], "Requests K", (1, config.MAX_REQUESTS), 100, key="lab2_k", help="Fired at once.")
+    c[1].number_input(
+        "Hold D (ms)", 1.0, float(config.MAX_DELAY_MS), 20.0, step=5.0, key="lab2_d", help="Injected per request."
+    )
+    c[2].number_input(
+        "pool_timeout (s)",
+        config.MIN_POOL_TIMEOUT_S,
+        config.MAX_POOL_TIMEOUT_S,
+        5.0,
+        step=0.1,
+        key="lab2_timeout",
+        help="How long a request waits for a connection before it gives up.",
+    )
+    p = st.columns(3)
+    whole_number_input(p[0], "pool_size", (1, config.MAX_POOL_SIZE), 5, key="lab2_size", help="Connections kept open.")
+    whole_number_input(
+        p[1], "max_overflow", (0, config.MAX_OVERFLOW), 0, key="lab2_overflow", help="Extra ones opened under load."
+    )
+    p[2].checkbox("Also run it with a new connection per request (NullPool)", True, key="lab2_compare")
+    st.form_submit_button(
+        "Run the experiment",
+        key="lab2_run",
+        type="primary",
+        disabled=job is not None,
+        on_click=start_experiment,
+        help="Disabled while your experiment runs." if job is not None else "Runs in the background of your sandbox.",
+    )
+
+show_outcome("lab2_started")
+if job is not None:
+    live_progress(runner.running, key="lab2_stop")
+elif runner.last_note:
+    st.info(runner.last_note, icon="⏹️")
+
+
+def show_metrics(result: ExperimentResult) -> None:
+    """Three to a row, so they stay readable at 1024 and 800 pixels wide."""
+    figures = [
+        ("Wall time", report.ms(result.wall_s * 1000)),
+        ("Throughput", f"{result.throughput_rps:,.0f} req/s"),
+        ("Bound ⌈K/C⌉·D", report.ms(result.bound_s * 1000)),
+        ("Completed", f"{result.completed}"),
+        ("Timeouts", f"{result.timeouts}"),
+        ("Connections opened", f"{result.connections_opened}"),
+    ]
+    for start in range(0, len(figures), 3):
+        for col, (label, value) in zip(st.columns(3), figures[start : start + 3], strict=False):
+            col.metric(label, value, help="C = the connections that can be held at once" if "Bound" in label else None)
+
+
+run = runner.last
 if run is not None:
     pooled, cfg = run.pooled, run.pooled.config
     st.subheader(
         f"Pooled: K = {cfg.requests}, D = {cfg.delay_ms:g} ms, pool_size = {cfg.pool_size}, "
         f"max_overflow = {cfg.max_overflow}, pool_timeout = {cfg.pool_timeout_s:g} s ({pooled.backend})"
     )
-    m = st.columns(5)
-    m[0].metric("Wall time", f"{pooled.wall_s * 1000:.0f} ms")
-    m[1].metric("Throughput", f"{pooled.throughput_rps:.0f} req/s")
-    m[2].metric("Bound ⌈K/C⌉·D", f"{pooled.bound_s * 1000:.0f} ms", help="C = pool_size + max_overflow")
-    m[3].metric("Completed", pooled.completed)
-    m[4].metric("Pool timeouts", pooled.timeouts)
-    opened = f"It opened **{pooled.connections_opened}** connection(s)"
-    if pooled.median_connect_ms is not None:
-        opened += (
-            f"; opening one took a median of {pooled.median_connect_ms:.1f} ms, timed from asking the driver "
-            "until the pool's `connect` event"
-        )
-    if pooled.bound_ratio is not None:
-        st.markdown(
-            f"At most **C = {pooled.concurrency}** requests can hold a connection at once (peak seen: "
-            f"{pooled.peak_in_use}), so no schedule beats ⌈{cfg.requests}/{pooled.concurrency}⌉ rounds of "
-            f"{cfg.delay_ms:g} ms. This run took **{pooled.bound_ratio:.2f}×** that bound. {opened}. "
-            "Every other request reused one of those. The page does not split the gap further: besides opening "
-            "connections it holds the event loop's own work per request and whatever else the shared host is "
-            "doing, so run it twice to see how much it varies. "
-            f"The longest wait for a connection was {pooled.max_wait_ms:.0f} ms."
-        )
-    else:
-        st.markdown(
-            f"The bound ⌈K/C⌉·D assumes every request is served; **{pooled.timeouts}** gave up after "
-            f"pool_timeout and {pooled.errors} failed, so this wall time is not compared with it. {opened}. "
-            f"The longest wait of a request that was served was {pooled.max_wait_ms:.0f} ms."
-        )
-    lent = pooled.lent_while_queued
-    if pooled.closed_while_queued and lent is not None:
-        st.info(
-            f"While requests queued, the pool lent out **{lent:.1f}** connections on average, not C = "
-            f"{pooled.concurrency}: it closed {pooled.closed_while_queued} connection(s) while requests were "
-            "waiting. A QueuePool keeps at most pool_size idle connections, so an overflow connection returned "
-            "when it already holds that many is closed, and requests already waiting take a returned connection "
-            "instead of opening a new one. The chart below shows when.",
-            icon="🔎",
-        )
-    if pooled.timeouts:
-        st.warning(
-            f"{pooled.timeouts} request(s) waited longer than pool_timeout = {cfg.pool_timeout_s:g} s and got "
-            '`sqlalchemy.exc.TimeoutError`: the pool\'s way of saying "no connection became free in time". '
-            "In a web app that request fails fast instead of piling up."
-        )
-    for result in (pooled, run.nullpool):
-        if result is not None and result.errors:
-            st.error(f"{result.errors} request(s) failed ({result.strategy}): {result.first_error}")
+    show_metrics(pooled)
+    st.markdown(report.pooled_summary(pooled))
+    if note := report.lent_while_queued_note(pooled):
+        st.info(note, icon="🔎")
+    if note := report.timeouts_note(pooled):
+        st.warning(note)
+    for result in run.results:
+        if result.errors:
+            st.error(f"{report.plural(result.errors, 'request')} failed ({result.strategy}): {result.first_error}")
     st.markdown(
         "**The pool while it ran**: its own counters, read every "
-        f"{pool_lab.SAMPLE_EVERY_S * 1000:g} ms during the pooled run."
+        f"{experiment.SAMPLE_EVERY_S * 1000:g} ms during the pooled run."
     )
-    st.plotly_chart(pool_charts.timeline_figure(pooled), key="lab2_timeline", theme=None)
-    st.markdown("**How long requests waited for a connection**")
-    st.plotly_chart(pool_charts.waits_figure(run), key="lab2_waits", theme=None)
+    st.plotly_chart(charts.timeline_figure(pooled), key="lab2_timeline", theme=None)
+    st.markdown("**How long requests waited**: for a connection, or until they gave up")
+    st.plotly_chart(charts.waits_figure(run), key="lab2_waits", theme=None)
 
     nullpool = run.nullpool
     if nullpool is not None:
         st.subheader("Versus a new connection per request (NullPool)")
-        n = st.columns(6)
+        show_metrics(nullpool)
         slower_ms = (nullpool.wall_s - pooled.wall_s) * 1000
-        n[0].metric("Wall time", f"{nullpool.wall_s * 1000:.0f} ms", f"{slower_ms:+.0f} ms vs pool", "inverse")
-        n[1].metric("Throughput (req/s)", f"{nullpool.throughput_rps:.0f}")
-        n[2].metric("Completed", nullpool.completed)
-        n[3].metric("Timeouts", nullpool.timeouts)
-        n[4].metric(
-            "Connections opened",
-            nullpool.connections_opened,
-            delta=f"the pool opened {pooled.connections_opened}",
-            delta_color="off",
-            delta_arrow="off",
+        st.caption(
+            f"{abs(slower_ms):,.0f} ms {'slower' if slower_ms >= 0 else 'faster'} than the pooled run, which opened "
+            f"{report.plural(pooled.connections_opened, 'connection')}."
         )
-        connect = nullpool.median_connect_ms
-        n[5].metric("Opening one (median)", f"{connect:.1f} ms" if connect is not None else "–")
-        st.markdown(
-            "`NullPool` has no limit and no timeout of its own, so two stand-ins play the pool's part: an "
-            f"`asyncio.Semaphore` lets at most {nullpool.concurrency} requests hold a connection at once, and "
-            f"`asyncio.wait_for` gives up on waiting for it after pool_timeout = {cfg.pool_timeout_s:g} s. "
-            "Same requests, same cap, same timeout: the difference is that nothing is reused, so every request "
-            f"opens its own connection ({nullpool.total_connect_ms:.0f} ms of opening in total, measured)."
-        )
+        st.markdown(report.nullpool_note(nullpool))
         if nullpool.connect_ms:
-            st.plotly_chart(pool_charts.connect_figure(nullpool), key="lab2_connect", theme=None)
+            st.plotly_chart(charts.connect_figure(nullpool), key="lab2_connect", theme=None)
 
 web.show_source(
-    pool_lab.run_experiment,
-    pool_lab.pooled_request,
-    pool_lab.new_connection_request,
-    pool_lab.hold_connection,
-    pool_lab.QueuedRequest,
-    pool_lab.time_new_connections,
-    pool_lab.sample_pool,
-    pool_lab.build_engine,
-    pool_lab.ExperimentConfig,
+    experiment.run_experiment,
+    experiment.measure,
+    requests.pooled_request,
+    requests.new_connection_request,
+    requests.hold_connection,
+    requests.QueuedRequest,
+    pool_probe.PoolProbe,
+    type(box.backends).experiment_engine,
+    config.ExperimentConfig,
+    background.ExperimentRunner,
 )

@@ -6,24 +6,53 @@ a learner can act on. The ORM objects never leave a session: pages get DTOs back
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
 
 from source.platform.errors import InvalidInput
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-OccupationCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)]
-EducationLevel = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
-Years = Annotated[float, Field(ge=0, le=70)]
+
+def printable(text: str) -> str:
+    """Refuse control characters (NUL, escape, line breaks...) in a one-line text field.
+
+    PostgreSQL refuses a NUL byte in text ("invalid byte sequence") while SQLite stores it,
+    so without this check the two backends would disagree about the same input.
+    """
+    if isinstance(text, str):
+        for char in text:
+            if unicodedata.category(char) == "Cc":
+                raise ValueError(f"must not contain control characters (found U+{ord(char):04X})")
+    return text
+
+
+Printable = AfterValidator(printable)
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), Printable]
+OccupationCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20), Printable]
+EducationLevel = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), Printable]
+YEARS_MAX = 70
+Years = Annotated[float, Field(ge=0, le=YEARS_MAX, allow_inf_nan=False)]
+Email = Annotated[EmailStr, BeforeValidator(printable)]
 
 
 class UserCreate(BaseModel):
     """A new user as typed into a form. The email is checked for shape, not delivery."""
 
-    email: EmailStr
+    email: Email
     name: Name
     occupation_code: OccupationCode | None = None
     education_level: EducationLevel | None = None
@@ -71,11 +100,20 @@ class CascadeReport(BaseModel):
 
 
 class QueryResult(BaseModel):
-    """A query's SQL as the database received it, and the rows it returned."""
+    """A query's SQL as the database received it, and the rows it returned (maybe one page of them)."""
 
     sql: str
     columns: list[str]
     rows: list[list[Any]]
+    total: int = 0  # rows the whole query has (more than ``rows`` when this is one page)
+    offset: int = 0  # rows skipped before this page
+
+
+class ProfileSave(BaseModel):
+    """A saved profile, and the UPDATE statements the database received (none if nothing changed)."""
+
+    row: UserRow
+    updates: list[str]
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -88,14 +126,24 @@ def parse(model: type[M], **values: Any) -> M:
     try:
         return model(**cleaned)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "input"
-            message = err["msg"].removeprefix("value is not a valid email address: ")
-            if err.get("input") is None:
-                message = "is required"
-            problems.append(f"{field.replace('_', ' ')}: {message}")
-        raise InvalidInput("Please fix: " + "; ".join(problems)) from None
+        problems = [_problem(err).rstrip(".") for err in exc.errors()]
+        raise InvalidInput("Please fix: " + "; ".join(problems) + ".") from None
+
+
+def _problem(err: ErrorDetails) -> str:
+    """One refusal as a learner reads it: the field, what is wrong, and what was given."""
+    field = (".".join(str(p) for p in err["loc"]) or "input").replace("_", " ")
+    given = err.get("input")
+    context = err.get("ctx") or {}
+    if given is None:
+        return f"{field}: is required"
+    if err["type"] in ("greater_than_equal", "less_than_equal", "finite_number"):
+        return f"{field}: must be between 0 and {YEARS_MAX} (got {given!r})"
+    if err["type"] == "string_too_long":
+        return f"{field}: at most {context.get('max_length')} characters (got {len(str(given))})"
+    if err["type"] == "value_error":
+        return f"{field}: " + str(context.get("error", err["msg"])).removeprefix("value is not a valid email address: ")
+    return f"{field}: {err['msg']}"
 
 
 def parse_id(value: str, what: str = "user") -> str:

@@ -242,6 +242,29 @@ class Backends:
         """Whether the database and Redis answer right now (cached for a few seconds)."""
         return await self.health()
 
+    def experiment_engine(
+        self, sandbox: Sandbox, *, pool_size: int, max_overflow: int, pool_timeout: float, nullpool: bool = False
+    ) -> AsyncEngine:
+        """A dedicated engine with a learner's own pool settings, for Lab 2 (call it on the loop).
+
+        SQLite: a pool on the sandbox's own file. PostgreSQL: the app's database URL with a
+        5-second connect timeout, seeing the sandbox's schema. ``NullPool`` keeps nothing:
+        every ``connect()`` opens a new connection and closing it really closes it.
+        """
+        pool: dict[str, Any] = (
+            {"poolclass": NullPool}
+            if nullpool
+            else {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
+        )
+        if sandbox.schema is None:
+            if sandbox.directory is None:
+                raise RuntimeError("A SQLite sandbox always has a folder")
+            return sqlite_engine(sandbox.directory / "lab.db", **pool)
+        if self.settings.database_url is None:
+            raise RuntimeError("A shared engine always comes from a DATABASE_URL")
+        engine = create_async_engine(self.settings.database_url, connect_args={"timeout": 5}, **pool)
+        return engine.execution_options(schema_translate_map={None: sandbox.schema})
+
     def shared_engine_or_raise(self) -> AsyncEngine:
         if self.shared_engine is None:
             raise RuntimeError("No shared PostgreSQL engine: this lab runs on SQLite files.")

@@ -1,9 +1,12 @@
 """The schema described from the real metadata: an ER diagram and the DDL per dialect.
 
 Nothing here is written by hand: change a model and both the diagram and the DDL change.
+The models do not change while the app runs, so each is computed once per process.
 """
 
 from __future__ import annotations
+
+import functools
 
 from sqlalchemy import MetaData
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,6 +21,7 @@ DIALECTS: dict[str, Dialect] = {
 }
 
 
+@functools.cache
 def ddl(dialect_name: str, metadata: MetaData = Base.metadata) -> str:
     """CREATE TABLE and CREATE INDEX statements as ``dialect_name`` would run them."""
     dialect = DIALECTS[dialect_name]
@@ -29,6 +33,7 @@ def ddl(dialect_name: str, metadata: MetaData = Base.metadata) -> str:
     return "\n\n".join(parts)
 
 
+@functools.cache
 def er_diagram_dot(metadata: MetaData = Base.metadata) -> str:
     """A Graphviz diagram: one box per table (PK, FK and type per column), one arrow per FK."""
     lines = [
@@ -58,9 +63,10 @@ def er_diagram_dot(metadata: MetaData = Base.metadata) -> str:
     return "\n".join(lines)
 
 
-def table_summary(metadata: MetaData = Base.metadata) -> list[dict[str, object]]:
+@functools.cache
+def table_summary(metadata: MetaData = Base.metadata) -> tuple[dict[str, object], ...]:
     """Per table: columns, indexes and foreign keys, for a compact overview table."""
-    return [
+    return tuple(
         {
             "table": t.name,
             "columns": len(t.columns),
@@ -68,4 +74,4 @@ def table_summary(metadata: MetaData = Base.metadata) -> list[dict[str, object]]
             "foreign keys": ", ".join(f"{fk.parent.name} → {fk.target_fullname}" for fk in t.foreign_keys),
         }
         for t in metadata.sorted_tables
-    ]
+    )

@@ -6,10 +6,14 @@ so the page never touches an ORM object outside its session.
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+import asyncio
+import weakref
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 
-from source.domain.dtos import CascadeReport, QueryResult, UserCreate, UserRow, UserUpdate
+from source.domain.dtos import CascadeReport, ProfileSave, QueryResult, UserCreate, UserRow, UserUpdate
 from source.domain.events import DomainEventRepository
 from source.domain.models import Assessment, EventType, User
 from source.domain.repositories import UserRepository
@@ -20,14 +24,37 @@ from source.platform.context import current_sandbox
 from source.platform.errors import DuplicateEmail, InvalidInput, NotFound
 from source.platform.session import get_session
 
+if TYPE_CHECKING:
+    from source.platform.sandbox import Sandbox
+
 #: What one learner may keep in a sandbox: enough to learn with, too little to fill the host.
 MAX_USERS = 500
 MAX_CHILDREN = 50
 
 
+#: Rows of the join shown per page: a page, not 25,000 rows sent to the browser at once.
+JOIN_PAGE_ROWS = 50
+
+_turns: weakref.WeakKeyDictionary[Sandbox, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _growing(sandbox: Sandbox) -> asyncio.Lock:
+    """The sandbox's turn for a unit of work that adds rows under a cap.
+
+    "Count, then insert if below the cap" is two steps: twenty clicks arriving together
+    would all count 495 and all insert. Every sandbox lives on this process's one event
+    loop, so an ``asyncio.Lock`` per sandbox makes the pair atomic: one click counts and
+    inserts, then the next one counts.
+    """
+    lock = _turns.get(sandbox)
+    if lock is None:
+        lock = _turns[sandbox] = asyncio.Lock()
+    return lock
+
+
 async def create_user(data: UserCreate) -> UserRow:
     """INSERT a user. A taken email is refused by the UNIQUE index and rolled back whole."""
-    async with get_session() as session:
+    async with _growing(current_sandbox()), get_session() as session:
         repo = UserRepository(session)
         if await repo.count() >= MAX_USERS:
             raise InvalidInput(
@@ -79,6 +106,18 @@ async def update_user(user_id: str, data: UserUpdate) -> UserRow:
     return UserRow.model_validate(user)
 
 
+async def save_profile(user_id: str, data: UserUpdate) -> ProfileSave:
+    """:func:`update_user`, with the UPDATE statements the database received counted.
+
+    The unit of work sets every field; SQLAlchemy compares them with the loaded values and
+    sends an UPDATE only if one really changed. The query recorder shows whether it did.
+    """
+    async with capture_queries(current_sandbox().engine) as log:
+        row = await update_user(user_id, data)
+    updates = [s for s in log.statements if s.startswith("UPDATE")]
+    return ProfileSave(row=row, updates=updates)
+
+
 async def delete_user(user_id: str) -> CascadeReport:
     """DELETE a user; the ORM cascade removes their assessments and scores first.
 
@@ -107,25 +146,26 @@ async def delete_user(user_id: str) -> CascadeReport:
 
 async def add_sample_children(user_id: str, assessments: int = 1, scores: int = 1) -> tuple[int, int]:
     """Give a user assessments and scores, so the cascade has something to remove."""
-    async with get_session() as session:
-        repo = UserRepository(session)
-        if await repo.get_by_id(user_id) is None:
-            raise NotFound(f"No user has the id {user_id}.")
-        have = await repo.count_children(user_id)
-    if have[0] + assessments > MAX_CHILDREN or have[1] + scores > MAX_CHILDREN:
-        raise InvalidInput(
-            f"A user may have at most {MAX_CHILDREN} assessments and {MAX_CHILDREN} scores here "
-            f"(this one has {have[0]} and {have[1]}). Plenty to watch a cascade at work."
-        )
-    components = ("fluency", "domain", "adaptive")
-    for i in range(have[0], have[0] + assessments):  # carry on the cycle where the last click stopped
-        await create_sample_assessment(user_id, component=components[i % 3])
-    for i in range(scores):
-        await create_sample_airscore(user_id, air_score=round(60 + 7.5 * (i % 5), 1))
-    if scores:
-        await invalidate_user(user_id)  # Lab 4: a new latest score (best effort, bounded)
-    async with get_session() as session:
-        return await UserRepository(session).count_children(user_id)
+    async with _growing(current_sandbox()):  # counted and added in one turn: the cap holds
+        async with get_session() as session:
+            repo = UserRepository(session)
+            if await repo.get_by_id(user_id) is None:
+                raise NotFound(f"No user has the id {user_id}.")
+            have = await repo.count_children(user_id)
+        if have[0] + assessments > MAX_CHILDREN or have[1] + scores > MAX_CHILDREN:
+            raise InvalidInput(
+                f"A user may have at most {MAX_CHILDREN} assessments and {MAX_CHILDREN} scores here "
+                f"(this one has {have[0]} and {have[1]}). Plenty to watch a cascade at work."
+            )
+        components = ("fluency", "domain", "adaptive")
+        for i in range(have[0], have[0] + assessments):  # carry on the cycle where the last click stopped
+            await create_sample_assessment(user_id, component=components[i % 3])
+        for i in range(scores):
+            await create_sample_airscore(user_id, air_score=round(60 + 7.5 * (i % 5), 1))
+        if scores:
+            await invalidate_user(user_id)  # Lab 4: a new latest score (best effort, bounded)
+        async with get_session() as session:
+            return await UserRepository(session).count_children(user_id)
 
 
 def users_join_assessments_statement() -> Select[str, str, str, str, float]:
@@ -137,13 +177,25 @@ def users_join_assessments_statement() -> Select[str, str, str, str, float]:
     )
 
 
-async def run_users_join_assessments() -> QueryResult:
-    """Run the join and return the SQL the database received together with the rows."""
+async def run_users_join_assessments(limit: int | None = None, offset: int = 0) -> QueryResult:
+    """Run the join and return the SQL the database received together with the rows.
+
+    With ``limit``, one page of rows (``LIMIT``/``OFFSET`` in the SQL) and the join's total.
+    """
     sandbox = current_sandbox()
     stmt = users_join_assessments_statement()
-    async with get_session() as session, capture_queries(sandbox.engine) as log:
-        result = await session.execute(stmt)
-        rows = [list(r) for r in result.all()]
+    total = None
+    async with get_session() as session:
+        if limit is not None:
+            total = int(await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+            stmt = stmt.limit(limit).offset(offset)
+        async with capture_queries(sandbox.engine) as log:
+            result = await session.execute(stmt)
+            rows = [list(r) for r in result.all()]
     return QueryResult(
-        sql=log.statements[-1] if log.statements else str(stmt), columns=list(stmt.selected_columns.keys()), rows=rows
+        sql=log.statements[-1] if log.statements else str(stmt),
+        columns=list(stmt.selected_columns.keys()),
+        rows=rows,
+        total=len(rows) if total is None else total,
+        offset=offset,
     )

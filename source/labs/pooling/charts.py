@@ -1,46 +1,55 @@
 """Lab 2's charts: what one pool experiment measured, drawn so each strategy stays readable.
 
-Every point comes from an :class:`~source.labs.pooling.experiment.ExperimentResult`: waits timed per
+Every point comes from an :class:`~source.labs.pooling.results.ExperimentResult`: waits timed per
 request, connection opening timed per connection, and pool counters sampled while it ran.
 """
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
-from source.labs.pooling.experiment import ExperimentResult, LabRun
+from source.labs.pooling.results import NEW_CONNECTION, POOL, ExperimentResult, LabRun
 
 #: One colour per strategy, used on every chart.
-COLOURS = {"pool": "#2563eb", "new connection per request": "#d97706"}
+COLOURS = {POOL: "#2563eb", NEW_CONNECTION: "#d97706"}
+
+
+def whole_ticks(highest: float) -> dict[str, object]:
+    """Axis settings for counts: whole-number ticks only, about five of them, from zero."""
+    return {"rangemode": "tozero", "tickformat": "d", "dtick": max(1, math.ceil(highest / 5))}
 
 
 def waits_figure(run: LabRun) -> go.Figure:
-    """How long requests waited for a connection, as a cumulative curve per strategy.
+    """How long requests waited, as a cumulative curve per strategy and outcome.
 
-    A point (x, y) reads "a fraction y of all K requests held a connection within x ms".
-    Unlike two overlaid histograms, the curves stay readable where they cross. Requests
-    that gave up never got a connection, so a curve with timeouts stops below 100 %.
+    A point (x, y) on a solid curve reads "a fraction y of all K requests held a connection
+    within x ms". Requests that gave up never got a connection: a dotted curve shows when
+    they gave up, so a run where nearly everybody timed out still shows what happened.
     """
     fig = go.Figure()
-    for result in (run.pooled, run.nullpool):
-        if result is None:
-            continue
-        waits = sorted(result.waits_ms)
+    for result in run.results:
         total = result.config.requests
-        name = result.strategy
-        if result.timeouts:
-            name += f" ({result.timeouts} gave up)"
-        fig.add_trace(
-            go.Scatter(
-                x=waits,
-                y=[(i + 1) / total for i in range(len(waits))],
-                mode="lines",
-                line={"shape": "hv", "color": COLOURS[result.strategy], "width": 2},
-                name=name,
+        colour = COLOURS[result.strategy]
+        for waits, name, dash in (
+            (result.waits_ms, f"{result.strategy}: held a connection", "solid"),
+            (result.timeout_waits_ms, f"{result.strategy}: gave up", "dot"),
+        ):
+            if not waits:
+                continue
+            ordered = sorted(waits)
+            fig.add_trace(
+                go.Scatter(
+                    x=ordered,
+                    y=[(i + 1) / total for i in range(len(ordered))],
+                    mode="lines+markers" if len(ordered) == 1 else "lines",
+                    line={"shape": "hv", "color": colour, "width": 2, "dash": dash},
+                    name=f"{name} ({len(ordered)})",
+                )
             )
-        )
     fig.update_layout(
-        xaxis_title="waited for a connection at most (ms)",
+        xaxis={"title": "waited (ms)", "rangemode": "tozero"},
         yaxis={"title": "share of all requests", "tickformat": ".0%", "range": [0, 1.05]},
         legend={"orientation": "h", "y": -0.25},
         margin={"t": 30},
@@ -86,8 +95,13 @@ def timeline_figure(result: ExperimentResult) -> go.Figure:
         )
     fig.update_layout(
         xaxis_title="time since the requests were fired (ms)",
-        yaxis={"title": "connections", "rangemode": "tozero", "automargin": True},
-        yaxis2={"title": "requests waiting", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+        yaxis={"title": "connections", "automargin": True, **whole_ticks(config.connections_at_once)},
+        yaxis2={
+            "title": "requests waiting",
+            "overlaying": "y",
+            "side": "right",
+            **whole_ticks(max((s.waiting for s in samples), default=1)),
+        },
         legend={"orientation": "h", "y": -0.25},
         margin={"t": 30},
         height=360,

@@ -1,0 +1,36 @@
+"""Widgets the labs share: a whole-number input that a forged value cannot break, and a paged table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import streamlit as st
+
+
+def whole_number_input(
+    where: Any, label: str, bounds: tuple[int, int], value: int, *, key: str, help: str | None = None
+) -> int:
+    """A number input for a whole number within ``bounds`` (inclusive).
+
+    It is a *float* input shown without decimals: Streamlit resets a float input to its
+    default when a client sends infinity, NaN or a value out of range, whereas a whole-number
+    input would raise while reading the value (``int(inf)``) and take the page down.
+    """
+    low, high = bounds
+    chosen = where.number_input(
+        label, float(low), float(high), float(value), step=1.0, format="%.0f", key=key, help=help
+    )
+    return round(float(chosen))
+
+
+def paged_table(rows: Sequence[dict[str, Any]], *, key: str, page_rows: int, noun: str = "row") -> None:
+    """``rows`` one page at a time: only that page is sent to the browser on each rerun."""
+    pages = max(1, (len(rows) + page_rows - 1) // page_rows)
+    page = 1
+    if pages > 1:
+        page = whole_number_input(st, f"Page (of {pages})", (1, pages), 1, key=f"{key}_page")
+    first = (page - 1) * page_rows
+    shown = rows[first : first + page_rows]
+    st.dataframe(list(shown), hide_index=True, key=key)
+    st.caption(f"{len(rows)} {noun}(s); showing {first + 1}–{first + len(shown)}.")
