@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import MissingGreenlet, StatementError
@@ -57,6 +59,14 @@ def test_duplicate_email_is_refused_and_original_survives(sandbox: Sandbox) -> N
         ({"email": "x@innovateai.com", "name": "X", "years_experience": -3}, "years experience"),
         ({"email": "x@innovateai.com", "name": "X" * 300}, "name"),
         ({"email": "x@innovateai.com", "name": "X", "occupation_code": "C" * 21}, "occupation code"),
+        ({"email": "x@innovateai.com", "name": "X", "years_experience": 70.5}, "must be between 0 and 70"),
+        ({"email": "x@innovateai.com", "name": "X", "years_experience": float("inf")}, "must be between 0 and 70"),
+        (
+            {"email": "x@innovateai.com", "name": "Nul\x00Byte"},
+            r"name: must not contain control characters \(found U\+0000\)",
+        ),
+        ({"email": "x\x00@innovateai.com", "name": "X"}, "email: must not contain control characters"),
+        ({"email": "x@innovateai.com", "name": "X", "education_level": "a\x1bb"}, "education level: must not contain"),
     ],
 )
 def test_bad_input_gets_a_clear_message(values: dict[str, object], fragment: str) -> None:
@@ -205,3 +215,42 @@ def test_a_refused_statement_is_not_reported_as_a_dead_server(sandbox: Sandbox) 
     message = explain(caught.value)
     assert message.startswith("The database refused the statement"), message
     assert "no_such_column" in message
+
+
+def test_text_with_a_nul_byte_never_reaches_either_database(sandbox: Sandbox) -> None:
+    """PostgreSQL refuses NUL in text and SQLite stores it; validation refuses it first, for both."""
+    with pytest.raises(InvalidInput, match="control characters"):
+        sandbox.run(create_user(parse(UserCreate, email="nul@innovateai.com", name="Nul\x00")))
+    assert sandbox.run(list_users()) == []
+
+
+def test_caps_hold_when_clicks_arrive_together(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twenty creates at once with room for two: exactly two land, as for children."""
+    import source.labs.data_models.users as users_module
+
+    monkeypatch.setattr(users_module, "MAX_USERS", 5)
+    monkeypatch.setattr(users_module, "MAX_CHILDREN", 4)
+    for n in range(3):
+        sandbox.run(create_user(parse(UserCreate, email=f"early{n}@innovateai.com", name="Early")))
+
+    async def create_twenty() -> list[BaseException | object]:
+        attempts = [create_user(parse(UserCreate, email=f"rush{n}@innovateai.com", name="Rush")) for n in range(20)]
+        return await asyncio.gather(*attempts, return_exceptions=True)
+
+    outcomes = sandbox.run(create_twenty())
+    refused = [o for o in outcomes if isinstance(o, InvalidInput)]
+    assert len(refused) == 18, [o for o in outcomes if isinstance(o, BaseException) and o not in refused]
+    assert len(sandbox.run(list_users())) == 5, "never more than the cap"
+
+    first = sandbox.run(list_users())[0]
+
+    async def add_ten() -> list[BaseException | object]:
+        return await asyncio.gather(*(add_sample_children(first.id, 1, 1) for _ in range(10)), return_exceptions=True)
+
+    sandbox.run(add_ten())
+
+    async def children() -> tuple[int, int]:
+        async with get_session() as session:
+            return await UserRepository(session).count_children(first.id)
+
+    assert sandbox.run(children()) == (4, 4), "never more children than the cap"

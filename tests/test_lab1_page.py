@@ -11,8 +11,10 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
+from source.labs.data_models import users
 from tests.conftest import assert_no_exception, open_app, page_text
 
 PAGE = "views/lab1_data_models.py"
@@ -28,11 +30,11 @@ def create_user(at: AppTest, email: str, name: str, **extra: Any) -> AppTest:
     at.text_input(key="lab1_email").input(email)
     at.text_input(key="lab1_name").input(name)
     if "occupation" in extra:
-        at.text_input(key="lab1_occupation").input(extra["occupation"])
+        at.text_input(key="lab1_occupation_code").input(extra["occupation"])
     if "education" in extra:
-        at.text_input(key="lab1_education").input(extra["education"])
+        at.text_input(key="lab1_education_level").input(extra["education"])
     if "years" in extra:
-        at.number_input(key="lab1_years").set_value(extra["years"])
+        at.number_input(key="lab1_years_experience").set_value(extra["years"])
     at.button(key="lab1_create").click().run()
     assert_no_exception(at)
     return at
@@ -52,6 +54,24 @@ def select_user(at: AppTest, email: str) -> None:
     index = next(i for i, label in enumerate(box.options) if label.startswith(email + " ·"))
     box.select_index(index).run()
     assert_no_exception(at)
+
+
+def add_children(at: AppTest, assessments: float, scores: float) -> None:
+    at.slider(key="lab1_n_assessments").set_value(assessments)
+    at.slider(key="lab1_n_scores").set_value(scores)
+    at.button(key="lab1_add_children").click().run()
+    assert_no_exception(at)
+
+
+def delete_selected(at: AppTest) -> None:
+    at.button(key="lab1_delete").click().run()
+    assert_no_exception(at)
+    at.button(key="lab1_delete_yes").click().run()
+    assert_no_exception(at)
+
+
+def successes(at: AppTest) -> str:
+    return " ".join(s.value for s in at.success)
 
 
 def errors(at: AppTest) -> str:
@@ -136,12 +156,13 @@ def test_edit_moves_updated_at(app_env: str) -> None:
     created_updated_at = table.iloc[0]["updated_at"]
     assert at.text_input(key="lab1_edit_name").value == "Alan", "the edit fields start from the stored row"
     at.text_input(key="lab1_edit_name").input("Alan Turing")
-    at.text_input(key="lab1_edit_education").input("PhD")
-    at.text_input(key="lab1_edit_occupation").input("15-2051")
-    at.number_input(key="lab1_edit_years").set_value(7.5)
+    at.text_input(key="lab1_edit_education_level").input("PhD")
+    at.text_input(key="lab1_edit_occupation_code").input("15-2051")
+    at.number_input(key="lab1_edit_years_experience").set_value(7.5)
     at.button(key="lab1_save").click().run()
     assert_no_exception(at)
     saved = next(s.value for s in at.success if s.value.startswith("Saved `alan@example.com`"))
+    assert "**1 UPDATE statement**" in saved, "the query recorder counted one UPDATE"
     before_text, after_text = saved.split("updated_at: ")[1].split(" → ")
     before, after = datetime.fromisoformat(before_text), datetime.fromisoformat(after_text)
     assert after > before, "a real UPDATE moves updated_at forward"
@@ -161,9 +182,10 @@ def test_saving_without_a_change_sends_no_update(app_env: str) -> None:
     at.button(key="lab1_save").click().run()
     assert_no_exception(at)
     saved = next(s.value for s in at.success if s.value.startswith("Saved `hedy@example.com`"))
-    before, after = saved.split("updated_at: ")[1].split(" → ")
-    assert before == after
-    assert "sent no UPDATE" in page_text(at)
+    assert "**0 UPDATE statements**" in saved, "counted by the query recorder, not inferred from timestamps"
+    table = users_table(at)
+    assert table is not None
+    assert table.iloc[0]["updated_at"] == table.iloc[0]["created_at"], "updated_at stayed put"
 
 
 def test_edit_with_blank_name_is_refused_and_nothing_changes(app_env: str) -> None:
@@ -179,13 +201,9 @@ def test_edit_with_blank_name_is_refused_and_nothing_changes(app_env: str) -> No
 
 def test_cascade_delete_reports_measured_counts_and_the_user_is_gone(app_env: str) -> None:
     at = create_user(lab1(), "edsger@example.com", "Edsger")
-    at.number_input(key="lab1_n_assessments").set_value(2)
-    at.number_input(key="lab1_n_scores").set_value(3)
-    at.button(key="lab1_add_children").click().run()
-    assert_no_exception(at)
-    assert "now has 2 assessments and 3 scores" in " ".join(s.value for s in at.success)
-    at.button(key="lab1_delete").click().run()
-    assert_no_exception(at)
+    add_children(at, 2, 3)
+    assert "now has 2 assessments and 3 scores" in successes(at)
+    delete_selected(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Assessments removed"] == "2"
     assert metrics["Scores removed"] == "3"
@@ -204,8 +222,7 @@ def test_deleting_one_user_leaves_the_others(app_env: str) -> None:
     at = create_user(at, "second@example.com", "Second")
     select_user(at, "second@example.com")
     assert at.text_input(key="lab1_edit_name").value == "Second", "the edit fields follow the selected user"
-    at.button(key="lab1_delete").click().run()
-    assert_no_exception(at)
+    delete_selected(at)
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Assessments removed"], metrics["Scores removed"]) == ("0", "0")
     table = users_table(at)
@@ -217,9 +234,7 @@ def test_join_shows_its_sql_and_rows(app_env: str) -> None:
     at = create_user(lab1(), "barbara@example.com", "Barbara")
     at = create_user(at, "lonely@example.com", "No Assessments")
     select_user(at, "barbara@example.com")
-    at.number_input(key="lab1_n_assessments").set_value(2)
-    at.number_input(key="lab1_n_scores").set_value(0)
-    at.button(key="lab1_add_children").click().run()
+    add_children(at, 2, 0)
     at.button(key="lab1_join").click().run()
     assert_no_exception(at)
     sql = unqualified(next(c for c in code_blocks(at) if c.startswith("SELECT") and " JOIN " in c))
@@ -228,3 +243,64 @@ def test_join_shows_its_sql_and_rows(app_env: str) -> None:
     assert list(rows["email"]) == ["barbara@example.com", "barbara@example.com"]
     assert "lonely@example.com" not in set(rows["email"]), "an inner join drops users without assessments"
     assert "2 row(s)" in page_text(at)
+
+
+@pytest.mark.parametrize("years", [-5.0, 1e9, 70.5])
+def test_years_out_of_range_are_refused_in_words(app_env: str, years: float) -> None:
+    at = create_user(lab1(), "ada@example.com", "Ada", years=years)
+    assert "years experience: must be between 0 and 70" in errors(at), "a visible sentence, not a hover"
+    assert at.text_input(key="lab1_name").value == "Ada", "what was typed stays, to be fixed"
+    assert users_table(at) is None
+
+
+def test_a_300_character_name_is_refused_in_words(app_env: str) -> None:
+    at = create_user(lab1(), "long@example.com", "N" * 300)
+    assert "name: at most 255 characters (got 300)" in errors(at)
+    assert at.text_input(key="lab1_name").value == "N" * 300, "the pasted name is kept, to be shortened"
+    assert users_table(at) is None
+
+
+def test_control_characters_are_refused_on_both_backends(app_env: str) -> None:
+    at = create_user(lab1(), "nul@example.com", "Nul\x00Byte")
+    assert "name: must not contain control characters (found U+0000)" in errors(at)
+    assert users_table(at) is None, "refused before the database, which would disagree per backend"
+
+
+def test_delete_asks_first_and_cancel_keeps_the_user(app_env: str) -> None:
+    at = create_user(lab1(), "keep@example.com", "Keep")
+    at.button(key="lab1_delete").click().run()
+    assert_no_exception(at)
+    assert "cannot be undone" in " ".join(w.value for w in at.warning)
+    table = users_table(at)
+    assert table is not None, "nothing is deleted before the learner confirms"
+    at.button(key="lab1_delete_cancel").click().run()
+    assert_no_exception(at)
+    assert not at.warning
+    table = users_table(at)
+    assert table is not None
+    assert list(table["email"]) == ["keep@example.com"]
+
+
+def test_a_forged_infinity_cannot_take_the_page_down(app_env: str) -> None:
+    at = create_user(lab1(), "inf@example.com", "Inf")
+    add_children(at, float("inf"), float("nan"))
+    assert "now has 2 assessments and 3 scores" in successes(at), "the sliders kept their defaults"
+
+
+def test_the_join_is_paged(app_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(users, "JOIN_PAGE_ROWS", 2)
+    at = create_user(lab1(), "paged@example.com", "Paged")
+    add_children(at, 5, 0)
+    at.button(key="lab1_join").click().run()
+    assert_no_exception(at)
+    sql = next(c for c in code_blocks(at) if c.startswith("SELECT") and " JOIN " in c)
+    assert "LIMIT" in sql, "the page asks the database for one page"
+    rows = next(f.value for f in at.dataframe if "component" in f.value.columns)
+    assert len(rows) == 2
+    assert "5 row(s). Showing 1–2" in page_text(at)
+    assert at.button(key="lab1_join_previous").disabled
+    at.button(key="lab1_join_next").click().run()
+    at.button(key="lab1_join_next").click().run()
+    assert_no_exception(at)
+    assert "Showing 5–5" in page_text(at)
+    assert at.button(key="lab1_join_next").disabled
