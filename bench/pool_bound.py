@@ -13,7 +13,9 @@ import statistics
 from dataclasses import dataclass
 
 from source import Backends, Settings
-from source.labs.pooling.experiment import SAMPLE_EVERY_S, ExperimentConfig, LabRun, run_experiment
+from source.labs.pooling.config import ExperimentConfig
+from source.labs.pooling.experiment import SAMPLE_EVERY_S, run_experiment
+from source.labs.pooling.results import LabRun
 from source.platform.config import normalise_database_url
 
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -51,7 +53,9 @@ def measure(backends: Backends, repeats: int) -> list[Row]:
     rows: list[Row] = []
     try:
         for requests, size, overflow, delay in SETTINGS:
-            config = ExperimentConfig(requests, delay, size, overflow, 10.0)
+            config = ExperimentConfig.parse(
+                requests=requests, delay_ms=delay, pool_size=size, max_overflow=overflow, pool_timeout_s=10.0
+            )
             runs: list[LabRun] = [
                 sandbox.run(run_experiment(config, compare_nullpool=True), timeout=120) for _ in range(repeats)
             ]

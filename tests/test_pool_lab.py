@@ -144,9 +144,7 @@ def test_a_new_connection_per_request_never_holds_more_than_its_cap(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(config, "MAX_NULLPOOL_CONCURRENCY", 3)
-    run = sandbox.run(
-        experiment.run_experiment(settings(requests=15, delay_ms=20, pool_size=5), compare_nullpool=True)
-    )
+    run = sandbox.run(experiment.run_experiment(settings(requests=15, delay_ms=20, pool_size=5), compare_nullpool=True))
     assert run.pooled.peak_in_use == 5
     assert run.nullpool is not None
     assert run.nullpool.peak_in_use == 3, "capped below the pool's five, as a shared server needs"

@@ -122,6 +122,15 @@ def workbench() -> None:
         user_controls(rows)
     else:
         st.info("Your sandbox has no users yet. Create one above.")
+    web.show_source(
+        users.save_profile,
+        users.update_user,
+        users.add_sample_children,
+        users.delete_user,
+        repositories.UserRepository.delete,
+        repositories.UserRepository.count_children,
+        label="The code behind edit, sample data and delete",
+    )
     if cascade := st.session_state.get("lab1_cascade"):
         st.subheader(f"Last delete: `{cascade.user_email}`")
         m1, m2, m3 = st.columns(3)
@@ -200,15 +209,6 @@ def user_controls(rows: dict[str, UserRow]) -> None:
             st.button(
                 "Delete this user", key="lab1_delete", help=help_, on_click=st.session_state.update, kwargs=confirm
             )
-    web.show_source(
-        users.save_profile,
-        users.update_user,
-        users.add_sample_children,
-        users.delete_user,
-        repositories.UserRepository.delete,
-        repositories.UserRepository.count_children,
-        label="The code behind edit, sample data and delete",
-    )
 
 
 def users_table(rows: list[UserRow]) -> None:
