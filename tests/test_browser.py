@@ -33,17 +33,17 @@ from typing import Any, TypeVar
 import pytest
 
 from bench._common import CHROMIUM, CHROMIUM_ARGS, backend_env, free_port  # Debian's Chromium, never a downloaded one
-from tests.conftest import PG_URL, ROOT, unavailable
+from tests.conftest import ROOT, unavailable
 
 pytestmark = pytest.mark.browser
 
 T = TypeVar("T")
 
-#: Bounds on every wait (seconds / milliseconds).
+#: Liveness bounds on each wait for a condition (seconds / milliseconds): far above what a wait
+#: takes on a loaded 2-core machine, so they only end a test that would otherwise hang. No test has
+#: a time budget for the whole scenario.
 SERVER_START_TIMEOUT = 60.0
-UI_TIMEOUT_MS = 30_000
-SCENARIO_TIMEOUT = 120.0
-SESSION_END_TIMEOUT = 15.0
+UI_TIMEOUT_MS = 60_000
 
 #: Learners clicking at the same time, and how many add-then-join rounds each one clicks.
 LEARNERS = 4
@@ -208,6 +208,37 @@ def test_a_learner_opens_the_lab_and_creates_a_user(page: Any, app_url: str, tmp
     page.screenshot(path=str(tmp_path / "lab1_after_create.png"))
 
 
+def test_a_pool_experiment_runs_on_while_the_learner_clicks_elsewhere(page: Any, app_url: str) -> None:
+    """The progress panel ticks by itself, Run is disabled, and the result waits for the learner's return."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_url}/pooling")
+    main, sidebar = page.get_by_test_id("stMain"), page.get_by_test_id("stSidebar")
+    expect(main.get_by_role("heading", name="Lab 2 · Async connectivity & pooling")).to_be_visible()
+    form = main.get_by_test_id("stForm")
+    for label, value in (("Requests K", "30"), ("Hold D (ms)", "100"), ("pool_size", "1"), ("pool_timeout (s)", "10")):
+        form.get_by_label(label, exact=True).fill(value)
+    compare = form.get_by_label("Also run it with a new connection per request (NullPool)")
+    form.get_by_text("Also run it with a new connection per request (NullPool)").click()
+    expect(compare).not_to_be_checked()
+    run = form.get_by_role("button", name="Run the experiment")
+    run.click()
+
+    progress = main.get_by_text(re.compile(r"Run 1 of 1, pooled: \d+ of 30 requests finished"))
+    expect(progress).to_be_visible()
+    expect(main.get_by_role("button", name="Stop")).to_be_visible()
+    expect(run).to_be_disabled()
+    first = progress.inner_text()
+    expect(progress).not_to_have_text(first)  # the fragment redraws by itself: the count moves
+
+    sidebar.get_by_role("link", name="1 · Data models").click()  # leave while it runs...
+    expect(main.get_by_role("heading", name="Lab 1 · Data models")).to_be_visible()
+    sidebar.get_by_role("link", name="2 · Async connectivity & pooling").click()  # ...and come back
+    expect(main.get_by_role("heading", name=re.compile(r"^Pooled: K = 30, D = 100 ms"))).to_be_visible()
+    expect(run).to_be_enabled()
+    expect(main.get_by_test_id("stMetric").filter(has_text="Completed")).to_contain_text("30")
+
+
 # -- Several learners at once, PostgreSQL and Redis ---------------------------------------------
 class ServicesUnreachable(Exception):
     """The app fell back to SQLite or fakeredis: the sidebar says which service and why."""
@@ -336,26 +367,11 @@ async def learners_at_once(url: str, executable: str, shots: Path) -> list[Learn
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         try:
-            async with asyncio.timeout(SCENARIO_TIMEOUT), asyncio.TaskGroup() as group:
+            async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(one_learner(browser, url, token, n, shots)) for n in range(LEARNERS)]
             return [t.result() for t in tasks]
         finally:
             await browser.close()
-
-
-def remaining_schemas(names: list[str]) -> list[str]:
-    """Which of these sandbox schemas PostgreSQL still has."""
-    import asyncpg
-
-    async def query() -> list[str]:
-        conn = await asyncpg.connect(PG_URL.replace("+asyncpg", ""), timeout=5)
-        try:
-            rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname = ANY($1::text[])", names)
-        finally:
-            await conn.close()
-        return sorted(r["nspname"] for r in rows)
-
-    return in_own_thread(lambda: asyncio.run(query()))
 
 
 @pytest.mark.services
@@ -375,19 +391,9 @@ def test_learners_at_once_on_postgresql_and_redis_keep_their_own_data(tmp_path: 
 
         schemas = [r.schema for r in runs]
         assert len(set(schemas)) == LEARNERS, f"learners shared a sandbox schema: {schemas}"
-        # Sessions end when their websocket closes; their schemas are dropped soon after.
-        deadline = time.monotonic() + SESSION_END_TIMEOUT
-        while (left_running := remaining_schemas(schemas)) and time.monotonic() < deadline:
-            time.sleep(0.25)
-        released_s = time.monotonic() - started - scenario_s
-    left_stopped = remaining_schemas(schemas)
-
     for r in runs:
         print(f"{r.email}: {r.reruns} reruns in {r.seconds:.1f} s, schema {r.schema}")
-    print(
-        f"{LEARNERS} learners at once: {scenario_s:.1f} s; schemas left {released_s:.1f} s after the sessions "
-        f"closed: {left_running or 'none'}; after the server stopped: {left_stopped or 'none'}"
-    )
+    print(f"{LEARNERS} learners at once: {scenario_s:.1f} s")
     log = server.log_text()
     trouble = [marker for marker in LOOP_TROUBLE if marker in log]
     assert not trouble, f"the server's log shows {trouble}:\n{log[-4000:]}"
