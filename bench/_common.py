@@ -83,10 +83,22 @@ def free_port() -> int:
 @contextmanager
 def streamlit_server(env: dict[str, str], timeout: float = 60.0) -> Iterator[tuple[str, float, float]]:
     """``streamlit run app.py`` on a free port; yields (url, launch time, seconds to healthy)."""
+    with streamlit_process(env, timeout=timeout) as (url, started, healthy, _):
+        yield url, started, healthy
+
+
+@contextmanager
+def streamlit_process(
+    env: dict[str, str], root: Path = ROOT, timeout: float = 60.0
+) -> Iterator[tuple[str, float, float, subprocess.Popen[bytes]]]:
+    """Like :func:`streamlit_server`, and the server's process too (to read its CPU time).
+
+    ``root`` is the checkout whose ``app.py`` runs (another checkout makes a reference in the same run).
+    """
     port = free_port()
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}"]
     started = time.perf_counter()
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = started + timeout
@@ -101,7 +113,7 @@ def streamlit_server(env: dict[str, str], timeout: float = 60.0) -> Iterator[tup
                         break
             except OSError:
                 time.sleep(0.02)
-        yield url, started, time.perf_counter() - started
+        yield url, started, time.perf_counter() - started, server
     finally:
         server.terminate()
         try:
@@ -124,6 +136,32 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+#: Records every change of the app's script state ("running" / "notRunning") with its time, so a
+#: benchmark can tell when the script run a click started has finished, however short it was.
+WATCH_SCRIPT_STATE = """() => {
+  if (window.__plab) { window.__plab.log = []; return; }
+  window.__plab = {log: []};
+  new MutationObserver(records => {
+    for (const r of records) window.__plab.log.push(r.target.getAttribute('data-test-script-state'));
+  }).observe(document.body, {attributes: true, subtree: true, attributeFilter: ['data-test-script-state']});
+}"""
+#: True once the script ran and finished since the log was last reset.
+RUN_FINISHED = """() => {
+  const log = window.__plab.log;
+  const ran = log.indexOf('running');
+  return ran >= 0 && log.slice(ran).includes('notRunning') && log[log.length - 1] === 'notRunning';
+}"""
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0–100) by linear interpolation between the closest ranks."""
+    ordered = sorted(samples)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def summarise(samples: Sequence[float]) -> dict[str, float]:

@@ -109,7 +109,6 @@ def workbench() -> None:
         c3.number_input("Years of experience", value=None, step=0.5, key="lab1_years_experience", help="0 to 70.")
         st.form_submit_button("Create user", key="lab1_create", help="One INSERT in one transaction.", on_click=create)
     show_outcome("lab1_created")
-    web.show_source(users.create_user, repositories.UserRepository.create, label="The code that created the user")
 
     st.header("3 · Edit, fill and delete a user")
     ok, listed = web.attempt(lambda: web.run(users.list_users()))
@@ -122,15 +121,6 @@ def workbench() -> None:
         user_controls(rows)
     else:
         st.info("Your sandbox has no users yet. Create one above.")
-    web.show_source(
-        users.save_profile,
-        users.update_user,
-        users.add_sample_children,
-        users.delete_user,
-        repositories.UserRepository.delete,
-        repositories.UserRepository.count_children,
-        label="The code behind edit, sample data and delete",
-    )
     if cascade := st.session_state.get("lab1_cascade"):
         st.subheader(f"Last delete: `{cascade.user_email}`")
         m1, m2, m3 = st.columns(3)
@@ -221,6 +211,17 @@ def users_table(rows: list[UserRow]) -> None:
 
 
 workbench()
+# The code behind sections 2 and 3: outside the fragment, so a click there does not resend it.
+web.show_source(users.create_user, repositories.UserRepository.create, label="The code that created the user")
+web.show_source(
+    users.save_profile,
+    users.update_user,
+    users.add_sample_children,
+    users.delete_user,
+    repositories.UserRepository.delete,
+    repositories.UserRepository.count_children,
+    label="The code behind edit, sample data and delete",
+)
 
 
 # -- 4. The join: a fragment of its own, paginated ------------------------------------------
@@ -268,9 +269,9 @@ def join_section() -> None:
                 on_click=join_page,
                 args=(joined.offset + offset,),
             )
-    web.show_source(
-        users.users_join_assessments_statement, users.run_users_join_assessments, label="The code behind the join"
-    )
 
 
 join_section()
+web.show_source(
+    users.users_join_assessments_statement, users.run_users_join_assessments, label="The code behind the join"
+)

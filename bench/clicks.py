@@ -1,0 +1,151 @@
+"""Click to result in a real browser: how long a learner waits after clicking in Labs 1 and 2.
+
+One ``streamlit run app.py`` per backend pair and one headless Chromium tab. Each action is
+clicked N times; a sample runs from the click until the script run it started has finished
+(the app's ``data-test-script-state`` went "running", then "notRunning") and the result the
+learner looks for is visible. Target: median under 300 ms.
+
+Run from the repository root: ``python -m bench.clicks [--repeat 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench._common import (
+    ROOT,
+    RUN_FINISHED,
+    WATCH_SCRIPT_STATE,
+    backend_env,
+    backend_kinds,
+    chromium,
+    print_table,
+    streamlit_process,
+    summarise,
+)
+
+UI_TIMEOUT_MS = 60_000
+TARGET_MS = 300
+
+
+def timed_click(page: Any, button: Any, result: Any) -> float:
+    """Seconds from clicking ``button`` until its script run finished and ``result`` is on the page."""
+    from playwright.sync_api import expect
+
+    page.evaluate(WATCH_SCRIPT_STATE)
+    started = time.perf_counter()
+    button.click()
+    page.wait_for_function(RUN_FINISHED, timeout=UI_TIMEOUT_MS)
+    expect(result.first).to_be_attached(timeout=UI_TIMEOUT_MS)  # grid cells are in the DOM, drawn on a canvas
+    return time.perf_counter() - started
+
+
+def lab1_actions(page: Any, url: str) -> dict[str, Callable[[int], float]]:
+    """Lab 1's actions, each made to produce a result not on the page before (a new email, a new count)."""
+    page.goto(f"{url}/data-models")
+    main = page.get_by_test_id("stMain")
+    main.get_by_role("heading", name="Lab 1 · Data models").wait_for()
+    form = main.get_by_test_id("stForm").first
+    token = uuid.uuid4().hex[:6]
+
+    def create(i: int) -> float:
+        email = f"click{i}.{token}@example.com"
+        form.get_by_role("textbox", name="Email", exact=True).fill(email)
+        form.get_by_role("textbox", name="Name", exact=True).fill(f"Click {i}")
+        return timed_click(page, form.get_by_role("button", name="Create user"), main.get_by_text(f"Created {email}"))
+
+    def add(i: int) -> float:  # the newest user is selected: adding 1 assessment moves its count by one
+        button = main.get_by_role("button", name="Add sample assessments and scores")
+        return timed_click(page, button, main.get_by_text(re.compile(rf" now has {2 * (i + 1)} assessments")))
+
+    users = main.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text=re.compile(r"^occupation_code$")))
+
+    def save(i: int) -> float:
+        main.get_by_role("textbox", name="Name", exact=True).nth(1).fill(f"Renamed {i}")
+        renamed = users.locator("td", has_text=f"Renamed {i}")
+        return timed_click(page, main.get_by_role("button", name="Save changes"), renamed)
+
+    def join(i: int) -> float:
+        # Every add above gave the first user (the one selected) two more assessments: two more rows.
+        button = main.get_by_role("button", name="Run the join")
+        return timed_click(page, button, main.get_by_text(re.compile(rf"^{2 * (i + 1)} row\(s\)\.")))
+
+    return {"Lab 1 · Create user": create, "Lab 1 · Add sample children": add, "Lab 1 · Save changes": save,
+            "Lab 1 · Run the join": join}  # fmt: skip
+
+
+def lab2_actions(page: Any, url: str) -> dict[str, Callable[[int], float]]:
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/pooling")
+    main = page.get_by_test_id("stMain")
+    main.get_by_role("heading", name="Lab 2 · Async connectivity & pooling").wait_for()
+
+    def initialise(i: int) -> float:
+        button = main.get_by_role("button", name="Initialise the database & create the sample users")
+        return timed_click(page, button, main.get_by_text("Your sandbox is at migration"))
+
+    def start(i: int) -> float:
+        """Run → the progress panel with its Stop button (the experiment itself then runs for ~1 s)."""
+        form = main.get_by_test_id("stForm")
+        for label, value in (("Requests K", "50"), ("Hold D (ms)", "100"), ("pool_size", "5")):
+            form.get_by_label(label, exact=True).fill(value)
+        run = form.get_by_role("button", name="Run the experiment")
+        elapsed = timed_click(page, run, main.get_by_text("Run 1 of"))
+        expect(run).to_be_enabled(timeout=UI_TIMEOUT_MS)  # the experiment has ended: ready for the next click
+        return elapsed
+
+    return {"Lab 2 · Initialise": initialise, "Lab 2 · Run the experiment → progress shown": start}
+
+
+def measure(kind: str, repeat: int, root: Path | None = None) -> list[list[Any]]:
+    """Every action on one server; with ``root``, that checkout's app and Lab 1 only (a reference)."""
+    rows: list[list[Any]] = []
+    label = ("PostgreSQL + Redis" if kind == "services" else "SQLite + fakeredis") + (f" ({root})" if root else "")
+    makers = (lab1_actions,) if root else (lab1_actions, lab2_actions)
+    with streamlit_process(backend_env(kind), root or ROOT) as (url, *_), chromium() as browser:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        page = context.new_page()
+        try:
+            for make in makers:
+                actions = make(page, url)
+                samples: dict[str, list[float]] = {name: [] for name in actions}
+                for i in range(repeat + 1):  # the first round warms up and is not counted
+                    for name, action in actions.items():
+                        elapsed = action(i)
+                        if i:
+                            samples[name].append(elapsed)
+                for name, values in samples.items():
+                    s = summarise([v * 1000 for v in values])
+                    rows.append([label, name, f"{s['median']:.0f} ms", f"{s['min']:.0f}", f"{s['max']:.0f}", repeat])
+        finally:
+            context.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=10, help="clicks per action (default 10, at most 24)")
+    parser.add_argument("--backend", choices=["embedded", "services"], help="only this backend pair")
+    parser.add_argument("--reference", type=Path, help="another checkout whose Lab 1 is measured in the same run")
+    args = parser.parse_args()
+    rows: list[list[Any]] = []
+    for kind in [args.backend] if args.backend else backend_kinds():
+        print(f"measuring {kind} …", file=sys.stderr)
+        if args.reference:
+            rows += measure(kind, args.repeat, args.reference)
+        rows += measure(kind, args.repeat)
+    print(f"\nClick to result in Chromium (median; target < {TARGET_MS} ms)")
+    print_table(["backend", "action", "median", "min ms", "max ms", "n"], rows)
+
+
+if __name__ == "__main__":
+    main()
