@@ -35,21 +35,22 @@ MAX_CHILDREN = 50
 #: Rows of the join shown per page: a page, not 25,000 rows sent to the browser at once.
 JOIN_PAGE_ROWS = 50
 
-_turns: weakref.WeakKeyDictionary[Sandbox, asyncio.Lock] = weakref.WeakKeyDictionary()
+_turns: weakref.WeakKeyDictionary[Sandbox, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = weakref.WeakKeyDictionary()
 
 
 def _growing(sandbox: Sandbox) -> asyncio.Lock:
     """The sandbox's turn for a unit of work that adds rows under a cap.
 
     "Count, then insert if below the cap" is two steps: twenty clicks arriving together
-    would all count 495 and all insert. Every sandbox lives on this process's one event
-    loop, so an ``asyncio.Lock`` per sandbox makes the pair atomic: one click counts and
-    inserts, then the next one counts.
+    would all count 495 and all insert. Every sandbox lives on one event loop (the app's,
+    or a notebook's), so an ``asyncio.Lock`` per sandbox and loop makes the pair atomic:
+    one click counts and inserts, then the next one counts.
     """
-    lock = _turns.get(sandbox)
-    if lock is None:
-        lock = _turns[sandbox] = asyncio.Lock()
-    return lock
+    loop = asyncio.get_running_loop()
+    found = _turns.get(sandbox)
+    if found is None or found[0] is not loop:
+        found = _turns[sandbox] = (loop, asyncio.Lock())
+    return found[1]
 
 
 async def create_user(data: UserCreate) -> UserRow:
