@@ -42,6 +42,8 @@ UI_TIMEOUT_MS = 60_000
 async def timed_click(page: Any, button: Any, result: Any | None) -> float:
     from playwright.async_api import expect
 
+    # Click once the page has settled, as a learner does (a click during a rerun may hit a stale button).
+    await page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=UI_TIMEOUT_MS)
     await page.evaluate(WATCH_SCRIPT_STATE)
     started = time.perf_counter()
     await button.click()

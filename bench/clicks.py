@@ -39,6 +39,8 @@ def timed_click(page: Any, button: Any, result: Any) -> float:
     """Seconds from clicking ``button`` until its script run finished and ``result`` is on the page."""
     from playwright.sync_api import expect
 
+    # Click once the page has settled, as a learner does (a click during a rerun may hit a stale button).
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=UI_TIMEOUT_MS)
     page.evaluate(WATCH_SCRIPT_STATE)
     started = time.perf_counter()
     button.click()

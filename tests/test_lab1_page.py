@@ -282,7 +282,8 @@ def test_delete_asks_first_and_cancel_keeps_the_user(app_env: str) -> None:
 
 
 def test_a_forged_infinity_cannot_take_the_page_down(app_env: str) -> None:
-    at = create_user(lab1(), "inf@example.com", "Inf")
+    at = create_user(lab1(), "inf@example.com", "Inf", years=float("inf"))
+    assert "Created `inf@example.com`" in successes(at), "a forged infinity reads as 'not given'"
     add_children(at, float("inf"), float("nan"))
     assert "now has 2 assessments and 3 scores" in successes(at), "the sliders kept their defaults"
 

@@ -38,13 +38,21 @@ st.markdown(
     "Press it twice: the second time nobody new is created, because the database's UNIQUE email "
     "index recognises them."
 )
-if st.button("Initialise the database & create the sample users", key="lab2_init", type="primary"):
-    ok, init = web.attempt(lambda: box.run(initialise.initialise_with_samples()))
-    if ok and init is not None:
-        st.success(f"Your sandbox is at migration `{init.revision}`.")
-        for user in init.users:
-            state = "created now" if user.created_now else "already existed"
-            st.markdown(f"- **{user.name}** · {user.email} · id `{user.id}` · _{state}_")
+
+
+@st.fragment
+def initialise_panel() -> None:
+    """A fragment: pressing the button reruns only this panel."""
+    if st.button("Initialise the database & create the sample users", key="lab2_init", type="primary"):
+        ok, init = web.attempt(lambda: box.run(initialise.initialise_with_samples()))
+        if ok and init is not None:
+            st.success(f"Your sandbox is at migration `{init.revision}`.")
+            for user in init.users:
+                state = "created now" if user.created_now else "already existed"
+                st.markdown(f"- **{user.name}** · {user.email} · id `{user.id}` · _{state}_")
+
+
+initialise_panel()
 if backend == "SQLite":
     st.caption(
         "On SQLite your database is a temporary *file*, not `:memory:`: an in-memory SQLite database gets "
