@@ -138,21 +138,35 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-#: Records every change of the app's script state ("running" / "notRunning") with its time, so a
-#: benchmark can tell when the script run a click started has finished, however short it was.
-WATCH_SCRIPT_STATE = """() => {
-  if (window.__plab) { window.__plab.log = []; return; }
-  window.__plab = {log: []};
-  new MutationObserver(records => {
-    for (const r of records) window.__plab.log.push(r.target.getAttribute('data-test-script-state'));
-  }).observe(document.body, {attributes: true, subtree: true, attributeFilter: ['data-test-script-state']});
-}"""
-#: True once the script ran and finished since the log was last reset.
-RUN_FINISHED = """() => {
-  const log = window.__plab.log;
-  const ran = log.indexOf('running');
-  return ran >= 0 && log.slice(ran).includes('notRunning') && log[log.length - 1] === 'notRunning';
-}"""
+class ScriptRuns:
+    """Counts the script runs the server reports finished to one page, from its websocket.
+
+    Every run (the whole page or one fragment) ends with a ``script_finished`` message; a run
+    cut short for an ``st.rerun()`` is not counted, the run that follows it is. Attach it
+    before the page opens the app.
+    """
+
+    def __init__(self, page: Any) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self._message = ForwardMsg
+        self.finished = 0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload: str | bytes) -> None:
+        if not isinstance(payload, bytes):
+            return
+        try:
+            message = self._message.FromString(payload)
+        except Exception:  # noqa: BLE001 - not a ForwardMsg: nothing to count
+            return
+        rerun = self._message.ScriptFinishedStatus.Value("FINISHED_EARLY_FOR_RERUN")
+        if message.WhichOneof("type") == "script_finished" and message.script_finished != rerun:
+            self.finished += 1
+
+
+#: The app has no script run in progress (what a learner waits for before clicking again).
+SETTLED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
 def percentile(samples: Sequence[float], q: float) -> float:

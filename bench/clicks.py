@@ -1,9 +1,9 @@
 """Click to result in a real browser: how long a learner waits after clicking in Labs 1 and 2.
 
 One ``streamlit run app.py`` per backend pair and one headless Chromium tab. Each action is
-clicked N times; a sample runs from the click until the script run it started has finished
-(the app's ``data-test-script-state`` went "running", then "notRunning") and the result the
-learner looks for is visible. Target: median under 300 ms.
+clicked N times; a sample runs from the click until the server has reported the script run
+it started finished (its ``script_finished`` message on the websocket) and the result the
+learner looks for is on the page. Target: median under 300 ms.
 
 Run from the repository root: ``python -m bench.clicks [--repeat 10]``.
 """
@@ -21,8 +21,8 @@ from typing import Any
 
 from bench._common import (
     ROOT,
-    RUN_FINISHED,
-    WATCH_SCRIPT_STATE,
+    SETTLED,
+    ScriptRuns,
     backend_env,
     backend_kinds,
     chromium,
@@ -35,21 +35,25 @@ UI_TIMEOUT_MS = 60_000
 TARGET_MS = 300
 
 
-def timed_click(page: Any, button: Any, result: Any) -> float:
+def timed_click(page: Any, runs: ScriptRuns, button: Any, result: Any) -> float:
     """Seconds from clicking ``button`` until its script run finished and ``result`` is on the page."""
     from playwright.sync_api import expect
 
     # Click once the page has settled, as a learner does (a click during a rerun may hit a stale button).
-    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=UI_TIMEOUT_MS)
-    page.evaluate(WATCH_SCRIPT_STATE)
+    page.locator(SETTLED).wait_for(timeout=UI_TIMEOUT_MS)
+    before = runs.finished
     started = time.perf_counter()
     button.click()
-    page.wait_for_function(RUN_FINISHED, timeout=UI_TIMEOUT_MS)
+    deadline = started + UI_TIMEOUT_MS / 1000
+    while runs.finished == before:
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the click started no script run that finished")
+        page.wait_for_timeout(2)  # lets Playwright deliver the websocket's frames meanwhile
     expect(result.first).to_be_attached(timeout=UI_TIMEOUT_MS)  # grid cells are in the DOM, drawn on a canvas
     return time.perf_counter() - started
 
 
-def lab1_actions(page: Any, url: str) -> dict[str, Callable[[int], float]]:
+def lab1_actions(page: Any, runs: ScriptRuns, url: str) -> dict[str, Callable[[int], float]]:
     """Lab 1's actions, each made to produce a result not on the page before (a new email, a new count)."""
     page.goto(f"{url}/data-models")
     main = page.get_by_test_id("stMain")
@@ -61,29 +65,31 @@ def lab1_actions(page: Any, url: str) -> dict[str, Callable[[int], float]]:
         email = f"click{i}.{token}@example.com"
         form.get_by_role("textbox", name="Email", exact=True).fill(email)
         form.get_by_role("textbox", name="Name", exact=True).fill(f"Click {i}")
-        return timed_click(page, form.get_by_role("button", name="Create user"), main.get_by_text(f"Created {email}"))
+        return timed_click(
+            page, runs, form.get_by_role("button", name="Create user"), main.get_by_text(f"Created {email}")
+        )
 
-    def add(i: int) -> float:  # the newest user is selected: adding 1 assessment moves its count by one
+    def add(i: int) -> float:  # the first user stays selected: each add gives them two more assessments
         button = main.get_by_role("button", name="Add sample assessments and scores")
-        return timed_click(page, button, main.get_by_text(re.compile(rf" now has {2 * (i + 1)} assessments")))
+        return timed_click(page, runs, button, main.get_by_text(re.compile(rf" now has {2 * (i + 1)} assessments")))
 
     users = main.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text=re.compile(r"^occupation_code$")))
 
     def save(i: int) -> float:
         main.get_by_role("textbox", name="Name", exact=True).nth(1).fill(f"Renamed {i}")
         renamed = users.locator("td", has_text=f"Renamed {i}")
-        return timed_click(page, main.get_by_role("button", name="Save changes"), renamed)
+        return timed_click(page, runs, main.get_by_role("button", name="Save changes"), renamed)
 
     def join(i: int) -> float:
         # Every add above gave the first user (the one selected) two more assessments: two more rows.
         button = main.get_by_role("button", name="Run the join")
-        return timed_click(page, button, main.get_by_text(re.compile(rf"^{2 * (i + 1)} row\(s\)\.")))
+        return timed_click(page, runs, button, main.get_by_text(re.compile(rf"^{2 * (i + 1)} row\(s\)\.")))
 
     return {"Lab 1 · Create user": create, "Lab 1 · Add sample children": add, "Lab 1 · Save changes": save,
             "Lab 1 · Run the join": join}  # fmt: skip
 
 
-def lab2_actions(page: Any, url: str) -> dict[str, Callable[[int], float]]:
+def lab2_actions(page: Any, runs: ScriptRuns, url: str) -> dict[str, Callable[[int], float]]:
     from playwright.sync_api import expect
 
     page.goto(f"{url}/pooling")
@@ -92,7 +98,7 @@ def lab2_actions(page: Any, url: str) -> dict[str, Callable[[int], float]]:
 
     def initialise(i: int) -> float:
         button = main.get_by_role("button", name="Initialise the database & create the sample users")
-        return timed_click(page, button, main.get_by_text("Your sandbox is at migration"))
+        return timed_click(page, runs, button, main.get_by_text("Your sandbox is at migration"))
 
     def start(i: int) -> float:
         """Run → the progress panel with its Stop button (the experiment itself then runs for ~1 s)."""
@@ -100,7 +106,7 @@ def lab2_actions(page: Any, url: str) -> dict[str, Callable[[int], float]]:
         for label, value in (("Requests K", "50"), ("Hold D (ms)", "100"), ("pool_size", "5")):
             form.get_by_label(label, exact=True).fill(value)
         run = form.get_by_role("button", name="Run the experiment")
-        elapsed = timed_click(page, run, main.get_by_text("Run 1 of"))
+        elapsed = timed_click(page, runs, run, main.get_by_text("Run 1 of"))
         expect(run).to_be_enabled(timeout=UI_TIMEOUT_MS)  # the experiment has ended: ready for the next click
         return elapsed
 
@@ -116,9 +122,10 @@ def measure(kind: str, repeat: int, root: Path | None = None) -> list[list[Any]]
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(UI_TIMEOUT_MS)
         page = context.new_page()
+        runs = ScriptRuns(page)
         try:
             for make in makers:
-                actions = make(page, url)
+                actions = make(page, runs, url)
                 samples: dict[str, list[float]] = {name: [] for name in actions}
                 for i in range(repeat + 1):  # the first round warms up and is not counted
                     for name, action in actions.items():
