@@ -51,6 +51,15 @@ def test_sidebar_reset_empties_my_sandbox(app_env: str) -> None:
     assert list(table["email"]) == ["reset.me@innovateai.com"]
 
     at.sidebar.button(key="sidebar_reset").click().run()
+    assert_no_exception(at)
+    assert any("empties your users" in w.value for w in at.sidebar.warning), "it asks first"
+    at.sidebar.button(key="sidebar_cancel").click().run()
+    table = users_table(at)
+    assert table is not None, "Cancel keeps everything"
+    assert list(table["email"]) == ["reset.me@innovateai.com"]
+
+    at.sidebar.button(key="sidebar_reset").click().run()
+    at.sidebar.button(key="sidebar_confirm").click().run()
 
     assert_no_exception(at)
     assert any("empty again" in s.value for s in at.sidebar.success)

@@ -91,6 +91,8 @@ def test_start_over_gives_a_new_sandbox_and_the_old_link_stops_working(app_env: 
     old_token, old_id = at.query_params[TOKEN_PARAM], sandbox_id(at)
 
     at.sidebar.button(key="sidebar_start_over").click().run()
+    assert emails(at) == ["old@innovateai.com"], "nothing happens before the learner confirms"
+    at.sidebar.button(key="sidebar_confirm").click().run()
     assert_no_exception(at)
     assert emails(at) == []
     assert sandbox_id(at) != old_id

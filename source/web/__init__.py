@@ -46,6 +46,8 @@ TOKEN_PARAM = "lab"  # noqa: S105 - a parameter's name, not a secret
 #: Session-state keys: the token (for page switches), and a note to show once.
 TOKEN_KEY = "plab_sandbox_token"  # noqa: S105 - a key's name, not a secret
 NOTE_KEY = "plab_sandbox_note"
+#: Which sidebar action ("reset" or "start over") waits for the learner to confirm it.
+CONFIRM_KEY = "plab_sidebar_confirm"
 #: Settings that may come from Streamlit secrets besides the two URLs.
 SETTINGS_PREFIX = "PLAB_"
 
@@ -201,13 +203,42 @@ def _sandbox_panel(b: Backends) -> None:
         f"tab or after your laptop sleeps, until it has been idle for {b.settings.idle_minutes:g} minutes. "
         "Keep it to yourself: whoever has the address has the sandbox."
     )
-    left, right = st.columns(2)
-    if left.button("Reset my sandbox", key="sidebar_reset", help="Empties your database and your Redis keys only."):
+    pending = st.session_state.get(CONFIRM_KEY)
+    if pending is None:
+        left, right = st.columns(2)
+        # Both act only after a second click: one stray click must not empty a learner's work.
+        left.button(
+            "Reset my sandbox",
+            key="sidebar_reset",
+            help="Asks first, then empties your database and your Redis keys only.",
+            on_click=st.session_state.__setitem__,
+            args=(CONFIRM_KEY, "reset"),
+        )
+        right.button(
+            "Start over",
+            key="sidebar_start_over",
+            help="Asks first, then gives you a new, empty sandbox and a new address.",
+            on_click=st.session_state.__setitem__,
+            args=(CONFIRM_KEY, "start over"),
+        )
+        return
+    st.warning(
+        "Reset empties your users, scores, events and Redis keys, here, at this address."
+        if pending == "reset"
+        else "Start over leaves this sandbox (it is released) and opens a new, empty one at a new address."
+    )
+    yes, no = st.columns(2)
+    confirmed = yes.button(f"Yes, {pending}", key="sidebar_confirm", type="primary")
+    no.button("Cancel", key="sidebar_cancel", on_click=st.session_state.pop, args=(CONFIRM_KEY, None))
+    if not confirmed:
+        return
+    st.session_state.pop(CONFIRM_KEY, None)
+    if pending == "reset":
         ok, _ = attempt(lambda: box.run(box.reset()))
         if ok:
             st.success("Your sandbox is empty again and migrated to the newest schema.")
-    if right.button("Start over", key="sidebar_start_over", help="A new, empty sandbox and a new address."):
-        ok, fresh = attempt(start_over)
-        if ok and fresh is not None:
-            st.session_state[NOTE_KEY] = "You started over: this is a new, empty sandbox with a new address."
-            st.rerun()
+        return
+    ok, fresh = attempt(start_over)
+    if ok and fresh is not None:
+        st.session_state[NOTE_KEY] = "You started over: this is a new, empty sandbox with a new address."
+        st.rerun()
