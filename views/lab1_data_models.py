@@ -9,6 +9,7 @@ from source.domain import models, repositories
 from source.domain.dtos import UserCreate, UserRow, UserUpdate, parse
 from source.labs.data_models import report, schema_docs, users
 from source.web.actions import act, show_outcome
+from source.web.checks import knowledge_check
 from source.web.widgets import paged_table
 
 #: Users shown per page of the table.
@@ -275,3 +276,4 @@ join_section()
 web.show_source(
     users.users_join_assessments_statement, users.run_users_join_assessments, label="The code behind the join"
 )
+knowledge_check("lab1")

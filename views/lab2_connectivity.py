@@ -11,6 +11,7 @@ from source.labs.pooling import background, charts, config, experiment, initiali
 from source.labs.pooling.results import ExperimentResult
 from source.platform.session import initialize_db
 from source.web.actions import act, show_outcome
+from source.web.checks import knowledge_check
 from source.web.progress import live_progress
 from source.web.widgets import whole_number_input
 
@@ -246,3 +247,4 @@ web.show_source(
     config.ExperimentConfig,
     background.ExperimentRunner,
 )
+knowledge_check("lab2")

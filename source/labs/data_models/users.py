@@ -20,6 +20,7 @@ from source.domain.repositories import UserRepository
 from source.domain.samples import create_sample_airscore, create_sample_assessment
 from source.instruments.query_log import capture_queries
 from source.labs.caching.sandbox_cache import invalidate_user
+from source.learning import recorders
 from source.platform.context import current_sandbox
 from source.platform.errors import DuplicateEmail, InvalidInput, NotFound
 from source.platform.session import get_session
@@ -137,6 +138,7 @@ async def delete_user(user_id: str) -> CascadeReport:
         await session.commit()
         after = await repo.count_children(user_id)
     await invalidate_user(user_id)  # Lab 4: the cached copy is stale now (best effort, bounded)
+    await recorders.cascade_delete(before[0] - after[0], before[1] - after[1], log.count)  # for the class view
     return CascadeReport(
         user_email=email,
         assessments_removed=before[0] - after[0],

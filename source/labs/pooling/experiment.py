@@ -28,6 +28,7 @@ from source.labs.pooling.requests import (
     pooled_request,
 )
 from source.labs.pooling.results import NEW_CONNECTION, POOL, ExperimentResult, LabRun
+from source.learning import recorders
 from source.platform.context import current_sandbox
 from source.platform.errors import LabError
 
@@ -142,4 +143,5 @@ async def run_experiment(
             f"The experiment hit the lab's {EXPERIMENT_TIME_LIMIT_S:g} s limit and was stopped. "
             "Try fewer requests, a shorter hold or a shorter pool_timeout."
         ) from None
+    await recorders.pool_run(pooled, nullpool)  # for the knowledge check and the class view
     return LabRun(pooled=pooled, nullpool=nullpool)

@@ -1,0 +1,44 @@
+"""What each lab records after a run: one call from the lab's own code (see :mod:`measurements`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from source.learning.measurements import record_run
+from source.platform.context import current_sandbox
+
+if TYPE_CHECKING:
+    from source.labs.pooling.experiment import ExperimentResult
+
+
+async def cascade_delete(assessments_removed: int, scores_removed: int, statements: int) -> None:
+    """Lab 1: what one delete removed, as counted before and after, and the statements it sent."""
+    await record_run(
+        current_sandbox(),
+        "lab1",
+        {
+            "assessments_removed": (assessments_removed, "rows"),
+            "scores_removed": (scores_removed, "rows"),
+            "statements": (statements, "statements"),
+        },
+    )
+
+
+async def pool_run(pooled: ExperimentResult, nullpool: ExperimentResult | None) -> None:
+    """Lab 2: the pooled run's settings and results (and the new-connection run's, when made)."""
+    cfg = pooled.config
+    values: dict[str, tuple[float, str]] = {
+        "requests": (cfg.requests, "requests"),
+        "connections": (cfg.connections_at_once, "connections"),
+        "hold_ms": (cfg.delay_ms, "ms"),
+        "wall_ms": (pooled.wall_s * 1000, "ms"),
+        "bound_ms": (pooled.bound_s * 1000, "ms"),
+        "completed": (pooled.completed, "requests"),
+        "timeouts": (pooled.timeouts, "requests"),
+        "throughput_rps": (pooled.throughput_rps, "req/s"),
+        "connections_opened": (pooled.connections_opened, "connections"),
+    }
+    if nullpool is not None:
+        values["nullpool_wall_ms"] = (nullpool.wall_s * 1000, "ms")
+        values["nullpool_connections_opened"] = (nullpool.connections_opened, "connections")
+    await record_run(current_sandbox(), "lab2", values)

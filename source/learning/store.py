@@ -1,0 +1,26 @@
+"""Where the learning layer keeps its state: the learner's own Redis keys.
+
+Progress and measurements live in the sandbox's Redis namespace, not in its database:
+they are a few small records per learner, need no schema (so no migration competes with
+the labs' own), and go when the sandbox goes (release or *Reset my sandbox*), exactly
+like the learner's data. They survive a page refresh because the sandbox does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from source.platform.sandbox import Sandbox
+
+#: How long any learning-layer Redis call may take before it is given up (seconds).
+REDIS_TIMEOUT_S = 3.0
+
+
+def client(sandbox: Sandbox) -> Any:
+    return sandbox.redis
+
+
+def key(sandbox: Sandbox, name: str) -> str:
+    """The Redis key for the logical ``name`` ("progress:checks") inside this sandbox."""
+    return sandbox.key(name)
