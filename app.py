@@ -3,6 +3,7 @@
 import streamlit as st
 
 from source import web
+from source.web.learning import sidebar_progress
 
 st.set_page_config(page_title="Persistence Lab", page_icon="🗄️", layout="wide")
 
@@ -14,6 +15,8 @@ labs = [
     st.Page("views/lab4_caching.py", title="4 · Caching with Redis", icon="⚡", url_path="caching"),
     st.Page("views/lab5_outbox.py", title="5 · Outbox pattern", icon="📬", url_path="outbox"),
 ]
-page = st.navigation({"Start": [home], "Labs": labs})
+create = st.Page("views/create_exercise.py", title="Create · Design an event table", icon="🛠️", url_path="create")
+page = st.navigation({"Start": [home], "Labs": labs, "Practise": [create]})
 web.sidebar_status()  # before the page, so a reset is visible on the page at once
 page.run()
+sidebar_progress()  # after the page, so an answer just checked is counted at once

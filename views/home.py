@@ -3,6 +3,7 @@
 import streamlit as st
 
 from source import web
+from source.web.learning import objectives_and_progress
 
 st.title("🗄️ Persistence Lab")
 st.markdown(
@@ -50,3 +51,4 @@ if ok and b is not None:
             "it will say so instead of showing data; this is checked again every few seconds.",
             icon="🔴",
         )
+objectives_and_progress()

@@ -28,6 +28,16 @@ async def _open(sandbox: Sandbox, lab: str) -> tuple[list[Measurement], set[str]
     return found, mine.passed.get(lab, set())
 
 
+def record_visit(page: str) -> None:
+    """Count ``page`` as visited in the learner's progress (quietly: a visit is not worth an error box)."""
+    ok, box = web.attempt(web.sandbox)
+    if ok and box is not None:
+        try:
+            box.run(progress.visit(box, page))
+        except Exception as exc:  # noqa: BLE001
+            st.caption(f"Your visit could not be saved to your progress: {explain(exc)}")
+
+
 def knowledge_check(lab: str) -> None:
     """Render ``lab``'s knowledge check and record that the learner visited the lab."""
     ok, box = web.attempt(web.sandbox)

@@ -45,11 +45,11 @@ PLAN_WORDS: dict[Verdict, str] = {
 }
 
 
-def _present(design: EventTableDesign, role: str, code: str, title: str, why: str, consequence: str) -> Finding:
+def _present(design: EventTableDesign, role: str, code: str, noun: str, why: str, consequence: str) -> Finding:
     col = design.column(role)
     if col is None:
-        return Finding(code=code, severity="missing", title=title, why=why, consequence=consequence)
-    return Finding(code=code, severity="ok", title=f"{title}: `{col.name}`")
+        return Finding(code=code, severity="missing", title=f"No {noun}", why=why, consequence=consequence)
+    return Finding(code=code, severity="ok", title=f"{noun[0].upper()}{noun[1:]}: `{col.name}`")
 
 
 def assess(design: EventTableDesign, facts: Facts) -> Assessment:
@@ -78,7 +78,7 @@ def assess(design: EventTableDesign, facts: Facts) -> Assessment:
                 design,
                 "event type",
                 "event_type",
-                "An event type",
+                "event type column",
                 "Consumers route on it (score.calculated, user.created).",
                 "Every consumer would have to open every payload to decide whether it cares.",
             ),
@@ -86,7 +86,7 @@ def assess(design: EventTableDesign, facts: Facts) -> Assessment:
                 design,
                 "payload",
                 "payload",
-                "A payload",
+                "payload column",
                 "It carries what happened (which score, which user).",
                 "Consumers learn that something happened but not what.",
             ),
@@ -213,7 +213,7 @@ def _retries(design: EventTableDesign, facts: Facts) -> list[Finding]:
         design,
         "attempts",
         "attempts",
-        "An attempts counter",
+        "attempts counter",
         "When the broker is down, sends fail; the publisher counts tries to back off and, past a limit, "
         "park the event.",
         "A poison event is retried forever, at full speed, ahead of everything behind it.",
@@ -232,7 +232,7 @@ def _retries(design: EventTableDesign, facts: Facts) -> list[Finding]:
         design,
         "last error",
         "last_error",
-        "A last-error column",
+        "last-error column",
         "It keeps why the last send failed.",
         "An operator sees a stuck event but not why it is stuck.",
     )

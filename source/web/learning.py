@@ -1,0 +1,86 @@
+"""The course around the labs: the story and objectives on the home page, progress in the sidebar."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from source import web
+from source.learning import catalogue, overview
+from source.learning.overview import Overview
+from source.platform.errors import explain
+
+STORY = """
+**InnovateAI** builds an assessment platform: people take adaptive **assessments**, an AI model turns
+their answers into **AI-R scores**, and other services (recommendations, reporting, notifications)
+must hear about every score as a **domain event**. The platform has outgrown its first database code:
+pages wait on slow queries, the database runs out of connections at peak time, the same profile is
+read thousands of times a minute, and events get lost when the message broker hiccups.
+
+You are the engineer asked to fix the data layer. Each lab below hands you one of those problems on a
+real database and a real Redis of your own, lets you break it, and asks you to prove the fix with
+numbers you measured yourself.
+"""
+
+
+def _overview() -> Overview | None:
+    ok, box = web.attempt(web.sandbox)
+    if not ok or box is None:
+        return None
+    try:
+        return box.run(overview.load(box))
+    except Exception as exc:  # noqa: BLE001 - progress is a nicety; the page goes on without it
+        st.caption(f"Your progress is not available right now: {explain(exc)}")
+        return None
+
+
+def _lab_line(mine: Overview | None, lab_id: str) -> str:
+    if mine is None:
+        return ""
+    standing = mine.standing(lab_id)
+    if lab_id == "create":
+        return "done ✅" if mine.exercise else ("visited" if standing.visited else "not started")
+    parts = ["visited" if standing.visited else "not visited yet"]
+    if standing.checks:
+        parts.append(f"{standing.passed}/{standing.checks} checks")
+    return " · ".join(parts)
+
+
+def objectives_and_progress() -> None:
+    """The home page's story, the five objectives linked to their labs, and the learner's progress."""
+    st.header("The story")
+    st.markdown(STORY)
+    mine = _overview()
+    st.header("Five objectives, and where you practise each")
+    for objective in catalogue.OBJECTIVES:
+        with st.container(border=True):
+            st.markdown(f"**{objective.level}** · {objective.goal}")
+            cols = st.columns(len(objective.labs))
+            for col, lab_id in zip(cols, objective.labs, strict=True):
+                lab = catalogue.LABS[lab_id]
+                col.page_link(lab.page, label=lab.title, icon=lab.icon)
+                if line := _lab_line(mine, lab_id):
+                    col.caption(line)
+    if mine is not None:
+        st.header("Your progress")
+        c = st.columns(3)
+        c[0].metric("Knowledge checks passed", f"{mine.passed} / {mine.checks}")
+        c[1].metric("Labs visited", f"{mine.visited} / {len(mine.labs)}")
+        c[2].metric("Create exercise", "done" if mine.exercise else "to do")
+        if mine.exercise:
+            st.caption(f"Your passing design: {mine.exercise}")
+        st.caption("Kept in your sandbox, so it survives a refresh; *Reset my sandbox* starts it afresh.")
+
+
+def sidebar_progress() -> None:
+    """Checks passed, labs visited and the exercise, in the sidebar."""
+    with st.sidebar:
+        mine = _overview()
+        if mine is None:
+            return
+        st.subheader("Your progress")
+        st.progress(mine.passed / mine.checks if mine.checks else 0.0)
+        exercise = "done ✅" if mine.exercise else "to do"
+        st.caption(
+            f"Knowledge checks passed: {mine.passed}/{mine.checks} · labs visited: {mine.visited}/{len(mine.labs)} · "
+            f"Create exercise: {exercise}"
+        )

@@ -1,0 +1,192 @@
+"""Knowledge checks: graders (right, wrong, malformed), Lab 1 and Lab 2 pages, progress per learner."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from source import Sandbox
+from source.learning import catalogue, checks_lab1, checks_lab2, measurements, progress
+from source.learning.questions import Locked, MultipleChoice, Numeric, grade, parse_number
+from tests.conftest import assert_no_exception, open_app
+
+ALL_CHOICES = [*checks_lab1.CHOICES, *checks_lab2.CHOICES]
+
+
+@pytest.mark.parametrize("question", ALL_CHOICES, ids=lambda q: q.id)
+def test_every_choice_explains_right_and_wrong(question: MultipleChoice) -> None:
+    right = grade(question, question.right.id)
+    assert right.status == "correct"
+    assert question.right.why in right.message
+    for option in question.options:
+        if option.correct:
+            continue
+        wrong = grade(question, option.id)
+        assert wrong.status == "wrong"
+        assert option.why in wrong.message, "the learner is told why their choice is wrong"
+        assert question.right.text in wrong.message, "and what the answer is, with its reason"
+    assert grade(question, None).status == "invalid"
+    assert grade(question, "not-an-option").status == "invalid"
+
+
+def _number(answer: float, **tolerance: float) -> Numeric:
+    return Numeric(
+        id="q",
+        lab="lab2",
+        objective="Understand",
+        prompt="?",
+        answer=answer,
+        unit="ms",
+        working="w",
+        measured_from="m",
+        **tolerance,
+    )
+
+
+def test_numbers_are_graded_within_the_stated_tolerance() -> None:
+    q = _number(400, tolerance_abs=1)
+    assert q.tolerance_text() == "within ±1 ms"
+    assert grade(q, "400").passed
+    assert grade(q, " 400.9 ms").passed, "the unit may be typed"
+    assert grade(q, "1,000").status == "wrong"
+    assert grade(q, "402").status == "wrong"
+    assert "Check the unit" in grade(q, "0.4").message
+    rel = _number(1000, tolerance_rel=0.02)
+    assert rel.tolerance_text() == "within ±2 %"
+    assert grade(rel, "1,019").passed
+    assert grade(rel, "1021").status == "wrong"
+
+
+@pytest.mark.parametrize("raw", ["", "   ", None, "abc", "4OO", "2,5", "nan", "inf", True])
+def test_malformed_numbers_are_invalid_with_a_message(raw: object) -> None:
+    result = grade(_number(400, tolerance_abs=1), raw)
+    assert result.status == "invalid"
+    assert result.message
+    assert isinstance(parse_number(raw, "ms"), str)
+
+
+def _pool_run() -> list[measurements.Measurement]:
+    at = datetime.now(UTC)
+    values = {"requests": 100, "connections": 5, "hold_ms": 20, "wall_ms": 437.5, "completed": 100}
+    return [measurements.Measurement(at=at, lab="lab2", run="r1", name=n, value=v, unit="") for n, v in values.items()]
+
+
+def test_lab2_questions_come_from_the_learners_run() -> None:
+    assert all(isinstance(q, Locked) for q in checks_lab2.build([])[:3]), "locked until the learner measures"
+    bound, throughput, doubled = checks_lab2.build(_pool_run())[:3]
+    assert isinstance(bound, Numeric)
+    assert isinstance(throughput, Numeric)
+    assert isinstance(doubled, Numeric)
+    assert bound.answer == 400, "⌈100/5⌉ rounds × 20 ms"
+    assert "K = 100" in bound.prompt
+    assert "C = pool_size + max_overflow = 5" in bound.prompt
+    assert throughput.answer == pytest.approx(100 / 0.4375)
+    assert doubled.answer == 200
+    assert "437 ms" in bound.working or "438 ms" in bound.working, "the explanation quotes the measured time"
+
+
+# -- on the pages ------------------------------------------------------------------------
+def _answer(at: AppTest, question_id: str, value: object) -> AppTest:
+    widget = at.radio(key=f"kc_{question_id}") if question_id in {q.id for q in ALL_CHOICES} else None
+    if widget is not None:
+        widget.set_value(value)
+    else:
+        at.text_input(key=f"kc_{question_id}").input(str(value))
+    at.button(key=f"kc_{question_id}_submit").click().run()
+    assert_no_exception(at)
+    return at
+
+
+def _feedback(at: AppTest) -> str:
+    return " ".join(el.value for kind in (at.success, at.warning, at.info) for el in kind)
+
+
+def test_lab1_check_right_wrong_and_unanswered(app_env: str) -> None:
+    at = open_app("views/lab1_data_models.py")
+    assert_no_exception(at)
+    for question in checks_lab1.CHOICES:
+        wrong = next(o for o in question.options if not o.correct)
+        at = _answer(at, question.id, wrong.id)
+        assert wrong.why in _feedback(at)
+        at = _answer(at, question.id, question.right.id)
+        assert question.right.why in " ".join(s.value for s in at.success)
+    at = _answer(at, "lab1_rel_type", None)
+    assert "Pick one of the options first." in _feedback(at)
+    assert not at.error, "a wrong or missing answer is feedback, not an error"
+    sidebar = " ".join(c.value for c in at.sidebar.caption)
+    assert f"Knowledge checks passed: {len(checks_lab1.CHOICES)}/" in sidebar
+
+
+def test_lab1_cascade_question_uses_the_learners_delete(app_env: str) -> None:
+    from tests.test_lab1_page import create_user
+
+    at = create_user(open_app("views/lab1_data_models.py"), "casc@example.com", "Casc")
+    at.number_input(key="lab1_n_assessments").set_value(2)
+    at.number_input(key="lab1_n_scores").set_value(3)
+    at.button(key="lab1_add_children").click().run()
+    at.button(key="lab1_delete").click().run()
+    assert_no_exception(at)
+    prompt = " ".join(m.value for m in at.markdown if "Your last delete removed" in m.value)
+    assert "2 assessment(s) and 3 score(s)" in prompt
+    at = _answer(at, "lab1_cascade_rows", "5")
+    assert "the answer is 6 rows" in _feedback(at)
+    at = _answer(at, "lab1_cascade_rows", "six")
+    assert "'six' is not a number" in _feedback(at)
+    at = _answer(at, "lab1_cascade_rows", "6")
+    assert "Correct." in " ".join(s.value for s in at.success)
+
+
+def test_lab2_check_is_locked_then_graded_against_the_measured_run(app_env: str) -> None:
+    at = open_app("views/lab2_connectivity.py")
+    assert_no_exception(at)
+    assert "Unlocks when you run the experiment" in " ".join(i.value for i in at.info)
+    for key, value in {"k": 20, "d": 10, "size": 2, "overflow": 1, "timeout": 5.0}.items():
+        at.number_input(key=f"lab2_{key}").set_value(value)
+    at.checkbox(key="lab2_compare").set_value(False)
+    at.button(key="lab2_run").click().run()
+    assert_no_exception(at)
+    prompt = " ".join(m.value for m in at.markdown if "No schedule can finish faster" in m.value)
+    assert "K = 20" in prompt
+    assert "= 3 connections" in prompt
+    assert "D = 10 ms" in prompt
+    at = _answer(at, "lab2_bound", "60")  # wrong: 20/3 rounds up to 7
+    assert "the answer is 70 ms" in _feedback(at)
+    at = _answer(at, "lab2_bound", "70 ms")
+    assert "⌈20/3⌉ = 7 rounds" in " ".join(s.value for s in at.success)
+    at = _answer(at, "lab2_double_pool", "")
+    assert "Type a number first." in _feedback(at)
+    for choice in checks_lab2.CHOICES:
+        at = _answer(at, choice.id, choice.right.id)
+    assert not at.error
+
+
+# -- progress is the learner's own ---------------------------------------------------------
+def test_progress_is_kept_per_sandbox(backends: object, sandbox: Sandbox) -> None:
+    other = sandbox.backends.open_sandbox()
+    try:
+        sandbox.run(progress.pass_check(sandbox, "lab1", "lab1_rel_type"))
+        sandbox.run(progress.visit(sandbox, "lab1"))
+        sandbox.run(progress.complete_exercise(sandbox, "outbox_events: …"))
+        sandbox.run(measurements.record(sandbox, "lab2", "wall_ms", 12.5, "ms"))
+        mine, theirs = sandbox.run(progress.load(sandbox)), other.run(progress.load(other))
+        assert mine.passed == {"lab1": {"lab1_rel_type"}}
+        assert mine.visited == {"lab1"}
+        assert mine.exercise
+        assert theirs.passed == {}
+        assert theirs.visited == set()
+        assert theirs.exercise is None
+        assert other.run(measurements.load(other)) == []
+        assert [m.value for m in sandbox.run(measurements.load(sandbox))] == [12.5]
+        sandbox.run(sandbox.reset())
+        assert sandbox.run(progress.load(sandbox)).passed == {}, "a reset starts the course afresh"
+    finally:
+        sandbox.backends.release(other)
+
+
+def test_catalogue_links_every_objective_to_registered_labs() -> None:
+    assert [o.level for o in catalogue.OBJECTIVES] == ["Remember", "Understand", "Apply", "Analyze", "Create"]
+    for objective in catalogue.OBJECTIVES:
+        assert all(lab in catalogue.LABS for lab in objective.labs)
+    assert set(catalogue.CHECKS) <= set(catalogue.LABS)
