@@ -59,7 +59,7 @@ async def record_run(sandbox: Sandbox, lab: str, values: dict[str, tuple[float, 
         return None
     try:
         async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-            redis, key = store.client(sandbox), store.key(sandbox, KEY)
+            redis, key = store.client(sandbox), KEY
             await redis.rpush(key, *rows)
             await redis.ltrim(key, -MAX_KEPT, -1)
     except Exception as exc:  # noqa: BLE001 - a lost measurement must never fail the lab's own work
@@ -76,7 +76,7 @@ async def record(sandbox: Sandbox, lab: str, name: str, value: float, unit: str)
 async def load(sandbox: Sandbox, lab: str | None = None) -> list[Measurement]:
     """Every kept measurement, oldest first (only ``lab``'s if given)."""
     async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-        raw = await store.client(sandbox).lrange(store.key(sandbox, KEY), 0, -1)
+        raw = await store.client(sandbox).lrange(KEY, 0, -1)
     found = [Measurement.model_validate(json.loads(r)) for r in raw]
     return [m for m in found if lab is None or m.lab == lab]
 

@@ -36,26 +36,26 @@ class Progress(BaseModel):
 
 async def visit(sandbox: Sandbox, page: str) -> None:
     async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-        await store.client(sandbox).sadd(store.key(sandbox, VISITED), page)
+        await store.client(sandbox).sadd(VISITED, page)
 
 
 async def pass_check(sandbox: Sandbox, lab: str, question_id: str) -> None:
     """Remember a correct answer. A later wrong answer does not take it back."""
     async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-        await store.client(sandbox).hset(store.key(sandbox, CHECKS), question_id, lab)
+        await store.client(sandbox).hset(CHECKS, question_id, lab)
 
 
 async def complete_exercise(sandbox: Sandbox, summary: str) -> None:
     async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-        await store.client(sandbox).set(store.key(sandbox, EXERCISE), summary[:500])
+        await store.client(sandbox).set(EXERCISE, summary[:500])
 
 
 async def load(sandbox: Sandbox) -> Progress:
     redis = store.client(sandbox)
     async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-        visited = await redis.smembers(store.key(sandbox, VISITED))
-        checks = await redis.hgetall(store.key(sandbox, CHECKS))
-        exercise = await redis.get(store.key(sandbox, EXERCISE))
+        visited = await redis.smembers(VISITED)
+        checks = await redis.hgetall(CHECKS)
+        exercise = await redis.get(EXERCISE)
     passed: dict[str, set[str]] = {}
     for question_id, lab in checks.items():
         passed.setdefault(lab, set()).add(question_id)

@@ -18,9 +18,5 @@ REDIS_TIMEOUT_S = 3.0
 
 
 def client(sandbox: Sandbox) -> Any:
+    """The sandbox's namespaced Redis client: plain key names ("progress:checks") stay inside its prefix."""
     return sandbox.redis
-
-
-def key(sandbox: Sandbox, name: str) -> str:
-    """The Redis key for the logical ``name`` ("progress:checks") inside this sandbox."""
-    return sandbox.key(name)

@@ -105,7 +105,7 @@ async def _refused(conn: AsyncConnection, table: Table, row: dict[str, Any]) -> 
 async def _prepare(conn: AsyncConnection, design: EventTableDesign, schema: str | None) -> Table:
     """Drop this exercise's earlier tables, refuse a name the sandbox already uses, create the new one."""
     sandbox = current_sandbox()
-    redis, key = store.client(sandbox), store.key(sandbox, TABLES_KEY)
+    redis, key = store.client(sandbox), TABLES_KEY
     mine = set(await redis.smembers(key))
     existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names(schema=schema)))
     if design.table in Base.metadata.tables or design.table == "alembic_version" or design.table in existing - mine:
