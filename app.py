@@ -16,7 +16,8 @@ labs = [
     st.Page("views/lab5_outbox.py", title="5 · Outbox pattern", icon="📬", url_path="outbox"),
 ]
 create = st.Page("views/create_exercise.py", title="Create · Design an event table", icon="🛠️", url_path="create")
-page = st.navigation({"Start": [home], "Labs": labs, "Practise": [create]})
+instructor = st.Page("views/instructor.py", title="Instructor", icon="🎓", url_path="instructor")
+page = st.navigation({"Start": [home], "Labs": labs, "Practise": [create], "Teach": [instructor]})
 web.sidebar_status()  # before the page, so a reset is visible on the page at once
 page.run()
 sidebar_progress()  # after the page, so an answer just checked is counted at once

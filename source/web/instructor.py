@@ -1,0 +1,111 @@
+"""The instructor page's panels: reset, seed with progress, presets, class view, CSV export."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from source import web
+from source.learning import class_view, measurements, presets
+from source.learning.catalogue import LABS
+from source.learning.seed import MAX_EVENTS, MAX_USERS, SeedProgress, parse_request, seed
+from source.platform.errors import LabError
+from source.platform.sandbox import Sandbox
+
+SEED_WAIT_S = 120.0
+
+
+def reset_panel(box: Sandbox) -> None:
+    if st.button("Reset my sandbox", key="ins_reset", help="Empties your database and Redis keys, progress included."):
+        ok, _ = web.attempt(lambda: box.run(box.reset()))
+        if ok:
+            st.success("Your sandbox is empty again and migrated to the newest schema.")
+
+
+def seed_panel(box: Sandbox) -> None:
+    with st.form("ins_seed_form"):
+        c = st.columns(4)
+        # No min/max on the widgets: the seeder checks the bounds and says which one was broken.
+        users = c[0].number_input("Users", value=200, step=100, key="ins_users", help=f"1 to {MAX_USERS:,}.")
+        assessments = c[1].number_input("Assessments each", value=2, step=1, key="ins_assessments", help="0 to 5.")
+        scores = c[2].number_input("AI-R scores each", value=5, step=1, key="ins_scores", help="0 to 10.")
+        pending = c[3].number_input(
+            "Pending events", value=0, step=500, key="ins_pending", help=f"0 to {MAX_EVENTS:,}, for the outbox."
+        )
+        submitted = st.form_submit_button("Seed", key="ins_seed", type="primary")
+    if not submitted:
+        return
+    ok, request = web.attempt(
+        lambda: parse_request(
+            users=users, assessments_per_user=assessments, scores_per_user=scores, pending_events=pending
+        )
+    )
+    if not ok or request is None:
+        return
+    progress = SeedProgress()
+    bar = st.progress(0.0, text="Seeding…")
+    future = box.backends.runtime.submit(box.bind(seed(request, progress)))
+    deadline = time.monotonic() + SEED_WAIT_S
+    try:
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise LabError("Seeding took too long and was stopped.")
+            bar.progress(progress.fraction, text=f"{progress.phase}: {progress.done:,}/{progress.total:,}")
+            time.sleep(0.1)
+        ok, report = web.attempt(future.result)
+    except LabError as exc:
+        st.error(str(exc))
+        return
+    finally:
+        if not future.done():
+            future.cancel()
+        bar.empty()
+    if ok and report is not None:
+        st.success(
+            f"Seeded {report.users:,} users, {report.assessments:,} assessments, {report.scores:,} scores and "
+            f"{report.events:,} events in {report.ms:,.0f} ms."
+        )
+
+
+def presets_panel(box: Sandbox) -> None:
+    for preset in presets.PRESETS:
+        left, right = st.columns([2, 3])
+        clicked = left.button(preset.title, key=f"ins_preset_{preset.id}", width="stretch")
+        right.caption(preset.explanation)
+        if clicked:
+            _run_preset(box, preset)
+    if said := st.session_state.get("ins_preset_result"):
+        st.success(said)
+
+
+def _run_preset(box: Sandbox, preset: presets.Preset) -> None:
+    with st.spinner(f"{preset.title}…"):
+        ok, said = web.attempt(lambda: box.run(preset.run(), timeout=120))
+    if ok and said:
+        st.session_state["ins_preset_result"] = f"**{preset.title}**: {said}"
+
+
+def class_view_panel(box: Sandbox) -> None:
+    ok, found = web.attempt(lambda: box.run(measurements.load(box)))
+    if not ok or found is None:
+        return
+    if not found:
+        st.info("No measurements yet: run a preset or an experiment in any lab, and it shows up here.")
+        return
+    st.download_button(
+        "Download all measurements (CSV)",
+        measurements.to_csv(found),
+        file_name="persistence-lab-measurements.csv",
+        mime="text/csv",
+        key="ins_csv",
+    )
+    for lab in dict.fromkeys(m.lab for m in found):
+        title = LABS[lab].title if lab in LABS else lab.capitalize()
+        st.subheader(title)
+        table = class_view.runs_table(found, lab)
+        st.dataframe(table, hide_index=True, key=f"ins_table_{lab}")
+        if len(table) > 1:
+            st.plotly_chart(class_view.lab_figure(found, lab), key=f"ins_chart_{lab}", theme=None)
+        else:
+            st.caption("One run so far: a second one draws the plot.")

@@ -1,0 +1,37 @@
+"""Instructor tools: reset, seed a class-sized data set, one-click demos, and every measurement at a glance."""
+
+import streamlit as st
+
+from source import web
+from source.learning import class_view, measurements, presets, seed
+from source.web import instructor
+
+st.title("🎓 Instructor")
+st.markdown(
+    "Tools for running the labs in front of a class. Everything here acts on **your own sandbox**, like the labs "
+    "do: seeding or resetting never touches a learner's data."
+)
+ok, box = web.attempt(web.sandbox)
+if not ok or box is None:
+    st.stop()
+
+st.header("Start afresh")
+instructor.reset_panel(box)
+
+st.header("Seed a realistic data set")
+st.caption(
+    "Users with plausible profiles, their assessments and AI-R scores, and the domain events they would have "
+    f"announced. At most {seed.MAX_USERS:,} users and {seed.MAX_EVENTS:,} extra pending events per seed."
+)
+instructor.seed_panel(box)
+web.show_source(seed.seed, label="The code that seeds")
+
+st.header("One-click demos")
+st.caption("Each runs the lab's own code in your sandbox and records what it measured for the class view.")
+instructor.presets_panel(box)
+web.show_source(*(p.run for p in presets.PRESETS), label="The code behind the presets")
+
+st.header("Class view: your measurements from every lab")
+st.caption("Recorded by the labs as they ran in this sandbox (at most the latest 2,000 values).")
+instructor.class_view_panel(box)
+web.show_source(measurements.record_run, class_view.runs_table, label="How measurements are kept and tabled")
