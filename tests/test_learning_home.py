@@ -1,0 +1,46 @@
+"""The home page's story, objectives linked to labs, and progress; the new pages render in the shell."""
+
+from __future__ import annotations
+
+import pytest
+
+from source.learning import catalogue, checks_lab1
+from tests.conftest import assert_no_exception, open_app
+
+
+def test_home_links_every_objective_and_shows_progress(app_env: str) -> None:
+    at = open_app("views/home.py")
+    assert_no_exception(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "InnovateAI" in text
+    for objective in catalogue.OBJECTIVES:
+        assert f"**{objective.level}** · {objective.goal}" in text
+    links = {link.proto.label: link.proto.page for link in at.get("page_link")}
+    assert set(links) == {lab.title for lab in catalogue.LABS.values()}, "every lab and the exercise are linked"
+    assert links["1 · Data models"] == "data-models"
+    assert links["Create · Design an event table"] == "create"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Knowledge checks passed"].startswith("0 / ")
+    assert metrics["Labs visited"] == f"0 / {len(catalogue.LABS)}"
+
+
+def test_progress_made_on_a_lab_shows_on_home_and_sidebar(app_env: str) -> None:
+    at = open_app("views/lab1_data_models.py")
+    question = checks_lab1.CHOICES[0]
+    at.radio(key=f"kc_{question.id}").set_value(question.right.id)
+    at.button(key=f"kc_{question.id}_submit").click().run()
+    at.switch_page("views/home.py").run()
+    assert_no_exception(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Knowledge checks passed"].startswith("1 / ")
+    assert metrics["Labs visited"] == f"1 / {len(catalogue.LABS)}"
+    assert "1/5 checks" in " ".join(c.value for c in at.caption), "the lab's line on the home page"
+    assert "Knowledge checks passed: 1/" in " ".join(c.value for c in at.sidebar.caption)
+
+
+@pytest.mark.parametrize("page", ["views/create_exercise.py", "views/instructor.py"])
+def test_the_new_pages_render_in_the_shell(app_env: str, page: str) -> None:
+    at = open_app(page)
+    assert_no_exception(at)
+    assert at.title
+    assert not at.error
