@@ -235,3 +235,14 @@ def test_the_page_refuses_bad_names_and_too_many_columns(app_env: str) -> None:
     at.button(key="cx_add").click().run()
     assert f"at most {MAX_COLUMNS} columns" in " ".join(w.value for w in at.warning)
     assert at.session_state["cx_rows"] == MAX_COLUMNS
+
+
+def test_the_design_survives_a_visit_to_another_page(app_env: str) -> None:
+    at = fill(open_app("views/create_exercise.py"), variant(drop="id"))
+    at.switch_page("views/home.py").run()
+    at.switch_page("views/create_exercise.py").run()
+    assert_no_exception(at)
+    assert at.text_input(key="cx_col0_name").value == "event_type", "the columns are as the learner left them"
+    assert at.multiselect(key="cx_ix0_cols").value == ["status", "created_at"]
+    at.button(key="cx_check").click().run()
+    assert "No unique event id" in shown(at)

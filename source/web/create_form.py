@@ -26,8 +26,28 @@ ICONS = {"ok": "✅", "advice": "💡", "missing": "❌"}
 PLAN_ICONS: dict[Verdict, str] = {"served": "✅", "sorts": "💡", "walks": "❌", "full scan": "❌"}
 
 
+def _restore() -> None:
+    """Put back the form's values after a visit to another page.
+
+    Streamlit forgets the state of widgets a run did not draw, so leaving this page would
+    blank the design; a plain copy kept under ``cx_saved`` brings it back.
+    """
+    for key, value in st.session_state.get("cx_saved", {}).items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+
+
+def _save() -> None:
+    keep = {k: v for k, v in st.session_state.items() if str(k).startswith("cx_") and k not in _NOT_SAVED}
+    st.session_state["cx_saved"] = keep
+
+
+_NOT_SAVED = {"cx_saved", "cx_report", "cx_flash", "cx_add", "cx_remove", "cx_check"}
+
+
 def _start() -> None:
     state = st.session_state
+    _restore()
     if "cx_rows" in state:
         return
     state["cx_rows"] = len(STARTER)
@@ -107,6 +127,7 @@ def design_form() -> dict[str, Any]:
         )
         if cols:
             indexes.append({"columns": cols, "unique": unique, "pending_only": pending})
+    _save()
     return {
         "table": st.session_state["cx_table"].strip(),
         "columns": columns,

@@ -1,0 +1,183 @@
+"""Will the app fit Streamlit Community Cloud's smallest box (690 MB) with a class using it?
+
+All viewers of a hosted app share one Python process. This builds the backends once in a
+fresh interpreter that has imported everything the app imports (Streamlit, pandas, plotly,
+every page's modules), opens N learners' sandboxes (default 50) and exercises the labs in
+each one as a learner would: Lab 1 (three users, children, a cascade delete), Lab 2 (a pool
+experiment with its NullPool comparison), the Create exercise (1,000 events written, claimed,
+EXPLAINed), knowledge-check progress, and the instructor's class view. Learners work in
+waves of 10 at once. It reports the process's resident memory (RSS) at each stage, its peak,
+and the growth per learner, against 690 MB. Then it releases every sandbox.
+
+Run from the repository root: ``python -m bench.cloud_memory [--learners 50]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench._common import PG_URL, REDIS_URL, ROOT, backend_kinds, print_table
+
+LIMIT_MB = 690
+MB = 1024 * 1024
+WAVE = 10
+DESIGN: dict[str, Any] = {
+    "table": "outbox_events",
+    "columns": [
+        {"name": "id", "type": "uuid text (36)", "role": "event id", "nullable": False, "primary_key": True},
+        {"name": "event_type", "type": "short text (100)", "role": "event type", "nullable": False},
+        {"name": "aggregate_id", "type": "uuid text (36)", "role": "aggregate id", "nullable": False},
+        {"name": "payload", "type": "JSON", "role": "payload", "nullable": False},
+        {"name": "status", "type": "short text (100)", "role": "status", "nullable": False, "default": "'pending'"},
+        {"name": "created_at", "type": "timestamp", "role": "created at", "nullable": False, "default": "now()"},
+        {"name": "attempts", "type": "integer", "role": "attempts", "nullable": False, "default": "0"},
+        {"name": "last_error", "type": "long text", "role": "last error"},
+    ],
+    "indexes": [{"columns": ["status", "created_at"]}],
+}
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    gc.collect()
+    return float(psutil.Process().memory_info().rss) / MB
+
+
+async def _learner(n: int) -> None:
+    """One learner's session through the labs, inside their sandbox."""
+    from source.domain.dtos import UserCreate
+    from source.labs.data_models import users
+    from source.labs.pooling import experiment as pool_lab
+    from source.learning import class_view, measurements, overview, progress
+    from source.learning.event_table.design import parse_design
+    from source.learning.event_table.exercise import check_design
+    from source.platform.context import current_sandbox
+
+    box = current_sandbox()
+    made = [await users.create_user(UserCreate(email=f"l{n}.u{i}@example.com", name=f"User {i}")) for i in range(3)]
+    await users.add_sample_children(made[0].id, 2, 3)
+    await users.delete_user(made[0].id)
+    await users.run_users_join_assessments()
+    await pool_lab.run_experiment(pool_lab.ExperimentConfig(40, 5, 4, 1, 5.0), compare_nullpool=True)
+    await check_design(parse_design(DESIGN))
+    for lab in ("lab1", "lab2", "create"):
+        await progress.visit(box, lab)
+    await progress.pass_check(box, "lab1", "lab1_rel_type")
+    await overview.load(box)
+    found = await measurements.load(box)
+    class_view.runs_table(found, "lab2")
+
+
+def measure(kind: str, learners: int) -> dict[str, Any]:
+    """Runs inside the child interpreter: one backend pair, ``learners`` sandboxes."""
+    import source.web.checks
+    import source.web.create_form
+    import source.web.instructor
+    import source.web.learning  # noqa: F401 - every module a page imports, as the app would have loaded
+    from source import Backends, Settings
+
+    rss_imports = _rss_mb()
+    settings = Settings() if kind == "embedded" else Settings(database_url=PG_URL, redis_url=REDIS_URL)
+    backends = Backends.build(settings)
+    if kind == "services" and (backends.status.database_note or backends.status.redis_note):
+        raise RuntimeError(f"services unreachable: {backends.status.database_note} {backends.status.redis_note}")
+    try:
+        warm = backends.open_sandbox()  # pays for first imports, compiled SQL, Alembic's scripts
+        warm.run(_learner(-1), timeout=120)
+        backends.release(warm)
+        rss_before = _rss_mb()
+        started = time.perf_counter()
+        sandboxes = [backends.open_sandbox() for _ in range(learners)]
+        rss_open = _rss_mb()
+        for wave in range(0, learners, WAVE):
+            futures = [
+                box.backends.runtime.submit(box.bind(_learner(wave + i)))
+                for i, box in enumerate(sandboxes[wave : wave + WAVE])
+            ]
+            for future in futures:
+                future.result(timeout=300)
+        exercised_s = time.perf_counter() - started
+        rss_exercised = _rss_mb()
+        for box in sandboxes:
+            backends.release(box)
+        rss_released = _rss_mb()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        return {
+            "kind": kind,
+            "learners": learners,
+            "rss_imports_mb": rss_imports,
+            "rss_before_mb": rss_before,
+            "rss_open_mb": rss_open,
+            "rss_exercised_mb": rss_exercised,
+            "rss_released_mb": rss_released,
+            "peak_mb": peak,
+            "per_learner_mb": (rss_exercised - rss_before) / learners,
+            "seconds": exercised_s,
+        }
+    finally:
+        backends.close()
+        backends.runtime.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--learners", type=int, default=50, help="sandboxes open and exercised at once (default 50)")
+    parser.add_argument("--child", choices=["embedded", "services"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child, args.learners)))
+        return
+    rows = []
+    for kind in backend_kinds():
+        print(f"measuring {kind} …", file=sys.stderr)
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.cloud_memory", "--child", kind, "--learners", str(args.learners)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise SystemExit(f"{kind} failed:\n{out.stderr[-3000:]}")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(
+            [
+                "PostgreSQL + Redis" if kind == "services" else "SQLite + fakeredis",
+                f"{r['rss_imports_mb']:.0f} MB",
+                f"{r['rss_before_mb']:.0f} MB",
+                f"{r['rss_exercised_mb']:.0f} MB",
+                f"{r['peak_mb']:.0f} MB",
+                f"{r['per_learner_mb']:.2f} MB",
+                f"{r['rss_released_mb']:.0f} MB",
+                f"{r['peak_mb'] / LIMIT_MB:.0%}",
+                f"{r['seconds']:.0f} s",
+            ]
+        )
+    print(f"\n{args.learners} learners' sandboxes open and exercised in one process (limit {LIMIT_MB} MB)")
+    print_table(
+        [
+            "backend",
+            "after imports",
+            "backends built",
+            f"{args.learners} exercised",
+            "peak",
+            "per learner",
+            "after release",
+            "peak / limit",
+            "time",
+        ],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()
