@@ -1,0 +1,114 @@
+"""A learner's walk through the course in a real browser: every lab, a knowledge check, a Create design.
+
+``streamlit run`` in its own process and headless Chromium (Debian's, never a downloaded one).
+The walk fails on any exception or error box the app shows. It saves a screenshot of each page;
+with ``PLAB_SCREENSHOTS=docs`` they go to ``docs/`` for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench._common import backend_env
+from tests.conftest import ROOT
+from tests.test_browser import UI_TIMEOUT_MS, chromium_executable, streamlit_server
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def walk_page(tmp_path: Path) -> Iterator[Any]:
+    executable = chromium_executable()
+    from playwright.sync_api import sync_playwright
+
+    from bench._common import CHROMIUM_ARGS
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, reduced_motion="reduce")
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+            browser.close()
+
+
+class Walk:
+    """The learner's browser tab, with the checks every step shares."""
+
+    def __init__(self, page: Any, shots: Path) -> None:
+        self.page, self.shots = page, shots
+        self.main, self.sidebar = page.get_by_test_id("stMain"), page.get_by_test_id("stSidebar")
+
+    def settle(self, expected: Any) -> None:
+        """Wait for ``expected`` and for the script run to finish; fail on any exception or error box."""
+        from playwright.sync_api import expect
+
+        failure = self.page.get_by_test_id("stException").or_(self.page.get_by_test_id("stAlertContentError"))
+        expect(expected.or_(failure).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+        expect(self.page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(1)
+        assert failure.count() == 0, f"the app showed an error: {failure.all_inner_texts()}"
+        expect(expected).to_be_visible()
+
+    def open(self, link: str, heading: str) -> None:
+        self.sidebar.get_by_role("link", name=link).click()
+        self.settle(self.main.get_by_role("heading", name=heading))
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=False)
+
+    def answer(self, question: int, *, choice: str | None = None, number: str | None = None) -> None:
+        """Answer the ``question``-th knowledge-check form on the page and wait for its feedback."""
+        form = self.main.get_by_test_id("stForm").filter(has_text="Check my answer").nth(question)
+        if choice is not None:
+            form.get_by_text(choice, exact=True).click()
+        if number is not None:
+            form.get_by_role("textbox").fill(number)
+        form.get_by_role("button", name="Check my answer").click()
+        self.settle(self.main.get_by_text(re.compile(r"^Correct\.")).first)
+
+
+def test_a_learner_walks_the_course(walk_page: Any, tmp_path: Path) -> None:
+    shots = ROOT / "docs" if os.environ.get("PLAB_SCREENSHOTS") == "docs" else tmp_path
+    with streamlit_server(backend_env("embedded"), tmp_path / "server.log") as server:
+        walk = Walk(walk_page, shots)
+        walk.page.goto(server.url)
+        walk.settle(walk.main.get_by_role("heading", name="Persistence Lab"))
+        walk.settle(walk.main.get_by_text("Design event tables for pub/sub."))
+        walk.shot("home")
+
+        walk.open("1 · Data models", "Lab 1 · Data models")
+        form = walk.main.get_by_test_id("stForm").filter(has_text="Create user")
+        form.get_by_role("textbox", name="Email", exact=True).fill("walker@example.com")
+        form.get_by_role("textbox", name="Name", exact=True).fill("Walker")
+        form.get_by_role("button", name="Create user").click()
+        walk.settle(walk.main.get_by_text("Created walker@example.com"))
+        walk.answer(0, choice="One-to-many")
+        walk.shot("lab1")
+
+        walk.open("2 · Async connectivity & pooling", "Lab 2 · Async connectivity & pooling")
+        walk.main.get_by_role("button", name="Run the experiment").click()
+        walk.settle(walk.main.get_by_role("heading", name=re.compile(r"^Pooled: K = 100")))
+        walk.answer(0, number="400")  # ⌈100/5⌉ × 20 ms with the page's defaults
+        walk.shot("lab2")
+
+        walk.open("Create · Design an event table", "Create · Design an event table")
+        walk.main.get_by_role("button", name="Build and check my table").click()
+        walk.settle(walk.main.get_by_role("heading", name=re.compile(r"^What the check found")))
+        walk.shot("create")
+
+        walk.open("Instructor", "Instructor")
+        walk.main.get_by_role("button", name="Lab 1 · Alex and Jane with children").click()
+        done = walk.main.get_by_test_id("stAlertContentSuccess").filter(has_text="Alex Smith and Jane Doe are there")
+        walk.settle(done)
+        walk.shot("instructor")
+        walk.sidebar.get_by_text(re.compile(r"Knowledge checks passed: 2/")).wait_for()
+        log = (tmp_path / "server.log").read_text(errors="replace")
+        assert "Traceback" not in log, log[-3000:]
