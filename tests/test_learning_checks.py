@@ -8,11 +8,26 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from source import Sandbox
-from source.learning import catalogue, checks_lab1, checks_lab2, measurements, progress
+from source.learning import (
+    catalogue,
+    checks_lab1,
+    checks_lab2,
+    checks_lab3,
+    checks_lab4,
+    checks_lab5,
+    measurements,
+    progress,
+)
 from source.learning.questions import Locked, MultipleChoice, Numeric, grade, parse_number
 from tests.conftest import assert_no_exception, open_app
 
-ALL_CHOICES = [*checks_lab1.CHOICES, *checks_lab2.CHOICES]
+ALL_CHOICES = [
+    *checks_lab1.CHOICES,
+    *checks_lab2.CHOICES,
+    *checks_lab3.CHOICES,
+    *checks_lab4.CHOICES,
+    *checks_lab5.CHOICES,
+]
 
 
 @pytest.mark.parametrize("question", ALL_CHOICES, ids=lambda q: q.id)
@@ -67,10 +82,13 @@ def test_malformed_numbers_are_invalid_with_a_message(raw: object) -> None:
     assert isinstance(parse_number(raw, "ms"), str)
 
 
-def _pool_run() -> list[measurements.Measurement]:
+def _run(lab: str, **values: float) -> list[measurements.Measurement]:
     at = datetime.now(UTC)
-    values = {"requests": 100, "connections": 5, "hold_ms": 20, "wall_ms": 437.5, "completed": 100}
-    return [measurements.Measurement(at=at, lab="lab2", run="r1", name=n, value=v, unit="") for n, v in values.items()]
+    return [measurements.Measurement(at=at, lab=lab, run="r1", name=n, value=v, unit="") for n, v in values.items()]
+
+
+def _pool_run() -> list[measurements.Measurement]:
+    return _run("lab2", requests=100, connections=5, hold_ms=20, wall_ms=437.5, completed=100)
 
 
 def test_lab2_questions_come_from_the_learners_run() -> None:
@@ -85,6 +103,30 @@ def test_lab2_questions_come_from_the_learners_run() -> None:
     assert throughput.answer == pytest.approx(100 / 0.4375)
     assert doubled.answer == 200
     assert "437 ms" in bound.working or "438 ms" in bound.working, "the explanation quotes the measured time"
+
+
+def test_lab3_to_5_numeric_questions_come_from_the_recorded_runs() -> None:
+    for builder in (checks_lab3.build, checks_lab4.build, checks_lab5.build):
+        assert isinstance(builder([])[0], Locked), "locked until the lab has measured"
+    lazy, speedup = checks_lab3.build(
+        _run("lab3", users=200, lazy_queries=201, eager_queries=2, lazy_ms=120, eager_ms=15)
+    )[:2]
+    assert isinstance(lazy, Numeric)
+    assert lazy.answer == 201
+    assert grade(lazy, "201").passed
+    assert grade(lazy, "200").status == "wrong"
+    assert isinstance(speedup, Numeric)
+    assert speedup.answer == 8
+    ratio, half = checks_lab4.build(_run("lab4", hits=90, misses=10, cache_ms=0.1, db_ms=2.0))[:2]
+    assert isinstance(ratio, Numeric)
+    assert ratio.answer == 0.9
+    assert isinstance(half, Numeric)
+    assert half.answer == pytest.approx(0.55), "H = 1/2 + T_cache/T_db"
+    slow_cache = checks_lab4.build(_run("lab4", hits=1, misses=1, cache_ms=2.0, db_ms=1.0))
+    assert "lab4_half" not in {q.id for q in slow_cache}, "no H can halve T_db when the cache is slower than that"
+    rate = checks_lab5.build(_run("lab5", published=5000, publish_ms=250))[0]
+    assert isinstance(rate, Numeric)
+    assert rate.answer == 20_000
 
 
 # -- on the pages ------------------------------------------------------------------------
