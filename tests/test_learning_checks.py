@@ -204,6 +204,26 @@ def test_lab2_check_is_locked_then_graded_against_the_measured_run(app_env: str)
     assert not at.error
 
 
+def test_lab3_check_is_graded_against_the_learners_comparison(app_env: str) -> None:
+    at = open_app("views/lab3_repository.py")
+    assert_no_exception(at)
+    assert "Unlocks when you compare the loading strategies" in " ".join(i.value for i in at.info)
+    at.number_input(key="lab3_n").set_value(40)
+    at.number_input(key="lab3_m").set_value(2)
+    at.button(key="lab3_seed").click().run()
+    at.button(key="lab3_compare").click().run()
+    assert_no_exception(at)
+    prompt = " ".join(m.value for m in at.markdown if "How many SQL statements did that send?" in m.value)
+    assert "loaded 40 users" in prompt
+    at = _answer(at, "lab3_lazy_queries", "40")
+    assert "the answer is 41 statements" in _feedback(at)
+    at = _answer(at, "lab3_lazy_queries", "41")
+    assert "40 + 1" in " ".join(s.value for s in at.success)
+    for choice in checks_lab3.CHOICES:
+        at = _answer(at, choice.id, choice.right.id)
+    assert not [e.value for e in at.error if e.icon != "🔁"], "only the N+1 detector's own flags are red"
+
+
 # -- progress is the learner's own ---------------------------------------------------------
 def test_progress_is_kept_per_sandbox(backends: object, sandbox: Sandbox) -> None:
     other = sandbox.backends.open_sandbox()

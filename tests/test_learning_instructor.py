@@ -114,7 +114,7 @@ def test_class_view_and_csv_export_hold_every_measurement(app_env: str, monkeypa
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
     at = instructor()
     assert "No measurements yet" in " ".join(i.value for i in at.info)
-    for preset in ("lab1_story", "lab3_users", "lab3_users"):
+    for preset in ("lab1_story", "lab5_backlog", "lab5_backlog"):
         at.button(key=f"ins_preset_{preset}").click().run()
     assert_no_exception(at)
     assert {h.value for h in at.subheader} >= {"Instructor"}, "seeding records its own measurements"
@@ -122,7 +122,7 @@ def test_class_view_and_csv_export_hold_every_measurement(app_env: str, monkeypa
     assert any(len(t) == 2 and "seeded_users (users)" in t.columns for t in tables), "two seed runs, one row each"
     assert at.get("plotly_chart"), "two runs draw a plot"
     rows = list(csv.DictReader(io.StringIO(exported[-1].decode())))
-    assert [r["value"] for r in rows if r["name"] == "seeded_users"] == ["1000", "1000"]
+    assert [r["value"] for r in rows if r["name"] == "seeded_users"] == ["50", "50"]
     assert set(rows[0]) == set(measurements.CSV_COLUMNS)
 
 

@@ -59,6 +59,13 @@ def test_the_notebook_runs_top_to_bottom_and_prints_real_figures(kernel_env: str
     assert int(lazy.group(3)) == users + 1, "one query for the users, one per user"
     assert int(eager.group(3)) <= 3, "selectinload: the users, then their scores in IN batches"
     assert lazy.group(2) == eager.group(2) == "1000", "both ways load the same scores"
+    detector = re.findall(r"^(.+?)\s+(\d+) statements .*?(⚠️ N\+1: User.scores ×200|✅ no N\+1)$", out, re.M)
+    assert [(label.strip(), int(n), flag.startswith("⚠️")) for label, n, flag in detector] == [
+        ("lazy loading (awaitable_attrs)", 201, True),
+        ("a query per user (loop)", 201, True),
+        ("selectinload", 2, False),
+        ("joinedload", 1, False),
+    ], "Lab 3's strategies and its detector on the same 200 users"
     pooled = re.search(r"pooled: 60 requests in \d+ ms, bound 150 ms \(([\d.]+)x\), 4 connections opened", out)
     assert pooled is not None, out
     assert "events before: 1200, after: 1201" in out, "the refused write's event rolled back with it"

@@ -12,6 +12,7 @@ from source.domain.dtos import parse, parse_id
 from source.domain.samples import create_sample_users
 from source.instruments import n_plus_one, query_log
 from source.labs.repository import charts, jobs, measure, plans, scaling, seeding, strategies, trap
+from source.web.checks import knowledge_check
 
 st.title("🔁 Lab 3 · Repository pattern & N+1")
 st.markdown(
@@ -227,3 +228,4 @@ if st.button("Show the query plans", key="lab3_plans"):
 st.header("7 · The instruments")
 st.caption("How every figure on this page was measured: the query recorder and the N+1 detector.")
 web.show_source(query_log.capture_queries, query_log.own_stack, n_plus_one.detect, n_plus_one.relationship_for)
+knowledge_check("lab3")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from source.learning import checks_lab1, checks_lab2
+from source.learning import checks_lab1, checks_lab2, checks_lab3
 from source.learning.measurements import Measurement
 from source.learning.questions import Locked, MultipleChoice, Numeric
 
@@ -52,6 +52,7 @@ Builder = Callable[[list[Measurement]], list[MultipleChoice | Numeric | Locked]]
 CHECKS: dict[str, Builder] = {
     "lab1": checks_lab1.build,
     "lab2": checks_lab2.build,
+    "lab3": checks_lab3.build,
 }
 
 

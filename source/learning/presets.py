@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from source.labs.data_models import users
 from source.labs.pooling import experiment as pool_lab
+from source.labs.repository import seeding as repository_seeding
 from source.learning.seed import SeedRequest, seed
 
 
@@ -46,8 +47,11 @@ async def lab2_timeouts() -> str:
 
 
 async def lab3_thousand_users() -> str:
-    report = await seed(SeedRequest(users=1000, assessments_per_user=0, scores_per_user=5))
-    return f"{report.users:,} users with {report.scores:,} AI-R scores, ready for an N+1 loop ({report.ms:.0f} ms)."
+    report = await repository_seeding.seed(repository_seeding.SeedRequest(users=1000, scores_per_user=5))
+    return (
+        f"{report.users:,} users with {report.scores:,} AI-R scores, ready for an N+1 loop "
+        f"({report.seconds * 1000:.0f} ms)."
+    )
 
 
 async def lab5_backlog() -> str:

@@ -18,6 +18,7 @@ from source.instruments.n_plus_one import DEFAULT_THRESHOLD, Verdict, detect, re
 from source.instruments.query_log import QueryLog, StatementRecord, capture_queries
 from source.labs.repository.jobs import Progress
 from source.labs.repository.strategies import STRATEGIES, Loaded
+from source.learning import recorders
 from source.platform.context import current_sandbox
 from source.platform.errors import InvalidInput, NotFound
 from source.platform.session import get_session
@@ -114,6 +115,7 @@ async def compare_strategies(settings: LoadSettings, progress: Progress | None =
         runs.append(await run_strategy(info.key, None, settings))
         progress.done += 1
     progress.phase = "Done"
+    await recorders.repository_comparison(runs)  # for the knowledge check and the class view
     return Comparison(runs, settings)
 
 
