@@ -224,6 +224,36 @@ def test_lab3_check_is_graded_against_the_learners_comparison(app_env: str) -> N
     assert not [e.value for e in at.error if e.icon != "🔁"], "only the N+1 detector's own flags are red"
 
 
+def test_lab5_drain_is_recorded_and_unlocks_its_question(sandbox: Sandbox) -> None:
+    from source.labs.outbox import control, writes
+    from source.labs.pooling.experiment import initialise_with_samples
+
+    user_id = sandbox.run(initialise_with_samples()).users[0].id
+    sandbox.run(writes.calculate_many_scores(user_id, 120))
+    stats = sandbox.run(control.event_publisher(interval_seconds=0.05, max_events=50), timeout=60)
+    assert stats.published == 120
+    found = sandbox.run(measurements.load(sandbox, "lab5"))
+    run = measurements.latest_run(found, "lab5", checks_lab5.NEEDS)
+    assert run is not None
+    assert run["published"].value == 120
+    assert run["batches"].value == 3, "50 + 50 + 20"
+    rate = checks_lab5.build(found)[0]
+    assert isinstance(rate, Numeric)
+    assert rate.answer == pytest.approx(120 / (run["publish_ms"].value / 1000))
+
+
+def test_lab5_page_ends_with_its_check(app_env: str) -> None:
+    at = open_app("views/lab5_outbox.py")
+    assert_no_exception(at)
+    assert "Unlocks when you let the publisher drain the outbox" in " ".join(i.value for i in at.info)
+    for choice in checks_lab5.CHOICES:
+        wrong = next(o for o in choice.options if not o.correct)
+        at = _answer(at, choice.id, wrong.id)
+        assert wrong.why in _feedback(at)
+        at = _answer(at, choice.id, choice.right.id)
+    assert "Knowledge checks passed: 3/" in " ".join(c.value for c in at.sidebar.caption)
+
+
 # -- progress is the learner's own ---------------------------------------------------------
 def test_progress_is_kept_per_sandbox(backends: object, sandbox: Sandbox) -> None:
     other = sandbox.backends.open_sandbox()

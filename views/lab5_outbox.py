@@ -12,6 +12,7 @@ from source.labs.outbox import claim, control, dead_letter, publish, publisher, 
 from source.labs.outbox.consumers import StreamConsumer
 from source.labs.outbox.inbox import Inbox
 from source.labs.outbox.metrics import list_events, outbox_metrics
+from source.web.checks import knowledge_check
 
 st.title("📬 Lab 5 · The outbox pattern")
 st.markdown(
@@ -227,3 +228,4 @@ if r2.button("Clean up published events", key="lab5_cleanup", help="One DELETE o
     if ok:
         st.success(f"Deleted {n} published event(s) older than {keep} s.")
 web.show_source(dead_letter.requeue, retention.cleanup_published, label="The code behind requeue and clean-up")
+knowledge_check("lab5")

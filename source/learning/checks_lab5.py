@@ -19,7 +19,8 @@ def build(found: list[Measurement]) -> list[MultipleChoice | Numeric | Locked]:
             lab=LAB,
             objective=OBJECTIVE,
             prompt="Your publisher's rate",
-            unlock_by="let the publisher drain some events (it records how many and how long).",
+            unlock_by="let the publisher drain the outbox: when it runs dry it records how many events it sent and "
+            "how long its batches took.",
         )
     else:
         n, ms = int(run["published"].value), run["publish_ms"].value
@@ -27,7 +28,8 @@ def build(found: list[Measurement]) -> list[MultipleChoice | Numeric | Locked]:
             id="lab5_rate",
             lab=LAB,
             objective=OBJECTIVE,
-            prompt=f"Your publisher published {n:,} events in {ms:,.0f} ms. At how many events per second?",
+            prompt=f"Your publisher published {n:,} events, and its batches took {ms:,.0f} ms in all (waits between "
+            "batches not counted). At how many events per second did it publish?",
             answer=n / (ms / 1000),
             unit="events/s",
             tolerance_rel=0.03,
