@@ -68,6 +68,7 @@ def test_the_notebook_runs_top_to_bottom_and_prints_real_figures(kernel_env: str
     ], "Lab 3's strategies and its detector on the same 200 users"
     pooled = re.search(r"pooled: 60 requests in \d+ ms, bound 150 ms \(([\d.]+)x\), 4 connections opened", out)
     assert pooled is not None, out
-    assert "events before: 1200, after: 1201" in out, "the refused write's event rolled back with it"
+    assert "events before: 1200, after: 1201" in out, "the failed write's event rolled back with its score"
+    assert "publisher: 501 events in 6 batches" in out, "the course's publisher drained the backlog (100 a batch)"
     assert "plan: served" in out
     assert "passes: True" in out
