@@ -224,6 +224,27 @@ def test_lab3_check_is_graded_against_the_learners_comparison(app_env: str) -> N
     assert not [e.value for e in at.error if e.icon != "🔁"], "only the N+1 detector's own flags are red"
 
 
+def test_lab4_check_is_graded_against_the_learners_reads(app_env: str) -> None:
+    at = open_app("views/lab4_caching.py")
+    assert_no_exception(at)
+    at.button(key="lab4_samples").click().run()
+    assert "Unlocks when you run the cached reads" in " ".join(i.value for i in at.info)
+    for _ in range(3):  # a miss, then two hits
+        at.button(key="lab4_fetch_user").click().run()
+    assert_no_exception(at)
+    prompt = " ".join(m.value for m in at.markdown if "What was the hit ratio H" in m.value)
+    assert "2 hits and 1 misses" in prompt
+    at = _answer(at, "lab4_hit_ratio", "2/3")
+    assert "is not a number" in _feedback(at)
+    at = _answer(at, "lab4_hit_ratio", "0.5")
+    assert "the answer is 0.6667" in _feedback(at)
+    at = _answer(at, "lab4_hit_ratio", "0.667")
+    assert "Correct." in " ".join(s.value for s in at.success)
+    for choice in checks_lab4.CHOICES:
+        at = _answer(at, choice.id, choice.right.id)
+    assert not at.error
+
+
 def test_lab5_drain_is_recorded_and_unlocks_its_question(sandbox: Sandbox) -> None:
     from source.labs.outbox import control, writes
     from source.labs.pooling.experiment import initialise_with_samples

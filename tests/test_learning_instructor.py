@@ -97,6 +97,7 @@ def test_every_preset_sets_up_its_demo(app_env: str, preset: presets.Preset) -> 
         "lab2_pressure": "against a bound of 800 ms",
         "lab2_timeouts": "timeout(s)",
         "lab3_users": "1,000 users with 5,000 AI-R scores",
+        "lab4_cold": "Cold cache: 2 user(s), none cached, counters at zero",
         "lab5_backlog": "A backlog of 5,000 pending events",
         "lab5_broker_down": "The broker is down and the publisher is running",
     }[preset.id]

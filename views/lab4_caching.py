@@ -12,6 +12,7 @@ from source.domain.dtos import UserUpdate, parse
 from source.labs.caching import cache, charts, demo, repository, strategies, strategy_results, structures, workload
 from source.labs.caching.sandbox_cache import cache_for, invalidate_user, set_outage
 from source.labs.data_models import users
+from source.web.checks import knowledge_check
 
 st.title("⚡ Lab 4 · Caching with Redis")
 st.markdown(
@@ -222,3 +223,4 @@ if st.button("Build them from my data", key="lab4_structures"):
             tab.write(item.contents)
             tab.caption(f"When to choose a {item.kind}: {item.when}")
 web.show_source(structures.build_structures)
+knowledge_check("lab4")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from source.learning import checks_lab1, checks_lab2, checks_lab3, checks_lab5
+from source.learning import checks_lab1, checks_lab2, checks_lab3, checks_lab4, checks_lab5
 from source.learning.measurements import Measurement
 from source.learning.questions import Locked, MultipleChoice, Numeric
 
@@ -53,6 +53,7 @@ CHECKS: dict[str, Builder] = {
     "lab1": checks_lab1.build,
     "lab2": checks_lab2.build,
     "lab3": checks_lab3.build,
+    "lab4": checks_lab4.build,
     "lab5": checks_lab5.build,
 }
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from source.labs.caching import demo as caching_demo
 from source.labs.data_models import users
 from source.labs.outbox import control as outbox_control
 from source.labs.outbox import writes as outbox_writes
@@ -56,6 +57,16 @@ async def lab3_thousand_users() -> str:
         f"{report.users:,} users with {report.scores:,} AI-R scores, ready for an N+1 loop "
         f"({report.seconds * 1000:.0f} ms)."
     )
+
+
+async def lab4_cold_cache() -> str:
+    """Alex and Jane with a score each, every user's cached keys deleted and the counters zeroed."""
+    await caching_demo.add_samples()
+    everyone = await users.list_users()
+    for user in everyone:
+        await caching_demo.invalidate(user.id)
+    await caching_demo.reset_counts()
+    return f"Cold cache: {len(everyone)} user(s), none cached, counters at zero: the next read of each is a miss."
 
 
 async def _story_user() -> str:

@@ -11,6 +11,7 @@ from source.learning.measurements import record_run
 from source.platform.context import current_sandbox
 
 if TYPE_CHECKING:
+    from source.labs.caching.cache import RedisCache
     from source.labs.outbox.publisher import BatchResult, OutboxPublisher
     from source.labs.pooling.experiment import ExperimentResult
     from source.labs.repository.measure import StrategyRun
@@ -96,3 +97,14 @@ async def timed_batch(publisher: OutboxPublisher) -> BatchResult:
         _drains[publisher] = _Drain()
         await record_run(current_sandbox(), "lab5", values)
     return result
+
+
+async def cache_reads(cache: RedisCache) -> None:
+    """Lab 4: the sandbox's hit and miss counts so far, and T_cache / T_db from its recent reads."""
+    counts, formula = await cache.metrics.counts(), cache.metrics.formula()
+    values: dict[str, tuple[float, str]] = {"hits": (counts.hits, "reads"), "misses": (counts.misses, "reads")}
+    if formula is not None:
+        values["cache_ms"] = (formula.t_cache_ms, "ms")
+        values["db_ms"] = (formula.t_db_ms, "ms")
+        values["avg_ms"] = (formula.measured_ms, "ms")
+    await record_run(current_sandbox(), "lab4", values)

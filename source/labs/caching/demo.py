@@ -25,6 +25,7 @@ from source.labs.caching.keys import latest_score_key, user_key
 from source.labs.caching.metrics import CacheCounts, Formula
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for, outage_of
+from source.learning import recorders
 from source.platform.context import current_sandbox
 from source.platform.errors import InvalidInput, NotFound
 from source.platform.session import get_session
@@ -101,6 +102,7 @@ async def fetch_user(user_id: str) -> Fetched[UserRow]:
     async with get_session() as session:  # the audit: a fresh session, after the timed read
         row = await UserRepository(session).get_by_id(user_id)
         truth = UserRow.model_validate(row) if row is not None else None
+    await recorders.cache_reads(cache)  # for the knowledge check and the class view
     return _judge(cache, value, truth, lookup, "user")
 
 
@@ -113,6 +115,7 @@ async def fetch_latest_score(user_id: str) -> Fetched[ScoreRow]:
     async with get_session() as session:
         row = await UserRepository(session).get_latest_score(user_id)
         truth = ScoreRow.model_validate(row) if row is not None else None
+    await recorders.cache_reads(cache)  # for the knowledge check and the class view
     return _judge(cache, value, truth, lookup, "latest score")
 
 
