@@ -70,5 +70,13 @@ def test_the_notebook_runs_top_to_bottom_and_prints_real_figures(kernel_env: str
     assert pooled is not None, out
     assert "events before: 1200, after: 1201" in out, "the failed write's event rolled back with its score"
     assert "publisher: 501 events in 6 batches" in out, "the course's publisher drained the backlog (100 a batch)"
+    reads = re.findall(r"^(first read|second read|third read|after invalidating)\s+(MISS|HIT) ", out, re.M)
+    assert reads == [
+        ("first read", "MISS"),
+        ("second read", "HIT"),
+        ("third read", "HIT"),
+        ("after invalidating", "MISS"),
+    ], "Lab 4's read-through cache, invalidated like an update would"
+    assert "hits 2, misses 2, H = 0.50" in out
     assert "plan: served" in out
     assert "passes: True" in out
