@@ -55,21 +55,24 @@ def knowledge_check(lab: str) -> None:
         st.info("This lab's knowledge check is on its way.")
         return
     objective = questions[0].objective
-    st.caption(
+    summary = st.empty()  # filled in after the answers of this run are graded
+    for number, question in enumerate(questions, 1):
+        if _render(box, question, number, question.id in passed):
+            passed = passed | {question.id}
+    summary.caption(
         f"Objective: **{objective}**. Every answer gets an explanation; questions with numbers are computed from "
         f"your own measurements on this page. You have answered {len(passed & {q.id for q in questions})} of "
         f"{len(questions)} correctly so far."
     )
-    for number, question in enumerate(questions, 1):
-        _render(box, question, number, question.id in passed)
 
 
-def _render(box: Sandbox, question: MultipleChoice | Numeric | Locked, number: int, passed_before: bool) -> None:
+def _render(box: Sandbox, question: MultipleChoice | Numeric | Locked, number: int, passed_before: bool) -> bool:
+    """Draw one question and its last grade; True when it was answered correctly in this run."""
     key = f"kc_{question.id}"
     if isinstance(question, Locked):
         st.markdown(f"**{number}. {question.prompt}**")
         st.info(f"🔒 Unlocks when you {question.unlock_by}")
-        return
+        return False
     answer: Any
     with st.form(f"{key}_form"):
         st.markdown(f"**{number}.** {question.prompt}" + (" ✅" if passed_before else ""))
@@ -92,15 +95,17 @@ def _render(box: Sandbox, question: MultipleChoice | Numeric | Locked, number: i
             )
             st.caption(f"Computed from {question.measured_from}; accepted {question.tolerance_text()}.")
         submitted = st.form_submit_button("Check my answer", key=f"{key}_submit")
+    passed_now = False
     if submitted:
         result = grade(question, answer)
         st.session_state[f"{key}_grade"] = result.model_dump()
         if result.passed:
-            ok, _ = web.attempt(lambda: box.run(progress.pass_check(box, question.lab, question.id)))
-            if not ok:
+            passed_now, _ = web.attempt(lambda: box.run(progress.pass_check(box, question.lab, question.id)))
+            if not passed_now:
                 st.caption("Your answer is right, but it could not be saved to your progress.")
     shown = st.session_state.get(f"{key}_grade")
     if shown is not None:
         result = Grade.model_validate(shown)
         show, icon = _SHOW[result.status]
         show(result.message, icon=icon)
+    return passed_now
