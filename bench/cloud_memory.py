@@ -4,8 +4,10 @@ All viewers of a hosted app share one Python process. This builds the backends o
 fresh interpreter that has imported everything the app imports (Streamlit, pandas, plotly,
 every page's modules), opens N learners' sandboxes (default 50) and exercises the labs in
 each one as a learner would: Lab 1 (three users, children, a cascade delete), Lab 2 (a pool
-experiment with its NullPool comparison), the Create exercise (1,000 events written, claimed,
-EXPLAINed), knowledge-check progress, and the instructor's class view. Learners work in
+experiment with its NullPool comparison), Lab 3 (100 users × 3 scores seeded and loaded four
+ways), Lab 4 (cached reads: a miss, then hits), Lab 5 (100 scores and events written, drained
+by the publisher to Redis), the Create exercise (1,000 events written, claimed, EXPLAINed),
+knowledge-check progress, and the instructor's class view. Learners work in
 waves of 10 at once. It reports the process's resident memory (RSS) at each stage, its peak,
 and the growth per learner, against 690 MB. Then it releases every sandbox.
 
@@ -54,8 +56,13 @@ def _rss_mb() -> float:
 async def _learner(n: int) -> None:
     """One learner's session through the labs, inside their sandbox."""
     from source.domain.dtos import UserCreate
+    from source.labs.caching import demo as cache_demo
     from source.labs.data_models import users
+    from source.labs.outbox import control as outbox_control
+    from source.labs.outbox import writes as outbox_writes
     from source.labs.pooling import experiment as pool_lab
+    from source.labs.repository import measure as repository_measure
+    from source.labs.repository import seeding as repository_seeding
     from source.learning import class_view, measurements, overview, progress
     from source.learning.event_table.design import parse_design
     from source.learning.event_table.exercise import check_design
@@ -67,6 +74,13 @@ async def _learner(n: int) -> None:
     await users.delete_user(made[0].id)
     await users.run_users_join_assessments()
     await pool_lab.run_experiment(pool_lab.ExperimentConfig(40, 5, 4, 1, 5.0), compare_nullpool=True)
+    await repository_seeding.seed(repository_seeding.SeedRequest(users=100, scores_per_user=3))
+    await repository_measure.compare_strategies(repository_measure.LoadSettings())
+    alex = (await cache_demo.add_samples())[0]
+    for _ in range(3):
+        await cache_demo.fetch_user(alex)
+    await outbox_writes.calculate_many_scores(alex, 100)
+    await outbox_control.event_publisher(interval_seconds=0.05, max_events=100)
     await check_design(parse_design(DESIGN))
     for lab in ("lab1", "lab2", "create"):
         await progress.visit(box, lab)
