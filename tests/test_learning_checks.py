@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -19,7 +21,7 @@ from source.learning import (
     progress,
 )
 from source.learning.questions import Locked, MultipleChoice, Numeric, grade, parse_number
-from tests.conftest import assert_no_exception, open_app
+from tests.conftest import assert_no_exception, open_app, page_text, unavailable
 
 ALL_CHOICES = [
     *checks_lab1.CHOICES,
@@ -303,3 +305,56 @@ def test_catalogue_links_every_objective_to_registered_labs() -> None:
     for objective in catalogue.OBJECTIVES:
         assert all(lab in catalogue.LABS for lab in objective.labs)
     assert set(catalogue.CHECKS) <= set(catalogue.LABS)
+
+
+def test_a_black_holed_redis_costs_progress_not_the_lesson(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis stops answering: the page still renders, answers are still graded, and it says progress is not saved."""
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import REDIS_URL
+    from tests.tcp_proxy import TcpProxy
+
+    target = make_url(REDIS_URL)
+    prefixes: list[str] = []
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 6379)
+    try:
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+        monkeypatch.setenv("REDIS_URL", target.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
+        at = open_app("views/lab1_data_models.py")
+        if any("unreachable" in w.value for w in at.sidebar.warning):
+            unavailable(" ".join(w.value for w in at.sidebar.warning))
+        prefix = re.search(r"plab:[0-9a-f]+:", page_text(at))
+        prefixes.extend([prefix.group(0)] if prefix else [])
+        question = checks_lab1.CHOICES[0]
+        at = _answer(at, question.id, question.right.id)
+        proxy.black_hole()
+        for _ in range(40):  # a first call times out; then the app's health check knows and calls stop at once
+            at.run()
+            assert_no_exception(at)
+            if "Redis is not answering right now" in " ".join(w.value for w in at.warning):
+                break
+        assert "Your progress could not be read" in " ".join(w.value for w in at.warning)
+        assert "Redis is not answering right now" in " ".join(w.value for w in at.warning)
+        second = checks_lab1.CHOICES[1]
+        at = _answer(at, second.id, second.right.id)
+        assert second.right.why in " ".join(s.value for s in at.success), "grading needs no Redis"
+        assert "could not be saved to your progress" in " ".join(c.value for c in at.caption)
+    finally:
+        proxy.close()
+        asyncio.run(_drop_keys(prefixes))
+
+
+async def _drop_keys(prefixes: list[str]) -> None:
+    """What a sandbox cut off from Redis could not delete on release, over a direct line."""
+    from redis.asyncio import Redis
+
+    from tests.conftest import REDIS_URL
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        for prefix in prefixes:
+            keys = [k async for k in client.scan_iter(match=prefix + "*")]
+            if keys:
+                await client.delete(*keys)
+    finally:
+        await client.aclose()

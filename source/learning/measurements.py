@@ -58,6 +58,7 @@ async def record_run(sandbox: Sandbox, lab: str, values: dict[str, tuple[float, 
     if not rows:
         return None
     try:
+        await store.ready(sandbox)
         async with asyncio.timeout(store.REDIS_TIMEOUT_S):
             redis, key = store.client(sandbox), KEY
             await redis.rpush(key, *rows)
@@ -75,6 +76,7 @@ async def record(sandbox: Sandbox, lab: str, name: str, value: float, unit: str)
 
 async def load(sandbox: Sandbox, lab: str | None = None) -> list[Measurement]:
     """Every kept measurement, oldest first (only ``lab``'s if given)."""
+    await store.ready(sandbox)
     async with asyncio.timeout(store.REDIS_TIMEOUT_S):
         raw = await store.client(sandbox).lrange(KEY, 0, -1)
     found = [Measurement.model_validate(json.loads(r)) for r in raw]

@@ -35,22 +35,26 @@ class Progress(BaseModel):
 
 
 async def visit(sandbox: Sandbox, page: str) -> None:
+    await store.ready(sandbox)
     async with asyncio.timeout(store.REDIS_TIMEOUT_S):
         await store.client(sandbox).sadd(VISITED, page)
 
 
 async def pass_check(sandbox: Sandbox, lab: str, question_id: str) -> None:
     """Remember a correct answer. A later wrong answer does not take it back."""
+    await store.ready(sandbox)
     async with asyncio.timeout(store.REDIS_TIMEOUT_S):
         await store.client(sandbox).hset(CHECKS, question_id, lab)
 
 
 async def complete_exercise(sandbox: Sandbox, summary: str) -> None:
+    await store.ready(sandbox)
     async with asyncio.timeout(store.REDIS_TIMEOUT_S):
         await store.client(sandbox).set(EXERCISE, summary[:500])
 
 
 async def load(sandbox: Sandbox) -> Progress:
+    await store.ready(sandbox)
     redis = store.client(sandbox)
     async with asyncio.timeout(store.REDIS_TIMEOUT_S):
         visited = await redis.smembers(VISITED)

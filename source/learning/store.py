@@ -10,13 +10,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from source.platform.errors import ServiceUnavailable
+
 if TYPE_CHECKING:
     from source.platform.sandbox import Sandbox
 
 #: How long any learning-layer Redis call may take before it is given up (seconds).
-REDIS_TIMEOUT_S = 3.0
+REDIS_TIMEOUT_S = 2.0
 
 
 def client(sandbox: Sandbox) -> Any:
     """The sandbox's namespaced Redis client: plain key names ("progress:checks") stay inside its prefix."""
     return sandbox.redis
+
+
+async def ready(sandbox: Sandbox) -> None:
+    """Refuse at once when the app's health check says Redis is not answering.
+
+    The check is shared and cached for a few seconds, so a page with a knowledge check and
+    the sidebar's progress waits for Redis at most once, instead of once per call.
+    """
+    health = await sandbox.backends.check_health()
+    if not health.redis_ok:
+        raise ServiceUnavailable("Redis is not answering right now, so your progress cannot be read or saved.")

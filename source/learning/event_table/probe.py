@@ -8,6 +8,7 @@ or a reset, so the learner can look at it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -106,16 +107,19 @@ async def _prepare(conn: AsyncConnection, design: EventTableDesign, schema: str 
     """Drop this exercise's earlier tables, refuse a name the sandbox already uses, create the new one."""
     sandbox = current_sandbox()
     redis, key = store.client(sandbox), TABLES_KEY
-    mine = set(await redis.smembers(key))
+    await store.ready(sandbox)
+    async with asyncio.timeout(store.REDIS_TIMEOUT_S):
+        mine = set(await redis.smembers(key))
     existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names(schema=schema)))
     if design.table in Base.metadata.tables or design.table == "alembic_version" or design.table in existing - mine:
         raise InvalidInput(f"'{design.table}' is already one of the labs' tables in your sandbox: pick another name.")
     for name in mine & existing:
         await conn.run_sync(Table(name, MetaData(schema=schema)).drop)
-    await redis.delete(key)
     table = build.to_table(design, schema)
     await conn.run_sync(table.create)
-    await redis.sadd(key, design.table)
+    async with asyncio.timeout(store.REDIS_TIMEOUT_S):
+        await redis.delete(key)
+        await redis.sadd(key, design.table)
     return table
 
 
