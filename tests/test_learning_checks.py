@@ -234,7 +234,7 @@ def test_lab4_check_is_graded_against_the_learners_reads(app_env: str) -> None:
     for _ in range(3):  # a miss, then two hits
         at.button(key="lab4_fetch_user").click().run()
     assert_no_exception(at)
-    prompt = " ".join(m.value for m in at.markdown if "What was the hit ratio H" in m.value)
+    prompt = " ".join(m.value for m in at.markdown if "What was their hit ratio" in m.value)
     assert "2 hits and 1 misses" in prompt
     at = _answer(at, "lab4_hit_ratio", "2/3")
     assert "is not a number" in _feedback(at)

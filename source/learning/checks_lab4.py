@@ -31,8 +31,8 @@ def _from_your_reads(found: list[Measurement]) -> list[Numeric | Locked]:
                 id="lab4_hit_ratio",
                 lab=LAB,
                 objective="Analyze",
-                prompt=f"Your reads made {hits:,} hits and {misses:,} misses. What was the hit ratio H, between 0 "
-                "and 1?",
+                prompt=f"Your recent cached reads made {hits:,} hits and {misses:,} misses. What was their hit ratio "
+                "H, between 0 and 1?",
                 answer=hits / (hits + misses),
                 unit="",
                 tolerance_abs=0.01,
