@@ -61,6 +61,7 @@ async def _learner(n: int) -> None:
     from source.labs.outbox import control as outbox_control
     from source.labs.outbox import writes as outbox_writes
     from source.labs.pooling import experiment as pool_lab
+    from source.labs.pooling.config import ExperimentConfig
     from source.labs.repository import measure as repository_measure
     from source.labs.repository import seeding as repository_seeding
     from source.learning import class_view, measurements, overview, progress
@@ -73,7 +74,10 @@ async def _learner(n: int) -> None:
     await users.add_sample_children(made[0].id, 2, 3)
     await users.delete_user(made[0].id)
     await users.run_users_join_assessments()
-    await pool_lab.run_experiment(pool_lab.ExperimentConfig(40, 5, 4, 1, 5.0), compare_nullpool=True)
+    await pool_lab.run_experiment(
+        ExperimentConfig(requests=40, delay_ms=5, pool_size=4, max_overflow=1, pool_timeout_s=5.0),
+        compare_nullpool=True,
+    )
     await repository_seeding.seed(repository_seeding.SeedRequest(users=100, scores_per_user=3))
     await repository_measure.compare_strategies(repository_measure.LoadSettings())
     alex = (await cache_demo.add_samples())[0]

@@ -164,13 +164,11 @@ def test_lab1_check_right_wrong_and_unanswered(app_env: str) -> None:
 
 
 def test_lab1_cascade_question_uses_the_learners_delete(app_env: str) -> None:
-    from tests.test_lab1_page import create_user
+    from tests.test_lab1_page import add_children, create_user, delete_selected
 
     at = create_user(open_app("views/lab1_data_models.py"), "casc@example.com", "Casc")
-    at.number_input(key="lab1_n_assessments").set_value(2)
-    at.number_input(key="lab1_n_scores").set_value(3)
-    at.button(key="lab1_add_children").click().run()
-    at.button(key="lab1_delete").click().run()
+    add_children(at, 2, 3)
+    delete_selected(at)
     assert_no_exception(at)
     prompt = " ".join(m.value for m in at.markdown if "Your last delete removed" in m.value)
     assert "2 assessment(s) and 3 score(s)" in prompt
@@ -186,11 +184,9 @@ def test_lab2_check_is_locked_then_graded_against_the_measured_run(app_env: str)
     at = open_app("views/lab2_connectivity.py")
     assert_no_exception(at)
     assert "Unlocks when you run the experiment" in " ".join(i.value for i in at.info)
-    for key, value in {"k": 20, "d": 10, "size": 2, "overflow": 1, "timeout": 5.0}.items():
-        at.number_input(key=f"lab2_{key}").set_value(value)
-    at.checkbox(key="lab2_compare").set_value(False)
-    at.button(key="lab2_run").click().run()
-    assert_no_exception(at)
+    from tests.test_lab2_page import run_experiment
+
+    at = run_experiment(at, k=20, d=10, size=2, overflow=1, timeout=5.0, compare=False)
     prompt = " ".join(m.value for m in at.markdown if "No schedule can finish faster" in m.value)
     assert "K = 20" in prompt
     assert "= 3 connections" in prompt
@@ -249,7 +245,7 @@ def test_lab4_check_is_graded_against_the_learners_reads(app_env: str) -> None:
 
 def test_lab5_drain_is_recorded_and_unlocks_its_question(sandbox: Sandbox) -> None:
     from source.labs.outbox import control, writes
-    from source.labs.pooling.experiment import initialise_with_samples
+    from source.labs.pooling.initialise import initialise_with_samples
 
     user_id = sandbox.run(initialise_with_samples()).users[0].id
     sandbox.run(writes.calculate_many_scores(user_id, 120))

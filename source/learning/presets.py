@@ -16,6 +16,8 @@ from source.labs.data_models import users
 from source.labs.outbox import control as outbox_control
 from source.labs.outbox import writes as outbox_writes
 from source.labs.pooling import experiment as pool_lab
+from source.labs.pooling.config import ExperimentConfig
+from source.labs.pooling.initialise import initialise_with_samples
 from source.labs.repository import seeding as repository_seeding
 from source.platform.errors import InvalidInput
 
@@ -30,12 +32,12 @@ class Preset:
 
 
 async def lab1_story_users() -> str:
-    report = await pool_lab.initialise_with_samples()
+    report = await initialise_with_samples()
     counts = [await users.add_sample_children(u.id, 2, 3) for u in report.users]
     return f"Alex Smith and Jane Doe are there, with {counts[0][0]} assessments and {counts[0][1]} scores each."
 
 
-async def _pool(config: pool_lab.ExperimentConfig) -> str:
+async def _pool(config: ExperimentConfig) -> str:
     run = await pool_lab.run_experiment(config, compare_nullpool=True)
     pooled, nullpool = run.pooled, run.nullpool
     text = f"Pooled: {pooled.wall_s * 1000:.0f} ms against a bound of {pooled.bound_s * 1000:.0f} ms"
@@ -44,11 +46,11 @@ async def _pool(config: pool_lab.ExperimentConfig) -> str:
 
 
 async def lab2_pressure() -> str:
-    return await _pool(pool_lab.ExperimentConfig(200, 20, 5, 0, 5.0))
+    return await _pool(ExperimentConfig(requests=200, delay_ms=20, pool_size=5, max_overflow=0, pool_timeout_s=5.0))
 
 
 async def lab2_timeouts() -> str:
-    return await _pool(pool_lab.ExperimentConfig(100, 100, 2, 0, 0.5))
+    return await _pool(ExperimentConfig(requests=100, delay_ms=100, pool_size=2, max_overflow=0, pool_timeout_s=0.5))
 
 
 async def lab3_thousand_users() -> str:
@@ -71,7 +73,7 @@ async def lab4_cold_cache() -> str:
 
 async def _story_user() -> str:
     """Alex Smith's id, created if needed."""
-    return (await pool_lab.initialise_with_samples()).users[0].id
+    return (await initialise_with_samples()).users[0].id
 
 
 async def lab5_backlog() -> str:

@@ -13,7 +13,7 @@ from source.platform.context import current_sandbox
 if TYPE_CHECKING:
     from source.labs.caching.cache import RedisCache
     from source.labs.outbox.publisher import BatchResult, OutboxPublisher
-    from source.labs.pooling.experiment import ExperimentResult
+    from source.labs.pooling.results import ExperimentResult
     from source.labs.repository.measure import StrategyRun
 
 

@@ -256,7 +256,7 @@ class Backends:
             if nullpool
             else {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
         )
-        if sandbox.schema is None:
+        if self.shared_engine is None:  # SQLite; a notebook's PostgreSQL context has no schema of its own
             if sandbox.directory is None:
                 raise RuntimeError("A SQLite sandbox always has a folder")
             return sqlite_engine(sandbox.directory / "lab.db", **pool)
