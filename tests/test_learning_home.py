@@ -44,3 +44,19 @@ def test_the_new_pages_render_in_the_shell(app_env: str, page: str) -> None:
     assert_no_exception(at)
     assert at.title
     assert not at.error
+
+
+def test_progress_survives_a_refresh_and_is_not_anothers(app_env: str) -> None:
+    from source.web import TOKEN_PARAM
+    from tests.test_sandbox_tokens import visit
+
+    first = visit()
+    question = checks_lab1.CHOICES[0]
+    first.radio(key=f"kc_{question.id}").set_value(question.right.id)
+    first.button(key=f"kc_{question.id}_submit").click().run()
+    token = first.query_params[TOKEN_PARAM]
+    refreshed = visit(token)  # a new browser session with the same address: a refresh
+    assert "Knowledge checks passed: 1/" in " ".join(c.value for c in refreshed.sidebar.caption)
+    assert "✅" in " ".join(m.value for m in refreshed.markdown if question.prompt in m.value), "marked as passed"
+    stranger = visit()
+    assert "Knowledge checks passed: 0/" in " ".join(c.value for c in stranger.sidebar.caption)
