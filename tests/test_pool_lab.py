@@ -326,3 +326,23 @@ def test_a_reset_stops_the_running_experiment_first(backends: Backends) -> None:
         assert background.runner(box) is not runner, "the reset sandbox starts with a fresh runner"
     finally:
         backends.release(box)
+
+
+def test_an_experiment_larger_than_the_connection_budget_is_refused_before_it_starts(sandbox: Sandbox) -> None:
+    """On PostgreSQL every app process shares max_connections: experiments get a budget (a setting)."""
+    budget = experiment.connection_budget(sandbox)
+    big = settings(pool_size=config.MAX_POOL_SIZE, max_overflow=config.MAX_OVERFLOW)
+    if big.connections_at_once <= budget:
+        pytest.skip(f"the largest pool ({big.connections_at_once}) fits this backend's budget of {budget}")
+
+    async def attempt() -> None:
+        async with use_sandbox(sandbox):
+            await experiment.run_experiment(big)
+
+    with pytest.raises(LabError, match="PLAB_EXPERIMENT_CONNECTIONS"):
+        sandbox.run(attempt())
+    assert sandbox.run(_gate_running()) == 0, "nothing was admitted"
+
+
+async def _gate_running() -> int:
+    return experiment.experiment_gate().running

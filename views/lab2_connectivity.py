@@ -124,7 +124,7 @@ st.caption(
     f"pool_size ≤ {config.MAX_POOL_SIZE}, max_overflow ≤ {config.MAX_OVERFLOW}, pool_timeout "
     f"{config.MIN_POOL_TIMEOUT_S:g}–{config.MAX_POOL_TIMEOUT_S:g} s. One experiment per learner. On this server "
     f"at most {config.MAX_EXPERIMENTS_AT_ONCE} experiments run at once, holding at most "
-    f"{config.MAX_EXPERIMENT_CONNECTIONS} connections together: an experiment that does not fit waits its turn "
+    f"{experiment.connection_budget(box)} connections together: an experiment that does not fit waits its turn "
     f"(up to {experiment.ADMISSION_TIMEOUT_S:g} s), so two large ones run one after the other."
 )
 runner = background.runner(box)

@@ -247,8 +247,8 @@ class Backends:
     ) -> AsyncEngine:
         """A dedicated engine with a learner's own pool settings, for Lab 2 (call it on the loop).
 
-        SQLite: a pool on the sandbox's own file. PostgreSQL: the app's database URL with a
-        5-second connect timeout, seeing the sandbox's schema. ``NullPool`` keeps nothing:
+        SQLite: a pool on the sandbox's own file. PostgreSQL: the app's database URL with the
+        same bounded waits as the shared engine, seeing the sandbox's schema. ``NullPool`` keeps nothing:
         every ``connect()`` opens a new connection and closing it really closes it.
         """
         pool: dict[str, Any] = (
@@ -262,7 +262,8 @@ class Backends:
             return sqlite_engine(sandbox.directory / "lab.db", **pool)
         if self.settings.database_url is None:
             raise RuntimeError("A shared engine always comes from a DATABASE_URL")
-        engine = create_async_engine(self.settings.database_url, connect_args={"timeout": 5}, **pool)
+        connect_args = postgres_connect_args(self.settings.statement_timeout_s)
+        engine = create_async_engine(self.settings.database_url, connect_args=connect_args, **pool)
         return engine.execution_options(schema_translate_map={None: sandbox.schema})
 
     def shared_engine_or_raise(self) -> AsyncEngine:

@@ -24,10 +24,10 @@ MAX_POOL_TIMEOUT_S = 10.0
 MAX_NULLPOOL_CONCURRENCY = 40
 #: Experiments running at the same moment, across every learner of this process.
 MAX_EXPERIMENTS_AT_ONCE = 2
-#: Connections all running experiments may hold together. PostgreSQL refuses clients past
-#: ``max_connections`` (100 by default, 3 of them reserved); the app's shared pool can hold
-#: 20, so 60 more leaves room for everybody else.
-MAX_EXPERIMENT_CONNECTIONS = 60
+#: Connections all running experiments may hold together on SQLite, where each is a file handle.
+#: On PostgreSQL the budget is the ``PLAB_EXPERIMENT_CONNECTIONS`` setting: the server refuses
+#: clients past ``max_connections``, which every app process shares.
+SQLITE_EXPERIMENT_CONNECTIONS = 60
 
 #: Each field's label on the page and its unit, for the messages below.
 _LABELS = {

@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 from source.instruments.admission import AdmissionGate, gate_on_running_loop
-from source.labs.pooling.config import MAX_EXPERIMENT_CONNECTIONS, MAX_EXPERIMENTS_AT_ONCE, ExperimentConfig
+from source.labs.pooling.config import MAX_EXPERIMENTS_AT_ONCE, SQLITE_EXPERIMENT_CONNECTIONS, ExperimentConfig
 from source.labs.pooling.requests import (
     Progress,
     Tally,
@@ -43,11 +43,16 @@ EXPERIMENT_TIME_LIMIT_S = 60.0
 SAMPLE_EVERY_S = 0.01
 
 
-def experiment_gate() -> AdmissionGate:
-    """The gate every experiment of this process passes (one per event loop)."""
-    return gate_on_running_loop(
-        "pool experiments", lambda: AdmissionGate(MAX_EXPERIMENTS_AT_ONCE, MAX_EXPERIMENT_CONNECTIONS)
-    )
+def connection_budget(sandbox: Sandbox) -> int:
+    """Connections all experiments of this process may hold together (a setting on PostgreSQL)."""
+    if sandbox.backends.shared_engine is None:
+        return SQLITE_EXPERIMENT_CONNECTIONS
+    return sandbox.backends.settings.experiment_connections
+
+
+def experiment_gate(budget: int = SQLITE_EXPERIMENT_CONNECTIONS) -> AdmissionGate:
+    """The gate every experiment of this process passes (one per event loop, built with the first budget)."""
+    return gate_on_running_loop("pool experiments", lambda: AdmissionGate(MAX_EXPERIMENTS_AT_ONCE, budget))
 
 
 def backend_name(sandbox: Sandbox) -> str:
@@ -125,8 +130,14 @@ async def run_experiment(
     progress = progress or Progress()
     progress.runs = 2 if compare_nullpool else 1
     needs = max(config.connections_at_once, config.nullpool_concurrency if compare_nullpool else 0)
+    budget = connection_budget(sandbox)
+    if needs > budget:
+        raise LabError(
+            f"This experiment would hold {needs} connections at once, but this server lends all experiments "
+            f"together at most {budget} (PLAB_EXPERIMENT_CONNECTIONS). Make pool_size + max_overflow {budget} or less."
+        )
     try:
-        async with experiment_gate().admit(needs, timeout=ADMISSION_TIMEOUT_S):
+        async with experiment_gate(budget).admit(needs, timeout=ADMISSION_TIMEOUT_S):
             async with asyncio.timeout(EXPERIMENT_TIME_LIMIT_S):
                 progress.begin("pooled", 1, config.requests)
                 pooled = await measure(sandbox, config, progress, nullpool=False)
