@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.exc import IntegrityError
 
 from source.domain.models import AIRScore, Assessment, User
@@ -46,21 +48,23 @@ async def create_sample_users() -> list[tuple[str, str, bool]]:
     return out
 
 
+def sample_score_parts() -> dict[str, Any]:
+    """What every sample AI-R score shares: its components, confidence interval and model metadata."""
+    return {
+        "vr_score": 0.7,
+        "hr_score": 0.8,
+        "synergy_score": 0.9,
+        "ci_lower": 0.8,
+        "ci_upper": 0.9,
+        "parameter_version": "v1.2",
+        "calculation_metadata": {"model": "deep_eval_v3", "factors": ["fluency", "domain"]},
+    }
+
+
 async def create_sample_airscore(user_id: str, occupation_code: str = "SW_ENG", air_score: float = 85.5) -> AIRScore:
     """An AI-R score with its confidence interval and JSON calculation metadata."""
     async with get_session() as session:
-        score = AIRScore(
-            user_id=user_id,
-            occupation_code=occupation_code,
-            air_score=air_score,
-            vr_score=0.7,
-            hr_score=0.8,
-            synergy_score=0.9,
-            ci_lower=0.8,
-            ci_upper=0.9,
-            parameter_version="v1.2",
-            calculation_metadata={"model": "deep_eval_v3", "factors": ["fluency", "domain"]},
-        )
+        score = AIRScore(user_id=user_id, occupation_code=occupation_code, air_score=air_score, **sample_score_parts())
         session.add(score)
         await session.commit()
         return score

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from source.domain.repositories import UserRepository
+from source.domain.samples import sample_score_parts
 from source.labs.repository.jobs import Progress
 from source.platform.errors import InvalidInput, NotFound
 from source.platform.session import get_session
@@ -132,13 +133,7 @@ async def add_sample_scores(user_id: str, count: int = SAMPLE_SCORES) -> int:
                 user_id,
                 occupation_code=("SW_ENG", "DATA_SCI", "PM")[i % 3],
                 air_score=round(70 + 6.5 * ((have + i) % 5), 1),
-                vr_score=0.7,
-                hr_score=0.8,
-                synergy_score=0.9,
-                ci_lower=0.8,
-                ci_upper=0.9,
-                parameter_version="v1.2",
-                calculation_metadata={"model": "deep_eval_v3", "factors": ["fluency", "domain"]},
+                **sample_score_parts(),
             )
         await session.commit()
         return have + count
