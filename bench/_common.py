@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import statistics
@@ -55,6 +56,27 @@ def backend_kinds() -> list[str]:
     else:
         print(f"(PostgreSQL at {PG_URL} or Redis at {REDIS_URL} unreachable: measuring the embedded pair only)")
     return kinds
+
+
+def measure_in_child(module: str, kind: str, *args: str, timeout: float) -> dict[str, Any]:
+    """Run ``python -m <module> --child <kind> <args>`` in a fresh interpreter; its last line is JSON.
+
+    Memory is measured in a process of its own, so one backend's allocations never count
+    against the other's.
+    """
+    print(f"measuring {kind} …", file=sys.stderr)
+    out = subprocess.run(
+        [sys.executable, "-m", module, "--child", kind, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"{kind} failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 def leftover_schemas(names: Sequence[str]) -> list[str]:

@@ -20,12 +20,10 @@ import argparse
 import gc
 import json
 import resource
-import subprocess
-import sys
 import time
 from typing import Any
 
-from bench._common import PG_URL, REDIS_URL, ROOT, backend_kinds, print_table
+from bench._common import PG_URL, REDIS_URL, backend_kinds, measure_in_child, print_table
 
 LIMIT_MB = 690
 MB = 1024 * 1024
@@ -155,18 +153,7 @@ def main() -> None:
         return
     rows = []
     for kind in backend_kinds():
-        print(f"measuring {kind} …", file=sys.stderr)
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.cloud_memory", "--child", kind, "--learners", str(args.learners)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-        if out.returncode != 0:
-            raise SystemExit(f"{kind} failed:\n{out.stderr[-3000:]}")
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r = measure_in_child("bench.cloud_memory", kind, "--learners", str(args.learners), timeout=1800)
         rows.append(
             [
                 "PostgreSQL + Redis" if kind == "services" else "SQLite + fakeredis",

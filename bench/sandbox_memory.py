@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import subprocess
-import sys
 import threading
 import time
 from typing import Any
 
-from bench._common import PG_URL, REDIS_URL, ROOT, backend_kinds, leftover_schemas, print_table
+from bench._common import PG_URL, REDIS_URL, backend_kinds, leftover_schemas, measure_in_child, print_table
 
 TARGET_MB = 2.0
 MB = 1024 * 1024
@@ -112,18 +110,7 @@ def main() -> None:
 
     results = []
     for kind in backend_kinds():
-        print(f"measuring {kind} …", file=sys.stderr)
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.sandbox_memory", "--child", kind, "--count", str(args.count)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        if out.returncode != 0:
-            raise SystemExit(f"{kind} failed:\n{out.stderr[-3000:]}")
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        results.append(measure_in_child("bench.sandbox_memory", kind, "--count", str(args.count), timeout=900))
 
     rows = []
     for r in results:
