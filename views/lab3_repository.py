@@ -13,6 +13,7 @@ from source.domain.samples import create_sample_users
 from source.instruments import n_plus_one, query_log
 from source.labs.repository import charts, jobs, measure, plans, scaling, seeding, strategies, trap
 from source.web.checks import knowledge_check
+from source.web.widgets import whole_number_input
 
 st.title("🔁 Lab 3 · Repository pattern & N+1")
 st.markdown(
@@ -109,8 +110,8 @@ st.caption(
     f"in `@{seeding.SEED_DOMAIN}`, so removing them leaves your own users alone."
 )
 s1, s2 = st.columns(2)
-n_users = s1.number_input("Users N", 1, seeding.MAX_USERS, 1000, step=100, key="lab3_n")
-n_scores = s2.number_input("Scores per user M", 0, seeding.MAX_SCORES_PER_USER, 5, key="lab3_m")
+n_users = whole_number_input(s1, "Users N", (1, seeding.MAX_USERS), 1000, step=100, key="lab3_n")
+n_scores = whole_number_input(s2, "Scores per user M", (0, seeding.MAX_SCORES_PER_USER), 5, key="lab3_m")
 b1, b2 = st.columns(2)
 if b1.button("Seed", key="lab3_seed", type="primary", help="Refused if seeded users are already there."):
     ok, request = web.attempt(lambda: parse(seeding.SeedRequest, users=n_users, scores_per_user=n_scores))
@@ -139,8 +140,8 @@ k1, k2 = st.columns(2)
 round_trip = k1.slider(
     "Simulated network round trip per statement (ms)", 0.0, measure.MAX_ROUND_TRIP_MS, 0.0, 0.5, key="lab3_rtt"
 )
-threshold = k2.number_input(
-    "Detector threshold (repeats of one shape)", 2, 1000, n_plus_one.DEFAULT_THRESHOLD, key="lab3_threshold"
+threshold = whole_number_input(
+    k2, "Detector threshold (repeats of one shape)", (2, 1000), n_plus_one.DEFAULT_THRESHOLD, key="lab3_threshold"
 )
 if st.button("Load with every strategy", key="lab3_compare", type="primary"):
     ok, settings = web.attempt(lambda: parse(measure.LoadSettings, round_trip_ms=round_trip, threshold=threshold))

@@ -13,6 +13,7 @@ from source.labs.caching import cache, charts, demo, repository, strategies, str
 from source.labs.caching.sandbox_cache import cache_for, invalidate_user, set_outage
 from source.labs.data_models import users
 from source.web.checks import knowledge_check
+from source.web.widgets import whole_number_input
 
 st.title("⚡ Lab 4 · Caching with Redis")
 st.markdown(
@@ -140,14 +141,16 @@ if status is not None:
             f"Measured over the same {formula.reads} reads: **{formula.measured_ms:.3f} ms** on average. The formula "
             "leaves out what a miss does after the database answers (storing the value in Redis)."
         )
-    if st.button("Reset the counters", key="lab4_reset_counts"):
-        web.attempt(lambda: web.run(demo.reset_counts()))
+    if (
+        st.button("Reset the counters", key="lab4_reset_counts")
+        and web.attempt(lambda: web.run(demo.reset_counts()))[0]
+    ):
         st.rerun()
 
 # -- 5 · stampede -------------------------------------------------------------------------
 st.header("5 · A stampede on one cold key")
 s = st.columns(3)
-readers = s[0].number_input("Concurrent readers", 1, demo.MAX_STAMPEDE, 50, key="lab4_readers")
+readers = whole_number_input(s[0], "Concurrent readers", (1, demo.MAX_STAMPEDE), 50, key="lab4_readers")
 protection = s[1].toggle("Stampede protection", True, key="lab4_protection")
 if s[2].button("Fire the readers", key="lab4_stampede"):
     ok, hit = web.attempt(lambda: web.run(demo.run_stampede(uid, int(readers), protection)))
@@ -181,12 +184,12 @@ st.caption(
 st.header("7 · Strategies compared on one workload")
 with st.form("lab4_strategy_form"):
     f = st.columns(6)
-    ops = f[0].number_input("Operations", 10, workload.MAX_OPERATIONS, 600, step=100, key="lab4_ops")
-    keys = f[1].number_input("Keys", 1, workload.MAX_KEYS, 20, key="lab4_keys")
+    ops = whole_number_input(f[0], "Operations", (10, workload.MAX_OPERATIONS), 600, step=100, key="lab4_ops")
+    keys = whole_number_input(f[1], "Keys", (1, workload.MAX_KEYS), 20, key="lab4_keys")
     share = f[2].number_input("Share of reads", 0.0, 1.0, 0.9, step=0.05, key="lab4_read_share")
     skew = f[3].number_input("Zipf skew s", 0.0, 3.0, 1.0, step=0.1, key="lab4_skew")
-    ttl_ms = f[4].number_input("TTL (ms)", 10, 60_000, 300, step=50, key="lab4_ttl_ms")
-    seed = f[5].number_input("Seed", 0, 10_000, 7, key="lab4_seed")
+    ttl_ms = whole_number_input(f[4], "TTL (ms)", (10, 60_000), 300, step=50, key="lab4_ttl_ms")
+    seed = whole_number_input(f[5], "Seed", (0, 10_000), 7, key="lab4_seed")
     chosen = st.multiselect("Strategies", strategies.STRATEGIES, strategies.STRATEGIES, key="lab4_strategies")
     go = st.form_submit_button("Run the workload", key="lab4_run_strategies", type="primary")
 if go:

@@ -11,8 +11,9 @@ from source.labs.data_models import users
 from source.labs.outbox import claim, control, dead_letter, publish, publisher, retention, writes
 from source.labs.outbox.consumers import StreamConsumer
 from source.labs.outbox.inbox import Inbox
-from source.labs.outbox.metrics import list_events, outbox_metrics
+from source.labs.outbox.metrics import list_events
 from source.web.checks import knowledge_check
+from source.web.widgets import whole_number_input
 
 st.title("📬 Lab 5 · The outbox pattern")
 st.markdown(
@@ -20,7 +21,10 @@ st.markdown(
     "then claims pending events, **publishes them to Redis**, and marks them published in the same transaction as "
     "its claim. Break it below (the broker down, a crash, nobody listening) and watch that nothing is lost."
 )
-box = web.sandbox()
+ok, maybe_box = web.attempt(web.sandbox)
+if not ok or maybe_box is None:
+    st.stop()
+box = maybe_box  # this learner's sandbox, for every call below
 pg = box.schema is not None
 
 
@@ -46,16 +50,22 @@ else:
         "Fail before COMMIT", key="lab5_fail", help="Raise after both INSERTs ran: the rollback must remove both rows."
     )
     if left.button("Calculate and store the score", key="lab5_calc", type="primary", help="Score + event, one COMMIT."):
-        _, before = web.attempt(lambda: web.run(outbox_metrics()))
-        ok, made = web.attempt(lambda: web.run(control.record_score(str(user_id), occupation, fail)))
-        _, after = web.attempt(lambda: web.run(outbox_metrics()))
-        if ok and made:
-            st.session_state["lab5_flash_write"] = f"Score `{made[0]}` and its pending event `{made[1]}` committed."
-            st.rerun()
-        if fail and before and after:
-            counted = [m.pending + m.published + m.failed for m in (before, after)]
-            st.caption(f"Events in the outbox before: {counted[0]}, after: {counted[1]}. No score was left either.")
-    many = right.number_input("Scores at once", 1, writes.MAX_BATCH, 200, key="lab5_many_n", help="A backlog to drain.")
+        if fail:
+            ok, rolled = web.attempt(lambda: web.run(control.record_score_expecting_rollback(str(user_id), occupation)))
+            if ok and rolled is not None:
+                st.error(rolled.failure, icon="💥")
+                st.caption(
+                    f"Counted in your sandbox before and after: scores {rolled.scores[0]} → {rolled.scores[1]}, "
+                    f"events {rolled.events[0]} → {rolled.events[1]}. Both INSERTs ran; the rollback removed both."
+                )
+        else:
+            ok, made = web.attempt(lambda: web.run(control.record_score(str(user_id), occupation)))
+            if ok and made:
+                st.session_state["lab5_flash_write"] = f"Score `{made[0]}` and its pending event `{made[1]}` committed."
+                st.rerun()
+    many = whole_number_input(
+        right, "Scores at once", (1, writes.MAX_BATCH), 200, key="lab5_many_n", help="A backlog to drain."
+    )
     bulk = right.button("Calculate many (one transaction)", key="lab5_many", help="N scores and N events, one COMMIT.")
     if bulk and web.attempt(lambda: web.run(writes.calculate_many_scores(str(user_id), int(many))))[0]:
         st.session_state["lab5_flash_write"] = f"{int(many)} scores and {int(many)} pending events committed."
@@ -80,10 +90,12 @@ st.caption(
     )
 )
 c1, c2, c3, c4 = st.columns(4)
-max_events = c1.number_input("Max events per batch", 1, 1000, 100, key="lab5_max_events", help="1 to 1000.")
-max_attempts = c2.number_input("Max attempts", 1, 20, 5, key="lab5_max_attempts", help="Then: dead letter.")
+max_events = whole_number_input(c1, "Max events per batch", (1, 1000), 100, key="lab5_max_events", help="1 to 1000.")
+max_attempts = whole_number_input(c2, "Max attempts", (1, 20), 5, key="lab5_max_attempts", help="Then: dead letter.")
 base = c3.number_input("Backoff base (s)", 0.05, 60.0, 1.0, key="lab5_backoff", help="≈ base·2^(n−1) + jitter.")
-count = c4.number_input("Publishers", 1, 4, 1, key="lab5_publishers", help="On PostgreSQL they share the work.")
+count = whole_number_input(
+    c4, "Publishers", (1, 4), 1, key="lab5_publishers", help="On PostgreSQL they share the work."
+)
 b1, b2, b3, b4 = st.columns(4)
 options = {"max_events": max_events, "max_attempts": max_attempts, "backoff_base": base}
 if b1.button("▶ Start publisher", key="lab5_start", help="Refused if it is already running."):
@@ -92,10 +104,12 @@ if b2.button("⏹ Stop publisher", key="lab5_stop", help="Finishes its batch, or
     ok, graceful = web.attempt(lambda: web.run(control.stop_publisher()))
     if ok:
         st.success("Stopped after finishing its batch." if graceful else "Stopped; its batch was rolled back.")
-if b3.button("👂 Start consumers", key="lab5_listen", help="A Pub/Sub subscriber and a Stream consumer."):
-    web.attempt(lambda: web.run(control.start_consumers()))
-if b4.button("🔇 Stop consumers", key="lab5_unlisten", help="Nobody listens any more."):
-    web.attempt(lambda: web.run(control.stop_consumers()))
+listen = b3.button("👂 Start consumers", key="lab5_listen", help="A Pub/Sub subscriber and a Stream consumer.")
+if listen and web.attempt(lambda: web.run(control.start_consumers()))[0]:
+    st.success("Listening: a Pub/Sub subscriber and a Stream consumer.")
+unlisten = b4.button("🔇 Stop consumers", key="lab5_unlisten", help="Nobody listens any more.")
+if unlisten and web.attempt(lambda: web.run(control.stop_consumers()))[0]:
+    st.success("Nobody listens now: Pub/Sub messages reach no one; the Stream keeps them.")
 
 
 @st.fragment(run_every="1s")
@@ -180,7 +194,11 @@ f1.caption(
     "when the broker is back, or land in the dead letter after *max attempts*."
 )
 if f1.button("Crash after publish, before mark", key="lab5_crash", help="The next batch is published, not marked."):
-    web.attempt(lambda: web.run(control.crash_next_batch()))
+    ok, armed = web.attempt(lambda: web.run(control.crash_next_batch()))
+    if ok and armed is not None:
+        crashes, running = armed
+        where = "the running publisher" if running else "the publisher (start it to see it happen)"
+        f1.info(f"Armed: {crashes} batch(es) of {where} will be published but not marked.")
 f1.caption(
     "Delivery is **at-least-once**: the crashed batch is published again, and the consumer's inbox "
     "ignores the duplicate (its effect count does not move)."
@@ -215,10 +233,10 @@ if r1.button("Requeue all failed", key="lab5_requeue_all", help="One UPDATE."):
     ok, n = web.attempt(lambda: web.run(dead_letter.requeue_all_failed()))
     if ok:
         st.success(f"{n} event(s) back in the queue.")
-keep = r2.number_input(
+keep = whole_number_input(
+    r2,
     "Keep published events for (s)",
-    0,
-    retention.MAX_RETENTION_S,
+    (0, retention.MAX_RETENTION_S),
     60,
     key="lab5_retention",
     help="0 s to 30 days. Pending and failed events are never cleaned up.",

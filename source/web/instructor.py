@@ -26,12 +26,24 @@ def reset_panel(box: Sandbox) -> None:
 def seed_panel(box: Sandbox) -> None:
     with st.form("ins_seed_form"):
         c = st.columns(4)
-        # No min/max on the widgets: the seeder checks the bounds and says which one was broken.
-        users = c[0].number_input("Users", value=200, step=100, key="ins_users", help=f"1 to {MAX_USERS:,}.")
-        assessments = c[1].number_input("Assessments each", value=2, step=1, key="ins_assessments", help="0 to 5.")
-        scores = c[2].number_input("AI-R scores each", value=5, step=1, key="ins_scores", help="0 to 10.")
+        # No min/max on the widgets: the seeder checks the bounds and says which one was broken. Float inputs
+        # shown as whole numbers, because a whole-number input raises on a forged infinity before any check.
+        users = c[0].number_input(
+            "Users", value=200.0, step=100.0, key="ins_users", help=f"1 to {MAX_USERS:,}.", format="%.0f"
+        )
+        assessments = c[1].number_input(
+            "Assessments each", value=2.0, step=1.0, key="ins_assessments", help="0 to 5.", format="%.0f"
+        )
+        scores = c[2].number_input(
+            "AI-R scores each", value=5.0, step=1.0, key="ins_scores", help="0 to 10.", format="%.0f"
+        )
         pending = c[3].number_input(
-            "Pending events", value=0, step=500, key="ins_pending", help=f"0 to {MAX_EVENTS:,}, for the outbox."
+            "Pending events",
+            value=0.0,
+            step=500.0,
+            key="ins_pending",
+            help=f"0 to {MAX_EVENTS:,}, for the outbox.",
+            format="%.0f",
         )
         submitted = st.form_submit_button("Seed", key="ins_seed", type="primary")
     if not submitted:

@@ -8,8 +8,8 @@ from typing import Any
 import streamlit as st
 
 
-def whole_number_input(
-    where: Any, label: str, bounds: tuple[int, int], value: int, *, key: str, help: str | None = None
+def whole_number_input(  # noqa: PLR0913 - Streamlit's own arguments, plus the bounds
+    where: Any, label: str, bounds: tuple[int, int], value: int, *, key: str, help: str | None = None, step: int = 1
 ) -> int:
     """A number input for a whole number within ``bounds`` (inclusive).
 
@@ -19,7 +19,7 @@ def whole_number_input(
     """
     low, high = bounds
     chosen = where.number_input(
-        label, float(low), float(high), float(value), step=1.0, format="%.0f", key=key, help=help
+        label, float(low), float(high), float(value), step=float(step), format="%.0f", key=key, help=help
     )
     return round(float(chosen))
 

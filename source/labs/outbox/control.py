@@ -9,10 +9,13 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import func, select
+
 from source.domain.events import DomainEventRepository
-from source.domain.models import EventType
+from source.domain.models import AIRScore, DomainEvent, EventType
 from source.domain.samples import create_sample_assessment
 from source.labs.outbox.consumers import Delivery
+from source.labs.outbox.faults import InjectedFailure
 from source.labs.outbox.inbox import Inbox
 from source.labs.outbox.metrics import OutboxMetrics, outbox_metrics
 from source.labs.outbox.options import PublisherOptions, publisher_options
@@ -55,6 +58,37 @@ async def record_score(user_id: str, occupation_code: str, fail_before_commit: b
     return score.id, event.id
 
 
+@dataclass(frozen=True)
+class RollbackReport:
+    """The injected failure before COMMIT, and both tables counted before and after it."""
+
+    failure: str
+    scores: tuple[int, int]
+    events: tuple[int, int]
+
+
+async def _count_scores_and_events() -> tuple[int, int]:
+    async with get_session() as session:
+        scores = await session.scalar(select(func.count()).select_from(AIRScore))
+        events = await session.scalar(select(func.count()).select_from(DomainEvent))
+    return int(scores or 0), int(events or 0)
+
+
+async def record_score_expecting_rollback(user_id: str, occupation_code: str) -> RollbackReport:
+    """Both INSERTs run, then the injected failure stops the COMMIT: count what is left.
+
+    Only the injected failure is reported as a rollback; any other error (an unknown user,
+    an empty occupation code) is raised as it is, since no INSERT ran for it to undo.
+    """
+    before = await _count_scores_and_events()
+    try:
+        await calculate_and_store_airscore(user_id, occupation_code, fail_before_commit=True)
+    except InjectedFailure as failure:
+        after = await _count_scores_and_events()
+        return RollbackReport(str(failure), (before[0], after[0]), (before[1], after[1]))
+    raise RuntimeError("The injected failure did not happen: the score was committed.")
+
+
 async def complete_sample_assessment(user_id: str) -> str:
     """An in-progress assessment for this user, then completed: ``assessment.completed`` is recorded."""
     assessment = await create_sample_assessment(user_id, status="in_progress")
@@ -86,11 +120,15 @@ async def set_broker_down(down: bool) -> None:
     service.nudge()
 
 
-async def crash_next_batch() -> None:
-    """The next batch is published, then the publisher 'dies' before marking it."""
+async def crash_next_batch() -> tuple[int, bool]:
+    """The next batch is published, then the publisher 'dies' before marking it.
+
+    Returns how many crashes are armed and whether a publisher is running to meet them.
+    """
     service = outbox_service()
     service.faults.crash_next += 1
     service.nudge()
+    return service.faults.crash_next, service.publisher_running
 
 
 async def crash_consumer_before_ack() -> None:
