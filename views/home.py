@@ -35,7 +35,7 @@ if ok and b is not None:
             "in-process Redis. Set `DATABASE_URL` and `REDIS_URL` to run it on PostgreSQL and Redis.",
             icon="ℹ️",
         )
-    elif status.database_note or status.redis_note or status.config_notes:
+    elif status.database_note or status.redis_note:  # a server could not be used (budget notes are the sidebar's)
         st.warning(
             f"This lab is configured for its own servers but is running on {status.database} and {status.redis}: "
             "the sidebar says which server could not be used and why. Your work is kept in your sandbox all the "

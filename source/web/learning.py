@@ -23,10 +23,15 @@ numbers you measured yourself.
 
 
 def _overview() -> Overview | None:
-    ok, box = web.attempt(web.sandbox)
-    if not ok or box is None:
-        return None
+    """The learner's standing, read from the sandbox the sidebar already opened.
+
+    Progress never opens a sandbox itself: when opening one failed (the lab is full, the
+    database is down), the sidebar has said so once, and progress simply stays away.
+    """
     try:
+        box, _ = web.backends().sandboxes.find(st.session_state.get(web.TOKEN_KEY))
+        if box is None:
+            return None
         return box.run(overview.load(box))
     except Exception as exc:  # noqa: BLE001 - progress is a nicety; the page goes on without it
         st.caption(f"Your progress is not available right now: {explain(exc)}")
