@@ -73,7 +73,8 @@ def lab1_actions(page: Any, runs: ScriptRuns, url: str) -> dict[str, Callable[[i
         button = main.get_by_role("button", name="Add sample assessments and scores")
         return timed_click(page, runs, button, main.get_by_text(re.compile(rf" now has {2 * (i + 1)} assessments")))
 
-    users = main.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text=re.compile(r"^occupation_code$")))
+    # The users table (the one with an occupation_code column), as a static table or a grid's accessible table.
+    users = main.locator("table").filter(has=page.locator("th", has_text=re.compile(r"^occupation_code$")))
 
     def save(i: int) -> float:
         main.get_by_role("textbox", name="Name", exact=True).nth(1).fill(f"Renamed {i}")

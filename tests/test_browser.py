@@ -142,7 +142,9 @@ def chromium_executable() -> str:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = chromium_executable()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=UI_TIMEOUT_MS)  # wait on what the page shows, however loaded the machine is
 
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
@@ -191,7 +193,7 @@ def test_a_learner_opens_the_lab_and_creates_a_user(page: Any, app_url: str, tmp
     email = f"ada.{uuid.uuid4().hex[:8]}@example.com"
     form = page.get_by_test_id("stForm")
     form.get_by_role("textbox", name="Email", exact=True).fill(email)
-    form.get_by_role("textbox", name="Name", exact=True).fill("Ada Lovelace")
+    form.get_by_role("textbox", name="Name", exact=True).fill("Ada *Lovelace*")
     form.get_by_role("button", name="Create user").click()
 
     main = page.get_by_test_id("stMain")
@@ -199,11 +201,9 @@ def test_a_learner_opens_the_lab_and_creates_a_user(page: Any, app_url: str, tmp
     expect(created.or_(refused).first).to_be_visible(timeout=UI_TIMEOUT_MS)
     assert refused.count() == 0, f"the app refused the new user: {refused.all_inner_texts()}"
     expect(created).to_be_visible()
-    # The users list is a data grid drawn on a canvas; its cells are also in an accessible
-    # table, which is what a screen reader (and this test) reads.
-    users_table = page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text=re.compile(r"^email$")))
+    users_table = page.get_by_test_id("stTable").filter(has=page.locator("th", has_text=re.compile(r"^email$")))
     expect(users_table.locator("td", has_text=email)).to_have_count(1, timeout=UI_TIMEOUT_MS)
-    expect(users_table.locator("td", has_text="Ada Lovelace")).to_have_count(1)
+    expect(users_table.locator("td", has_text="Ada *Lovelace*")).to_have_count(1)
     users_table.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "lab1_after_create.png"))
 
@@ -323,8 +323,8 @@ async def one_learner(browser: Any, url: str, token: str, n: int, shots: Path) -
             await settle(page, main.get_by_text(re.compile(rf"^{assessments} row\(s\)\.")))
             reruns += 2
 
-        # The users list is the data grid with an occupation_code column (the join's grid has none).
-        users_table = main.get_by_test_id("stDataFrame").filter(
+        # The users list is the table with an occupation_code column (the join's grid has none).
+        users_table = main.get_by_test_id("stTable").filter(
             has=page.locator("th", has_text=re.compile(r"^occupation_code$"))
         )
         await expect(users_table.locator("td", has_text=email)).to_have_count(1)
@@ -423,9 +423,9 @@ def test_a_refresh_keeps_the_learners_sandbox_and_other_browsers_do_not_get_it(
     expect(page).to_have_url(re.compile(r"/data-models\?lab="))
     link = page.url
 
-    users = main.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text=re.compile(r"^email$")))
+    users = main.get_by_test_id("stTable").filter(has=page.locator("th", has_text=re.compile(r"^email$")))
     page.reload()  # a new websocket, a new Streamlit session: the same sandbox
-    expect(users.locator("td", has_text=email)).to_have_count(1)
+    expect(users.locator("td", has_text=email)).to_have_count(1, timeout=UI_TIMEOUT_MS)
     expect(page).to_have_url(link)
 
     other = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -444,7 +444,7 @@ def test_a_refresh_keeps_the_learners_sandbox_and_other_browsers_do_not_get_it(
         expect(empty.get_by_text(email)).to_have_count(0)
 
         stranger.goto(link)  # the same link in another tab (or browser) is the same sandbox
-        shared = stranger.get_by_test_id("stMain").get_by_test_id("stDataFrame")
-        expect(shared.locator("td", has_text=email)).to_have_count(1)
+        shared = stranger.get_by_test_id("stMain").get_by_test_id("stTable")
+        expect(shared.locator("td", has_text=email)).to_have_count(1, timeout=UI_TIMEOUT_MS)
     finally:
         other.close()

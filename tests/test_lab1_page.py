@@ -41,11 +41,15 @@ def create_user(at: AppTest, email: str, name: str, **extra: Any) -> AppTest:
 
 
 def users_table(at: AppTest) -> pd.DataFrame | None:
-    """The 'Your users' table, or None when the page shows no table (no users)."""
-    for frame in at.dataframe:
-        df = frame.value
+    """The 'Your users' table as the learner reads it, or None when the page shows no table (no users).
+
+    It is a static table whose cells are Markdown with every special character escaped:
+    dropping the escapes gives the text the browser shows.
+    """
+    for table in at.table:
+        df = table.value
         if "email" in df.columns and "updated_at" in df.columns:
-            return df
+            return df.map(lambda v: re.sub(r"\\(.)", r"\1", v) if isinstance(v, str) else v)
     return None
 
 

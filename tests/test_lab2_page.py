@@ -207,3 +207,18 @@ def test_stop_ends_the_experiment_and_says_so(app_env: str) -> None:
     wait_for_the_experiment(at)
     assert "stopped before it finished" in " ".join(i.value for i in at.info)
     assert "Completed" not in metrics(at), "no result was invented for a stopped run"
+
+
+def test_a_new_run_hides_the_previous_result_until_it_ends(app_env: str) -> None:
+    at = run_experiment(open_lab2(app_env), k=5, d=1, size=5, compare=False)
+    assert metrics(at)["Completed"] == ["5"]
+    for key, value in {"k": 100, "d": 200, "size": 1, "timeout": 10.0}.items():
+        at.number_input(key=f"lab2_{key}").set_value(float(value))  # 20 s unless stopped
+    at.button(key="lab2_run").click().run()
+    assert_no_exception(at)
+    assert stop_buttons(at), "the second experiment runs"
+    assert "Completed" not in metrics(at), "the previous result is not shown under the progress bar"
+    assert "previous result is hidden" in page_text(at)
+    stop_buttons(at)[0].click().run()
+    wait_for_the_experiment(at)
+    assert metrics(at)["Completed"] == ["5"], "a stopped run replaces nothing: the previous result is back"

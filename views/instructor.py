@@ -11,9 +11,7 @@ st.markdown(
     "Tools for running the labs in front of a class. Everything here acts on **your own sandbox**, like the labs "
     "do: seeding or resetting never touches a learner's data."
 )
-ok, box = web.attempt(web.sandbox)
-if not ok or box is None:
-    st.stop()
+box = web.page_sandbox()  # this learner's sandbox, for every call below
 
 st.header("Start afresh")
 instructor.reset_panel(box)

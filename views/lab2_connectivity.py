@@ -26,10 +26,7 @@ which is what raises throughput $\Theta = \frac{\text{requests}}{\text{total tim
 """
 )
 
-ok, maybe_box = web.attempt(web.sandbox)
-if not ok or maybe_box is None:
-    st.stop()
-box = maybe_box  # this learner's sandbox, for every call below
+box = web.page_sandbox()  # this learner's sandbox, for every call below
 backend = experiment.backend_name(box)
 
 # -- 1 · initialise ---------------------------------------------------------------------
@@ -199,7 +196,9 @@ def show_metrics(result: ExperimentResult) -> None:
 
 
 run = runner.last
-if run is not None:
+if run is not None and job is not None:  # the running experiment will replace it: no stale charts meanwhile
+    st.caption("Your previous result is hidden while this experiment runs; the new one replaces it when it ends.")
+elif run is not None:
     pooled, cfg = run.pooled, run.pooled.config
     st.subheader(
         f"Pooled: K = {cfg.requests}, D = {cfg.delay_ms:g} ms, pool_size = {cfg.pool_size}, "

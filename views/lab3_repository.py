@@ -23,10 +23,7 @@ st.markdown(
     "**N + 1** queries. Here every query is counted by SQLAlchemy's cursor events, located by the line that "
     "sent it, and checked by an N+1 detector."
 )
-ok, maybe_box = web.attempt(web.sandbox)
-if not ok or maybe_box is None:
-    st.stop()
-box = maybe_box
+box = web.page_sandbox()  # this learner's sandbox, for every call below
 if box.schema:
     st.caption(f"Your tables live in schema `{box.schema}`; the SQL below is shown without that prefix.")
 

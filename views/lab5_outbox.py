@@ -21,10 +21,7 @@ st.markdown(
     "then claims pending events, **publishes them to Redis**, and marks them published in the same transaction as "
     "its claim. Break it below (the broker down, a crash, nobody listening) and watch that nothing is lost."
 )
-ok, maybe_box = web.attempt(web.sandbox)
-if not ok or maybe_box is None:
-    st.stop()
-box = maybe_box  # this learner's sandbox, for every call below
+box = web.page_sandbox()  # this learner's sandbox, for every call below
 pg = box.schema is not None
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "attempt",
     "backends",
     "health",
+    "page_sandbox",
     "release_every_sandbox",
     "run",
     "sandbox",
@@ -154,6 +155,14 @@ def attempt(action: Callable[[], T], *, where: Any = None) -> tuple[bool, T | No
     except Exception as exc:  # noqa: BLE001 - the learner sees a message, never a traceback
         (where or st).error(explain(exc), icon="⚠️")
         return False, None
+
+
+def page_sandbox() -> Sandbox:
+    """This learner's sandbox for a page; if it cannot be opened, one sentence says why and the page stops."""
+    ok, box = attempt(sandbox)
+    if not ok or box is None:
+        st.stop()
+    return box
 
 
 def release_every_sandbox() -> int:
