@@ -17,7 +17,7 @@ from source.labs.outbox.faults import Faults, SimulatedCrash
 from source.labs.outbox.inbox import Inbox
 from source.labs.outbox.options import publisher_options
 from source.labs.outbox.publisher import OutboxPublisher
-from source.platform.backends import fail_fast_redis
+from source.platform.redis_clients import fail_fast_redis
 from tests.lab5_support import (
     backlog,
     first_order_by_aggregate,

@@ -4,14 +4,15 @@ Nothing else in the lab creates an engine or a client. Backends are chosen by UR
 a PostgreSQL ``DATABASE_URL`` gives asyncpg, none gives SQLite through aiosqlite;
 a ``REDIS_URL`` gives redis.asyncio, none gives fakeredis. A configured service that
 cannot be reached is not fatal: the lab falls back to the embedded default and says why.
+
+How each piece is built lives beside this module (``connect``, ``engines``, ``redis_clients``);
+what runs in the background lives in ``housekeeping``. This is where they are put together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import logging
 import tempfile
 import time
 import uuid
@@ -19,35 +20,22 @@ from pathlib import Path
 from typing import Any
 
 import fakeredis
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from source.platform.config import Settings, safe_url
 from source.platform.connect import PROBE_TIMEOUT, connect_database, connect_redis, on_loop
-from source.platform.engines import postgres_connect_args, sqlite_engine
+from source.platform.engines import postgres_connect_args, sqlite_engine, unpooled_engine
 from source.platform.health import BackendStatus, Health, HealthCheck
-from source.platform.orphans import (
-    SQLITE_FOLDER_PREFIX,
-    STALE_SANDBOX_HOURS,
-    sweep_stale_schemas,
-    sweep_stale_sqlite_folders,
-)
+from source.platform.housekeeping import SWEEP_TIMEOUT_S, Housekeeping
+from source.platform.orphans import SQLITE_FOLDER_PREFIX, STALE_SANDBOX_HOURS, sweep_stale_sqlite_folders
+from source.platform.redis_clients import process_fake_redis, redis_client
 from source.platform.registry import SandboxRegistry
 from source.platform.runtime import AsyncRuntime
 from source.platform.sandbox import Sandbox
 
 __all__ = ["SQLITE_FOLDER_PREFIX", "BackendStatus", "Backends", "sweep_stale_sqlite_folders"]
 
-log = logging.getLogger(__name__)
-
-#: How long the orphan sweep may take at start-up before the lab starts without it (seconds).
-SWEEP_TIMEOUT_S = 10.0
-#: How often the housekeeping task also sweeps orphaned schemas and folders (seconds).
-ORPHAN_SWEEP_EVERY_S = 3600.0
 #: How long a blocking release (tests, benchmarks) waits before leaving it to the sweep (seconds).
 RELEASE_WAIT_S = 60.0
 
@@ -73,7 +61,7 @@ class Backends:
         self.redis = redis
         self.sandboxes = SandboxRegistry(runtime, settings.max_sandboxes, settings.idle_minutes)
         self.health = HealthCheck(shared_engine, redis)
-        self._housekeeping: asyncio.Task[None] | None = None
+        self.housekeeping = Housekeeping(self.sandboxes, shared_engine, settings.sweep_interval_s)
 
     # -- building --------------------------------------------------------------------
     @classmethod
@@ -111,8 +99,8 @@ class Backends:
         )
         backends = cls(settings, runtime, status, engine, client)
         try:
-            await backends.sweep_orphans()
-            backends._housekeeping = asyncio.get_running_loop().create_task(backends._keep_house())
+            await backends.housekeeping.sweep_orphans()
+            backends.housekeeping.start()
         except BaseException:
             await backends._aclose()
             raise
@@ -128,57 +116,24 @@ class Backends:
         and a pooled connection would outlive the loop it belongs to.
         """
         runtime = AsyncRuntime(loop=asyncio.get_running_loop())
-        url = settings.database_url
-        if url and url.startswith("postgresql"):
-            engine = create_async_engine(
-                url, poolclass=NullPool, connect_args=postgres_connect_args(settings.statement_timeout_s)
-            )
-            database, where = "PostgreSQL", safe_url(url)
+        engine = unpooled_engine(settings.database_url, sqlite_path, settings.statement_timeout_s)
+        if engine.dialect.name == "postgresql":
+            database, where = "PostgreSQL", safe_url(settings.database_url)
         else:
-            if url and url.startswith("sqlite"):
-                sqlite_path = Path(make_url(url).database or sqlite_path)
-            engine = sqlite_engine(sqlite_path, poolclass=NullPool)
-            database, where = "SQLite", str(sqlite_path)
+            database, where = "SQLite", str(engine.url.database)
         if settings.redis_url:
-            client: Any = aioredis.Redis.from_url(
-                settings.redis_url, decode_responses=True, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=10
-            )
+            client: Any = redis_client(settings.redis_url)
             redis_kind, redis_where = "Redis", safe_url(settings.redis_url)
         else:
-            client = fakeredis.FakeAsyncRedis(server=_process_fake_server(), decode_responses=True)
+            client = process_fake_redis()
             redis_kind, redis_where = "fakeredis", "in-process"
         status = BackendStatus(database, where, None, redis_kind, redis_where, None)
         shared = engine if database == "PostgreSQL" else None
         return cls(settings, runtime, status, shared, client), engine
 
-    async def sweep_orphans(self) -> None:
-        """Drop what dead processes left behind; bounded, and never fatal (failures are logged)."""
-        try:
-            async with asyncio.timeout(SWEEP_TIMEOUT_S):
-                if self.shared_engine is not None:
-                    await self.sweep_stale_schemas()
-                else:
-                    await asyncio.to_thread(sweep_stale_sqlite_folders)
-        except Exception:
-            log.warning("Sweeping orphaned sandboxes failed; the lab starts anyway", exc_info=True)
-
-    async def _keep_house(self) -> None:
-        """Every ``sweep_interval_s``: expire idle sandboxes, retry failed releases; hourly: orphans."""
-        last_orphan_sweep = time.monotonic()
-        while True:
-            await asyncio.sleep(self.settings.sweep_interval_s)
-            try:
-                await self.sandboxes.sweep()
-                if time.monotonic() - last_orphan_sweep > ORPHAN_SWEEP_EVERY_S:
-                    last_orphan_sweep = time.monotonic()
-                    await self.sweep_orphans()
-            except Exception:
-                log.warning("Housekeeping round failed", exc_info=True)
-
     async def sweep_stale_schemas(self, max_age_hours: float = STALE_SANDBOX_HOURS) -> int:
         """Drop sandbox schemas left behind by a process that died before releasing them."""
-        live = {s.schema for s in self._sandboxes}
-        return await sweep_stale_schemas(self.shared_engine_or_raise(), live, max_age_hours)
+        return await self.housekeeping.sweep_stale_schemas(self.shared_engine_or_raise(), max_age_hours)
 
     # -- sandboxes -------------------------------------------------------------------
     def open_sandbox(self, migrate: bool = True) -> Sandbox:
@@ -278,29 +233,7 @@ class Backends:
             self.runtime.run(self._aclose(), timeout=30)
 
     async def _aclose(self) -> None:
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
+        self.housekeeping.stop()
         if self.shared_engine is not None:
             await self.shared_engine.dispose()
         await self.redis.aclose()
-
-
-@functools.cache
-def _process_fake_server() -> fakeredis.FakeServer:
-    """One in-process Redis server per process, so every loop's client sees the same keys."""
-    return fakeredis.FakeServer()
-
-
-def fail_fast_redis(url: str, timeout: float = 2.0) -> aioredis.Redis:
-    """A Redis client that gives up within ``timeout`` and never retries by itself.
-
-    For a lab's own broker (a private server a test stops, an address where nothing
-    listens): the lab's code decides what a failure means, not a hidden retry loop.
-    """
-    return aioredis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-    )

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 #: The shared PostgreSQL pool: every learner's schema is reached through it (sizes: ``Settings``).
 SHARED_POOL = {"pool_size": 5, "max_overflow": 5, "pool_timeout": 10.0}
@@ -67,3 +69,17 @@ def postgres_engine(url: str, statement_timeout_s: float = 10.0, **pool: Any) ->
     return create_async_engine(
         url, pool_pre_ping=True, connect_args=postgres_connect_args(statement_timeout_s), **options
     )
+
+
+def unpooled_engine(url: str | None, sqlite_path: Path, statement_timeout_s: float) -> AsyncEngine:
+    """An engine that keeps no connection (``NullPool``): PostgreSQL if ``url`` names it, else a SQLite file.
+
+    The SQLite file is the one a ``sqlite`` ``url`` names, or ``sqlite_path``. Every ``connect()``
+    opens a new connection and closing it really closes it, so nothing outlives the event loop
+    it was opened on.
+    """
+    if url and url.startswith("postgresql"):
+        return create_async_engine(url, poolclass=NullPool, connect_args=postgres_connect_args(statement_timeout_s))
+    if url and url.startswith("sqlite"):
+        sqlite_path = Path(make_url(url).database or sqlite_path)
+    return sqlite_engine(sqlite_path, poolclass=NullPool)

@@ -15,8 +15,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from source.platform.backends import fail_fast_redis
 from source.platform.errors import LabError
+from source.platform.redis_clients import fail_fast_redis
 
 
 class InjectedFailure(LabError):

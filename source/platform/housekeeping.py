@@ -1,0 +1,66 @@
+"""Housekeeping: a background task that expires idle sandboxes, retries failed releases and sweeps orphans."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from source.platform.orphans import STALE_SANDBOX_HOURS, sweep_stale_schemas, sweep_stale_sqlite_folders
+from source.platform.registry import SandboxRegistry
+
+log = logging.getLogger(__name__)
+
+#: How long the orphan sweep may take at start-up before the lab starts without it (seconds).
+SWEEP_TIMEOUT_S = 10.0
+#: How often the housekeeping task also sweeps orphaned schemas and folders (seconds).
+ORPHAN_SWEEP_EVERY_S = 3600.0
+
+
+class Housekeeping:
+    """The process's chores, one task on its event loop: started once, cancelled when the backends close."""
+
+    def __init__(self, sandboxes: SandboxRegistry, shared_engine: AsyncEngine | None, every_s: float) -> None:
+        self.sandboxes = sandboxes
+        self.shared_engine = shared_engine
+        self.every_s = every_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the rounds on the running loop (call it from inside the loop)."""
+        self._task = asyncio.get_running_loop().create_task(self._keep_house())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def sweep_orphans(self) -> None:
+        """Drop what dead processes left behind; bounded, and never fatal (failures are logged)."""
+        try:
+            async with asyncio.timeout(SWEEP_TIMEOUT_S):
+                if self.shared_engine is not None:
+                    await self.sweep_stale_schemas(self.shared_engine)
+                else:
+                    await asyncio.to_thread(sweep_stale_sqlite_folders)
+        except Exception:
+            log.warning("Sweeping orphaned sandboxes failed; the lab starts anyway", exc_info=True)
+
+    async def sweep_stale_schemas(self, engine: AsyncEngine, max_age_hours: float = STALE_SANDBOX_HOURS) -> int:
+        """Drop sandbox schemas left behind by a process that died before releasing them."""
+        live = {s.schema for s in self.sandboxes.live | self.sandboxes.pending}
+        return await sweep_stale_schemas(engine, live, max_age_hours)
+
+    async def _keep_house(self) -> None:
+        """Every ``every_s``: expire idle sandboxes, retry failed releases; hourly: orphans."""
+        last_orphan_sweep = time.monotonic()
+        while True:
+            await asyncio.sleep(self.every_s)
+            try:
+                await self.sandboxes.sweep()
+                if time.monotonic() - last_orphan_sweep > ORPHAN_SWEEP_EVERY_S:
+                    last_orphan_sweep = time.monotonic()
+                    await self.sweep_orphans()
+            except Exception:
+                log.warning("Housekeeping round failed", exc_info=True)
