@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from redis.asyncio.lock import Lock
-from redis.exceptions import RedisError
+from source.platform.redis_command_names import NamespaceError, text_of
+from source.platform.redis_scripts import is_trusted_body, is_trusted_sha
 
 
 class Keys(Protocol):
@@ -20,10 +19,6 @@ class Keys(Protocol):
     def key(self, name: Any) -> str | bytes: ...
 
     def strip(self, name: Any) -> Any: ...
-
-
-class NamespaceError(RedisError):
-    """Raised, before anything is sent, for a command that could reach outside the sandbox."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,31 +75,12 @@ def _streams_from(start: int) -> KeyFinder:
     return find
 
 
-# ---------------------------------------------------------------------------------------------
-# Lua runs on the server and may build any key name it likes, or call FLUSHALL: prefixing its
-# KEYS is not enough. So a script may run in a sandbox only if the app has vouched for it (it
-# touches only the KEYS it is given). redis-py's Lock scripts are vouched for here.
-# ---------------------------------------------------------------------------------------------
-_TRUSTED_SCRIPTS: set[str] = set()
-
-
-def trust_script(script: str | bytes) -> str:
-    """Allow a Lua script (that only touches the KEYS it is passed) in every sandbox; returns its SHA1."""
-    body = script.encode("utf-8") if isinstance(script, str) else bytes(script)
-    sha = hashlib.sha1(body, usedforsecurity=False).hexdigest()
-    _TRUSTED_SCRIPTS.add(sha)
-    return sha
-
-
-for _lock_script in (Lock.LUA_RELEASE_SCRIPT, Lock.LUA_EXTEND_SCRIPT, Lock.LUA_REACQUIRE_SCRIPT):
-    trust_script(_lock_script)
-
-
+# A Lua script may reach any key, so only scripts the app vouched for may run (see redis_scripts).
 def _require_trusted_body(namespace: Keys, operands: list[Any]) -> None:
     # EVAL <body> ... and SCRIPT LOAD <body>
     body = operands[0] if operands else b""
     raw = body.encode(namespace.encoding) if isinstance(body, str) else bytes(body)
-    if hashlib.sha1(raw, usedforsecurity=False).hexdigest() not in _TRUSTED_SCRIPTS:
+    if not is_trusted_body(raw):
         raise NamespaceError(
             "this Lua script is not allowed in a sandbox: a script can reach any key, so only scripts "
             "registered with trust_script() may run"
@@ -114,7 +90,7 @@ def _require_trusted_body(namespace: Keys, operands: list[Any]) -> None:
 def _require_trusted_sha(namespace: Keys, operands: list[Any]) -> None:
     # EVALSHA <sha> ...
     sha = text_of(operands[0]).lower() if operands else ""
-    if sha not in _TRUSTED_SCRIPTS:
+    if not is_trusted_sha(sha):
         raise NamespaceError(
             f"script {sha or '(none)'} is not allowed in a sandbox: only scripts registered with trust_script() may run"
         )
@@ -217,21 +193,6 @@ PUBSUB_RULES: dict[str, _Rule] = {
 #: Every command a namespaced client will send (subcommands written as "XGROUP CREATE").
 ALLOWED_COMMANDS: frozenset[str] = frozenset(RULES)
 
-# Commands that have subcommands: "CONFIG GET" is judged as a whole, not as "CONFIG".
-_CONTAINERS = frozenset(
-    {"ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DEBUG", "FUNCTION", "LATENCY", "MEMORY", "MODULE", "OBJECT"}
-    | {"PUBSUB", "SCRIPT", "SLOWLOG", "XGROUP", "XINFO"}
-)
-
-_HINTS = {
-    "KEYS": "use scan_iter(match=...), which stays inside the sandbox's prefix",
-    "FLUSHDB": "use drop_all(), which deletes only this sandbox's keys",
-    "FLUSHALL": "use drop_all(), which deletes only this sandbox's keys",
-    "SELECT": "all sandboxes share one database; the key prefix is the boundary",
-    "SWAPDB": "all sandboxes share one database; the key prefix is the boundary",
-    "MOVE": "all sandboxes share one database; the key prefix is the boundary",
-}
-
 # Where channel and pattern names sit in a Pub/Sub reply, by message type.
 PUBSUB_NAME_POSITIONS: dict[str, tuple[int, ...]] = {
     "message": (1,),
@@ -241,33 +202,3 @@ PUBSUB_NAME_POSITIONS: dict[str, tuple[int, ...]] = {
     "psubscribe": (1,),
     "punsubscribe": (1,),
 }
-
-
-def text_of(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).decode("utf-8", errors="replace")
-    return str(value)
-
-
-def command_name(args: Sequence[Any]) -> tuple[str, int]:
-    """The command's name ("GET", "XGROUP CREATE") and how many arguments spell it.
-
-    redis-py sends some subcommands as one argument ("XGROUP CREATE", "SCRIPT LOAD") and a
-    caller may send them as two ("XGROUP", "CREATE"); both spell the same command.
-    """
-    if not args:
-        raise NamespaceError("an empty command is not allowed in a sandbox")
-    first = text_of(args[0]).upper()
-    if " " in first.strip():
-        return " ".join(first.split()), 1
-    if first in _CONTAINERS and len(args) > 1:
-        return f"{first} {text_of(args[1]).upper()}", 2
-    return first, 1
-
-
-def refusal(name: str) -> NamespaceError:
-    base = name.split(" ")[0]
-    hint = _HINTS.get(base, "only commands whose keys the namespace knows how to prefix may run")
-    return NamespaceError(f"{name} is not allowed in a sandbox: {hint}")
