@@ -12,59 +12,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel
 from redis.exceptions import LockError
 
-from source.labs.caching.breaker import Breaker, CacheUnavailable, guarded
+from source.labs.caching.breaker import CacheUnavailable, guarded
+from source.labs.caching.cache_writes import CacheWrites, px
 from source.labs.caching.dtos import CacheSettings, decode, encode
 from source.labs.caching.early_refresh import EarlyRefresh
-from source.labs.caching.metrics import CacheMetrics, Outcome, ReadSample
+from source.labs.caching.lookup import Loader, Lookup, M, Read, ms_since, timed
+from source.labs.caching.metrics import CacheMetrics
 from source.labs.caching.single_flight import KeyLocks, poll_delays
 
-M = TypeVar("M", bound=BaseModel)
-Loader = Callable[[], Awaitable[M | None]]
 
+class RedisCache(CacheWrites):
+    """Read-through caching of Pydantic DTOs, with counters, a breaker and single flight.
 
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    """How one cached read went: where the answer came from and what each part cost."""
-
-    outcome: Outcome
-    cache_ms: float
-    db_ms: float
-    total_ms: float
-    waited: bool = False
-    repaired: bool = False
-    reason: str | None = None
-
-    @property
-    def from_cache(self) -> bool:
-        return self.outcome == "hit"
-
-
-_COUNTER = {"hit": "hits", "miss": "misses", "bypassed": "bypassed", "error": "errors"}
-
-
-@dataclass(slots=True)
-class _Read:
-    """One read in progress."""
-
-    logical: str
-    key: str
-    started: float
-    cache_ms: float = 0.0
-    repaired: bool = False
-    failure: Outcome | None = None  # "error" or "bypassed" when Redis could not be asked
-    reason: str | None = None
-
-
-class RedisCache:
-    """Read-through caching of Pydantic DTOs, with counters, a breaker and single flight."""
+    The keys, the breaker-guarded calls and the write side (write-through, invalidation) come
+    from :class:`~source.labs.caching.cache_writes.CacheWrites`; this class adds the read path.
+    """
 
     def __init__(
         self,
@@ -75,34 +42,22 @@ class RedisCache:
         metrics_client: Any = None,
         stats_key: str = "cache:stats",
     ) -> None:
-        self.client = client
-        self.prefix = prefix
-        self.settings = settings or CacheSettings()
+        super().__init__(client, settings or CacheSettings(), prefix)
         self.metrics = CacheMetrics(metrics_client if metrics_client is not None else client, prefix + stats_key)
-        self.breaker = Breaker(self.settings.cooldown_s)
         self.locks = KeyLocks()
         self.early = EarlyRefresh()
-        #: Keys whose invalidation Redis did not receive: deleted before the cache serves again.
-        self.pending_invalidations: set[str] = set()
-
-    def key(self, logical: str) -> str:
-        """The Redis key for a logical name (a namespaced client adds its own prefix on top)."""
-        return self.prefix + logical
 
     def configure(self, settings: CacheSettings) -> None:
         self.settings = settings
         self.breaker.cooldown_s = settings.cooldown_s
         self.metrics.timeout_s = settings.op_timeout_s
 
-    async def _call(self, op: Callable[[], Awaitable[Any]]) -> Any:
-        return await guarded(self.breaker, self.settings.op_timeout_s, op)
-
     # -- the read path ---------------------------------------------------------------------
     async def read_through(
         self, logical: str, model: type[M], loader: Loader[M], ttl_s: float, refresher: Loader[M] | None = None
     ) -> tuple[M | None, Lookup]:
         """The cached value of ``logical``, or ``loader()``'s answer stored for ``ttl_s`` seconds."""
-        read = _Read(logical, self.key(logical), time.perf_counter())
+        read = Read(logical, self.key(logical), time.perf_counter())
         try:
             if self.settings.early_refresh or self.pending_invalidations:
                 raw, pttl = await self._call(lambda: self._fetch(read.key))
@@ -112,42 +67,42 @@ class RedisCache:
                     None,
                 )
         except CacheUnavailable as exc:
-            read.cache_ms = 0.0 if exc.bypassed else _ms(read.started)
+            read.cache_ms = 0.0 if exc.bypassed else ms_since(read.started)
             read.failure = "bypassed" if exc.bypassed else "error"
             read.reason = exc.reason
             raw = pttl = None
         else:
-            read.cache_ms = _ms(read.started)
+            read.cache_ms = ms_since(read.started)
         if raw is not None:
             value = decode(model, raw)
             if value is not None:
                 if refresher is not None and self.settings.early_refresh and pttl is not None:
                     self._maybe_refresh(read, pttl, ttl_s, refresher)
-                return value, self._finish(read, "hit")
+                return value, read.finish(self.metrics, "hit")
             read.repaired = True  # written by an older version of the code, or damaged: a miss that repairs itself
         if not self.settings.stampede_protection:
             if read.failure:
-                value, db_ms = await _timed(loader)
+                value, db_ms = await timed(loader)
             else:
                 value, db_ms = await self._load_and_store(read, loader, ttl_s)
-            return value, self._finish(read, read.failure or "miss", db_ms)
+            return value, read.finish(self.metrics, read.failure or "miss", db_ms)
         return await self._single_flight(read, model, loader, ttl_s)
 
     async def _single_flight(
-        self, read: _Read, model: type[M], loader: Loader[M], ttl_s: float
+        self, read: Read, model: type[M], loader: Loader[M], ttl_s: float
     ) -> tuple[M | None, Lookup]:
         """One database read per key however many readers missed it together."""
         async with self.locks.hold(read.key) as flight:
             if flight.waited:  # another reader of this process loaded it while we queued
                 found = None if read.failure else await self._look_again(read.key, model)
                 if found is not None:
-                    return found, self._finish(read, "hit", waited=True)
+                    return found, read.finish(self.metrics, "hit", waited=True)
                 if flight.slot.loaded:  # Redis is failing: take what that reader got from the database
-                    return flight.slot.value, self._finish(read, read.failure or "miss", waited=True)
+                    return flight.slot.value, read.finish(self.metrics, read.failure or "miss", waited=True)
             if read.failure:
-                value, db_ms = await _timed(loader)
+                value, db_ms = await timed(loader)
                 flight.share(value)
-                return value, self._finish(read, read.failure, db_ms)
+                return value, read.finish(self.metrics, read.failure, db_ms)
             value, lookup = await self._load_once_across_processes(read, model, loader, ttl_s)
             flight.share(value)
             return value, lookup
@@ -171,35 +126,35 @@ class RedisCache:
         return decode(model, raw) if raw is not None else None
 
     async def _load_once_across_processes(
-        self, read: _Read, model: type[M], loader: Loader[M], ttl_s: float
+        self, read: Read, model: type[M], loader: Loader[M], ttl_s: float
     ) -> tuple[M | None, Lookup]:
         lock = self._lock(read.logical)
         try:
             got = bool(await self._call(lock.acquire))
         except CacheUnavailable:  # Redis failed between the lookup and now: just load
-            value, db_ms = await _timed(loader)
-            return value, self._finish(read, "miss", db_ms)
+            value, db_ms = await timed(loader)
+            return value, read.finish(self.metrics, "miss", db_ms)
         if got:
             try:
                 value, db_ms = await self._load_and_store(read, loader, ttl_s)
             finally:
                 with contextlib.suppress(CacheUnavailable, LockError):
                     await self._call(lock.release)
-            return value, self._finish(read, "miss", db_ms)
+            return value, read.finish(self.metrics, "miss", db_ms)
         # Another process is loading this key: wait for its answer to appear in Redis.
         for delay in poll_delays(self.settings.lock_ttl_s):
             await asyncio.sleep(delay)
             found = await self._look_again(read.key, model)
             if found is not None:
-                return found, self._finish(read, "hit", waited=True)
+                return found, read.finish(self.metrics, "hit", waited=True)
         value, db_ms = await self._load_and_store(read, loader, ttl_s)  # it never came: load it ourselves
-        return value, self._finish(read, "miss", db_ms, waited=True)
+        return value, read.finish(self.metrics, "miss", db_ms, waited=True)
 
-    async def _load_and_store(self, read: _Read, loader: Loader[M], ttl_s: float) -> tuple[M | None, float]:
-        value, db_ms = await _timed(loader)
+    async def _load_and_store(self, read: Read, loader: Loader[M], ttl_s: float) -> tuple[M | None, float]:
+        value, db_ms = await timed(loader)
         with contextlib.suppress(CacheUnavailable):  # not storing only costs the next reader a miss
             if value is not None:
-                await self._call(lambda: self.client.set(read.key, encode(value), px=_px(ttl_s)))
+                await self._call(lambda: self.client.set(read.key, encode(value), px=px(ttl_s)))
             elif read.repaired:
                 await self._call(lambda: self.client.delete(read.key))
         return value, db_ms
@@ -213,11 +168,11 @@ class RedisCache:
             thread_local=False,  # the token must not live in a thread-local: one thread runs every coroutine
         )
 
-    def _maybe_refresh(self, read: _Read, pttl_ms: int, ttl_s: float, refresher: Loader[M]) -> None:
+    def _maybe_refresh(self, read: Read, pttl_ms: int, ttl_s: float, refresher: Loader[M]) -> None:
         if 0 <= pttl_ms < self.settings.early_refresh_share * ttl_s * 1000:
             self.early.start(read.key, self._refresh(read, refresher, ttl_s))
 
-    async def _refresh(self, read: _Read, refresher: Loader[M], ttl_s: float) -> None:
+    async def _refresh(self, read: Read, refresher: Loader[M], ttl_s: float) -> None:
         lock = self._lock(read.logical)
         try:
             if not await self._call(lock.acquire):
@@ -227,7 +182,7 @@ class RedisCache:
         try:
             value = await refresher()
             if value is not None:
-                await self._call(lambda: self.client.set(read.key, encode(value), px=_px(ttl_s)))
+                await self._call(lambda: self.client.set(read.key, encode(value), px=px(ttl_s)))
                 self.metrics.record("refreshes")
         except Exception:  # noqa: BLE001, S110 - a failed refresh leaves the old value to expire as usual
             pass
@@ -235,72 +190,6 @@ class RedisCache:
             with contextlib.suppress(CacheUnavailable, LockError):
                 await self._call(lock.release)
 
-    def _finish(self, read: _Read, outcome: Outcome, db_ms: float = 0.0, *, waited: bool = False) -> Lookup:
-        total = _ms(read.started)
-        record = self.metrics.record
-        record(_COUNTER[outcome])
-        if waited:
-            record("waited")
-        if read.repaired:
-            record("repaired")
-        self.metrics.sample(ReadSample(outcome, read.cache_ms, db_ms, total))
-        return Lookup(outcome, read.cache_ms, db_ms, total, waited, read.repaired, read.reason)
-
-    # -- the write side ----------------------------------------------------------------------
-    async def store(self, logical: str, value: BaseModel, ttl_s: float) -> bool:
-        """Write-through: put the new value in the cache. If Redis fails, invalidate instead."""
-        key = self.key(logical)
-        try:
-            await self._call(lambda: self.client.set(key, encode(value), px=_px(ttl_s)))
-            return True
-        except CacheUnavailable:
-            self.pending_invalidations.add(key)  # the old value must not be served when Redis is back
-            return False
-
-    async def invalidate(self, *logicals: str) -> bool:
-        """Delete cached values that a write made stale. Never raises; remembers what failed."""
-        keys = [self.key(k) for k in logicals]
-        try:
-            await self._call(lambda: self.client.delete(*keys))
-            return True
-        except CacheUnavailable:
-            self.pending_invalidations.update(keys)
-            return False
-
-    async def _deliver_invalidations(self) -> None:
-        keys = sorted(self.pending_invalidations)
-        await self.client.delete(*keys)
-        self.pending_invalidations.difference_update(keys)
-
-    async def peek(self, logical: str) -> tuple[str | None, int | None]:
-        """The raw cached text and its remaining TTL in ms, without counting a read."""
-        key = self.key(logical)
-
-        async def both() -> tuple[Any, Any]:
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.get(key)
-                pipe.pttl(key)
-                raw, pttl = await pipe.execute()
-            return raw, pttl
-
-        raw, pttl = await self._call(both)
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        return text, (int(pttl) if raw is not None and int(pttl) >= 0 else None)
-
     async def aclose(self) -> None:
         await self.early.aclose()
         await self.metrics.aclose()
-
-
-async def _timed(loader: Loader[M]) -> tuple[M | None, float]:
-    started = time.perf_counter()
-    value = await loader()
-    return value, _ms(started)
-
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
-
-
-def _px(ttl_s: float) -> int:
-    return max(1, round(ttl_s * 1000))

@@ -19,9 +19,10 @@ from source.domain.repositories import UserRepository
 from source.domain.samples import create_sample_airscore, create_sample_users
 from source.instruments.query_log import capture_queries
 from source.labs.caching.breaker import CacheUnavailable
-from source.labs.caching.cache import Lookup, RedisCache
+from source.labs.caching.cache import RedisCache
 from source.labs.caching.dtos import CacheSettings, ScoreRow, UserRow
 from source.labs.caching.keys import latest_score_key, user_key
+from source.labs.caching.lookup import Lookup
 from source.labs.caching.metrics import CacheCounts, Formula
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for, outage_of

@@ -1,0 +1,71 @@
+"""How one cached read went: the read in progress, timed part by part, and the Lookup it ends as."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from source.labs.caching.metrics import CacheMetrics, Outcome, ReadSample
+
+M = TypeVar("M", bound=BaseModel)
+Loader = Callable[[], Awaitable[M | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """How one cached read went: where the answer came from and what each part cost."""
+
+    outcome: Outcome
+    cache_ms: float
+    db_ms: float
+    total_ms: float
+    waited: bool = False
+    repaired: bool = False
+    reason: str | None = None
+
+    @property
+    def from_cache(self) -> bool:
+        return self.outcome == "hit"
+
+
+_COUNTER = {"hit": "hits", "miss": "misses", "bypassed": "bypassed", "error": "errors"}
+
+
+@dataclass(slots=True)
+class Read:
+    """One read in progress."""
+
+    logical: str
+    key: str
+    started: float
+    cache_ms: float = 0.0
+    repaired: bool = False
+    failure: Outcome | None = None  # "error" or "bypassed" when Redis could not be asked
+    reason: str | None = None
+
+    def finish(self, metrics: CacheMetrics, outcome: Outcome, db_ms: float = 0.0, *, waited: bool = False) -> Lookup:
+        """Count the read and time it in ``metrics``, and say how it went."""
+        total = ms_since(self.started)
+        record = metrics.record
+        record(_COUNTER[outcome])
+        if waited:
+            record("waited")
+        if self.repaired:
+            record("repaired")
+        metrics.sample(ReadSample(outcome, self.cache_ms, db_ms, total))
+        return Lookup(outcome, self.cache_ms, db_ms, total, waited, self.repaired, self.reason)
+
+
+async def timed(loader: Loader[M]) -> tuple[M | None, float]:
+    """``loader()``'s answer and how long it took (ms)."""
+    started = time.perf_counter()
+    value = await loader()
+    return value, ms_since(started)
+
+
+def ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
