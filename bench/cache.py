@@ -13,7 +13,7 @@ from typing import Any
 
 from bench._common import PG_URL, REDIS_URL, _port_open, print_table
 from source import Backends, Sandbox, Settings
-from source.labs.caching import demo
+from source.labs.caching import demo, stampede
 from source.labs.caching.keys import user_key
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for
@@ -83,7 +83,7 @@ def measure(kind: str, database_url: str | None, reads: int) -> dict[str, Any]:
             out["hit_vs_bare"] = sandbox.run(hit_against_bare_get(reads), timeout=600)
         out["hit_miss"] = sandbox.run(hit_and_miss(max(50, reads // 20)), timeout=600)
         uid = sandbox.run(demo.add_samples())[0]
-        out["stampede"] = [sandbox.run(demo.run_stampede(uid, 50, p), timeout=120) for p in (True, False)]
+        out["stampede"] = [sandbox.run(stampede.run_stampede(uid, 50, p), timeout=120) for p in (True, False)]
         out["strategies"] = sandbox.run(run_strategy_lab(parse_workload(**WORKLOAD), Progress()), timeout=300)
         return out
     finally:

@@ -15,7 +15,7 @@ from source import Sandbox
 from source.domain.dtos import UserUpdate
 from source.domain.models import User
 from source.domain.samples import create_sample_airscore, create_sample_users
-from source.labs.caching import demo
+from source.labs.caching import demo, stampede
 from source.labs.caching.cache import RedisCache
 from source.labs.caching.keys import latest_score_key, user_key
 from source.labs.caching.metrics import CacheCounts
@@ -236,11 +236,11 @@ def test_unknown_user_is_none_and_not_cached(sandbox: Sandbox) -> None:
 @pytest.mark.parametrize("readers", [50])
 def test_stampede_protection_makes_one_database_read(sandbox: Sandbox, readers: int) -> None:
     uid = alex(sandbox)
-    protected = sandbox.run(demo.run_stampede(uid, readers, protection=True))
+    protected = sandbox.run(stampede.run_stampede(uid, readers, protection=True))
     assert protected.db_reads <= 2, protected
     assert protected.hits + protected.misses == readers
     assert protected.misses <= 2
-    unprotected = sandbox.run(demo.run_stampede(uid, readers, protection=False))
+    unprotected = sandbox.run(stampede.run_stampede(uid, readers, protection=False))
     assert unprotected.db_reads >= 0.8 * readers, unprotected
     assert unprotected.misses == unprotected.db_reads
     c = counts(sandbox)
@@ -332,10 +332,10 @@ def test_bad_ttls_are_refused_with_a_clear_message(sandbox: Sandbox, values: dic
     assert cache_for(sandbox).settings == before
 
 
-@pytest.mark.parametrize("readers", [0, -1, demo.MAX_STAMPEDE + 1])
+@pytest.mark.parametrize("readers", [0, -1, stampede.MAX_STAMPEDE + 1])
 def test_stampede_sizes_out_of_range_are_refused(sandbox: Sandbox, readers: int) -> None:
     with pytest.raises(InvalidInput, match="between 1 and"):
-        sandbox.run(demo.run_stampede(UNKNOWN, readers, protection=True))
+        sandbox.run(stampede.run_stampede(UNKNOWN, readers, protection=True))
 
 
 def test_bad_scores_and_names_are_refused(sandbox: Sandbox) -> None:

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from source import Sandbox
 from source.domain.dtos import UserUpdate
-from source.labs.caching import demo
+from source.labs.caching import demo, stampede
 from source.labs.caching.cache import RedisCache
 from source.labs.caching.dtos import CacheSettings
 from source.labs.caching.keys import user_key
@@ -195,9 +195,9 @@ def test_stampede_protection_holds_while_redis_is_down(sandbox: Sandbox) -> None
     uid = alex(sandbox)
     sandbox.run(demo.configure(FAST))
     sandbox.run(set_outage(sandbox, "refused"))
-    protected = sandbox.run(demo.run_stampede(uid, 50, protection=True))
+    protected = sandbox.run(stampede.run_stampede(uid, 50, protection=True))
     assert protected.db_reads <= 2, protected
     assert protected.hits == 0
-    unprotected = sandbox.run(demo.run_stampede(uid, 50, protection=False))
+    unprotected = sandbox.run(stampede.run_stampede(uid, 50, protection=False))
     assert unprotected.db_reads >= 40, unprotected
     sandbox.run(set_outage(sandbox, None))

@@ -10,7 +10,9 @@ import streamlit as st
 from source import web
 from source.domain.dtos import UserUpdate, parse
 from source.labs.caching import cache, charts, demo, repository, strategies, strategy_results, structures, workload
+from source.labs.caching.audit import Fetched
 from source.labs.caching.sandbox_cache import cache_for, invalidate_user, set_outage
+from source.labs.caching.stampede import MAX_STAMPEDE, run_stampede
 from source.labs.data_models import users
 from source.web.checks import knowledge_check
 from source.web.widgets import whole_number_input
@@ -64,7 +66,7 @@ actions = {
 }
 for label, (clicked, action) in actions.items():
     ok, got = web.attempt(lambda: web.run(action(uid))) if clicked else (False, None)  # noqa: B023 - called at once
-    if isinstance(got, demo.Fetched):
+    if isinstance(got, Fetched):
         log.insert(0, got.row(label))
         del log[50:]  # a session keeps the newest 50 reads
         (st.warning if got.stale else st.success)(got.message(label))
@@ -150,10 +152,10 @@ if status is not None:
 # -- 5 · stampede -------------------------------------------------------------------------
 st.header("5 · A stampede on one cold key")
 s = st.columns(3)
-readers = whole_number_input(s[0], "Concurrent readers", (1, demo.MAX_STAMPEDE), 50, key="lab4_readers")
+readers = whole_number_input(s[0], "Concurrent readers", (1, MAX_STAMPEDE), 50, key="lab4_readers")
 protection = s[1].toggle("Stampede protection", True, key="lab4_protection")
 if s[2].button("Fire the readers", key="lab4_stampede"):
-    ok, hit = web.attempt(lambda: web.run(demo.run_stampede(uid, int(readers), protection)))
+    ok, hit = web.attempt(lambda: web.run(run_stampede(uid, int(readers), protection)))
     if ok and hit is not None:
         st.session_state["lab4_stampedes"] = [*st.session_state.get("lab4_stampedes", [])[-5:], hit]
         st.success(
@@ -162,7 +164,7 @@ if s[2].button("Fire the readers", key="lab4_stampede"):
         )
 if st.session_state.get("lab4_stampedes"):
     st.plotly_chart(charts.stampede_figure(st.session_state["lab4_stampedes"][-6:]), key="lab4_stampede_chart")
-web.show_source(cache.RedisCache._single_flight, cache.RedisCache._load_once_across_processes, demo.run_stampede)
+web.show_source(cache.RedisCache._single_flight, cache.RedisCache._load_once_across_processes, run_stampede)
 
 # -- 6 · Redis down ----------------------------------------------------------------------
 st.header("6 · Make Redis unavailable (for you only)")

@@ -1,15 +1,13 @@
 """What Lab 4's page does, one coroutine per button: cached reads (checked against the database
-afterwards), invalidation, a new score, a deliberate stale write, a stampede, the counters.
+afterwards), invalidation, a new score, a deliberate stale write, the keys' TTLs, the counters.
 
 Each runs in the learner's sandbox (``web.run``) and returns plain data for the page.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import update
@@ -17,12 +15,11 @@ from sqlalchemy import update
 from source.domain.models import User
 from source.domain.repositories import UserRepository
 from source.domain.samples import create_sample_airscore, create_sample_users
-from source.instruments.query_log import capture_queries
+from source.labs.caching.audit import Fetched, judge
 from source.labs.caching.breaker import CacheUnavailable
 from source.labs.caching.cache import RedisCache
 from source.labs.caching.dtos import CacheSettings, ScoreRow, UserRow
 from source.labs.caching.keys import latest_score_key, user_key
-from source.labs.caching.lookup import Lookup
 from source.labs.caching.metrics import CacheCounts, Formula
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for, outage_of
@@ -31,9 +28,6 @@ from source.platform.context import current_sandbox
 from source.platform.errors import InvalidInput, NotFound
 from source.platform.session import get_session
 
-T = TypeVar("T")
-
-MAX_STAMPEDE = 100
 LABELS = {
     "user_ttl_s": "User TTL (s)",
     "score_ttl_s": "Latest-score TTL (s)",
@@ -44,34 +38,6 @@ LABELS = {
 }
 
 
-@dataclass(frozen=True)
-class Fetched(Generic[T]):
-    """A cached read, and what the database said right after it (outside the timed part)."""
-
-    value: T | None
-    lookup: Lookup
-    stale: bool
-    verdict: str
-
-    def row(self, action: str) -> dict[str, object]:
-        """One line of the page's read log."""
-        lk = self.lookup
-        return {
-            "action": action,
-            "outcome": lk.outcome.upper(),
-            "total (ms)": round(lk.total_ms, 3),
-            "Redis (ms)": round(lk.cache_ms, 3),
-            "database (ms)": round(lk.db_ms, 3),
-            "checked against the database": self.verdict,
-            "value": _summary(self.value),
-        }
-
-    def message(self, action: str) -> str:
-        lk = self.lookup
-        why = f" ({lk.reason})" if lk.reason else ""
-        return f"{action}: **{lk.outcome.upper()}** in {lk.total_ms:.2f} ms — {self.verdict}{why}"
-
-
 async def add_samples() -> list[str]:
     """Alex and Jane from the course story, each with a first AI-R score."""
     made = await create_sample_users()
@@ -79,14 +45,6 @@ async def add_samples() -> list[str]:
         if created:
             await create_sample_airscore(user_id, air_score=score)
     return [user_id for _, user_id, _ in made]
-
-
-def _summary(value: object) -> str:
-    if isinstance(value, UserRow):
-        return f"{value.name} (updated {value.updated_at:%H:%M:%S.%f})"
-    if isinstance(value, ScoreRow):
-        return f"AI-R {value.air_score:g} (created {value.created_at:%H:%M:%S.%f})"
-    return "none"
 
 
 def _cache() -> RedisCache:
@@ -104,7 +62,7 @@ async def fetch_user(user_id: str) -> Fetched[UserRow]:
         row = await UserRepository(session).get_by_id(user_id)
         truth = UserRow.model_validate(row) if row is not None else None
     await recorders.cache_reads(cache)  # for the knowledge check and the class view
-    return _judge(cache, value, truth, lookup, "user")
+    return judge(cache, value, truth, lookup, "user")
 
 
 async def fetch_latest_score(user_id: str) -> Fetched[ScoreRow]:
@@ -117,23 +75,7 @@ async def fetch_latest_score(user_id: str) -> Fetched[ScoreRow]:
         row = await UserRepository(session).get_latest_score(user_id)
         truth = ScoreRow.model_validate(row) if row is not None else None
     await recorders.cache_reads(cache)  # for the knowledge check and the class view
-    return _judge(cache, value, truth, lookup, "latest score")
-
-
-def _judge(cache: RedisCache, value: Any, truth: Any, lookup: Lookup | None, what: str) -> Fetched[Any]:
-    if lookup is None:
-        raise RuntimeError("a cached read always records its lookup")
-    stale = value != truth
-    if stale:
-        cache.metrics.record("stale")
-        verdict = (
-            f"STALE: the database has no such {what} any more"
-            if truth is None
-            else f"STALE: the database holds a newer {what} than the one served"
-        )
-    else:
-        verdict = f"matches the database's {what}" if value is not None else f"no such {what}"
-    return Fetched(value, lookup, stale, verdict)
+    return judge(cache, value, truth, lookup, "latest score")
 
 
 async def invalidate(user_id: str) -> bool:
@@ -237,57 +179,3 @@ def settings_from(**values: Any) -> CacheSettings:
 async def configure(settings: CacheSettings) -> CacheSettings:
     _cache().configure(settings)
     return settings
-
-
-@dataclass(frozen=True)
-class StampedeResult:
-    readers: int
-    protection: bool
-    db_reads: int
-    hits: int
-    misses: int
-    waited: int
-    other: int
-    wall_ms: float
-
-
-async def run_stampede(user_id: str, readers: int, protection: bool) -> StampedeResult:
-    """``readers`` concurrent cold reads of one user; the database reads are counted in SQL."""
-    if not 1 <= readers <= MAX_STAMPEDE:
-        raise InvalidInput(f"Choose between 1 and {MAX_STAMPEDE} concurrent readers.")
-    sandbox = current_sandbox()
-    base = cache_for(sandbox)
-    cache = RedisCache(
-        base.client,
-        base.settings.model_copy(update={"stampede_protection": protection, "early_refresh": False}),
-        prefix=base.prefix,
-        metrics_client=base.metrics.client,
-    )
-    await cache.invalidate(user_key(user_id))  # make the key cold
-
-    async def one_reader() -> Lookup | None:
-        async with get_session() as session:
-            repo = CachedUserRepository(session, cache.client, cache=cache)
-            await repo.get_by_id_cached(user_id)
-            return repo.last
-
-    try:
-        async with capture_queries(sandbox.engine) as log:
-            started = time.perf_counter()
-            lookups = [lk for lk in await asyncio.gather(*(one_reader() for _ in range(readers))) if lk]
-            wall_ms = (time.perf_counter() - started) * 1000
-    finally:
-        await cache.metrics.flush()
-        await cache.aclose()
-    db_reads = sum(1 for s in log.statements if s.startswith("SELECT") and " FROM " in s and "users" in s)
-    outcomes = [lk.outcome for lk in lookups]
-    return StampedeResult(
-        readers=readers,
-        protection=protection,
-        db_reads=db_reads,
-        hits=outcomes.count("hit"),
-        misses=outcomes.count("miss"),
-        waited=sum(1 for lk in lookups if lk.waited),
-        other=len(outcomes) - outcomes.count("hit") - outcomes.count("miss"),
-        wall_ms=wall_ms,
-    )
