@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from source import web
 from source.web.learning import sidebar_progress
+from source.web.sidebar import sidebar_status
 
 st.set_page_config(page_title="Persistence Lab", page_icon="🗄️", layout="wide")
 
@@ -18,6 +18,6 @@ labs = [
 create = st.Page("views/create_exercise.py", title="Create · Design an event table", icon="🛠️", url_path="create")
 instructor = st.Page("views/instructor.py", title="Instructor", icon="🎓", url_path="instructor")
 page = st.navigation({"Start": [home], "Labs": labs, "Practise": [create], "Teach": [instructor]})
-web.sidebar_status()  # before the page, so a reset is visible on the page at once
+sidebar_status()  # before the page, so a reset is visible on the page at once
 page.run()
 sidebar_progress()  # after the page, so an answer just checked is counted at once
