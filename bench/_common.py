@@ -20,6 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
+#: The classroom benchmarks' learner: thinks 0.5-1.5 s before each click, and every third click
+#: on Lab 1 runs the join (the others create a user).
+THINK_TIME_S = (0.5, 1.5)
+JOIN_EVERY = 3
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -111,14 +116,16 @@ def streamlit_server(env: dict[str, str], timeout: float = 60.0) -> Iterator[tup
 
 @contextmanager
 def streamlit_process(
-    env: dict[str, str], root: Path = ROOT, timeout: float = 60.0
+    env: dict[str, str], root: Path = ROOT, timeout: float = 60.0, options: Sequence[str] = ()
 ) -> Iterator[tuple[str, float, float, subprocess.Popen[bytes]]]:
     """Like :func:`streamlit_server`, and the server's process too (to read its CPU time).
 
-    ``root`` is the checkout whose ``app.py`` runs (another checkout makes a reference in the same run).
+    ``root`` is the checkout whose ``app.py`` runs (another checkout makes a reference in the same run);
+    ``options`` are extra ``--section.option=value`` flags for ``streamlit run`` (a setting to try out).
     """
     port = free_port()
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}"]
+    command += list(options)
     started = time.perf_counter()
     server = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -189,6 +196,17 @@ class ScriptRuns:
 
 #: The app has no script run in progress (what a learner waits for before clicking again).
 SETTLED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory so far (the kernel's high-water mark, ``VmHWM``), in MB."""
+    import psutil
+
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float(psutil.Process(pid).memory_info().rss) / 2**20  # no /proc: the current RSS instead
 
 
 def percentile(samples: Sequence[float], q: float) -> float:

@@ -28,8 +28,10 @@ import psutil
 from bench._common import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    JOIN_EVERY,
     ROOT,
     SETTLED,
+    THINK_TIME_S,
     ScriptRuns,
     backend_env,
     percentile,
@@ -82,10 +84,10 @@ class Learner:
         token = uuid.uuid4().hex[:6]
         clicks = 0
         while time.perf_counter() < stop_at:
-            await asyncio.sleep(random.uniform(0.5, 1.5))  # noqa: S311 - think time, not security
+            await asyncio.sleep(random.uniform(*THINK_TIME_S))  # noqa: S311 - think time, not security
             clicks += 1
             try:
-                if clicks % 3 == 0:
+                if clicks % JOIN_EVERY == 0:
                     elapsed = await timed_click(
                         self.page, self.runs, main.get_by_role("button", name="Run the join"), None
                     )
