@@ -1,9 +1,14 @@
-"""The instructor page: reset, seed (bounded, with progress), every preset, the class view and the CSV export."""
+"""The instructor page: reset, seed (bounded, in the background, with progress and Stop), every preset, the class
+view and the CSV export."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,9 +18,9 @@ from streamlit.testing.v1 import AppTest
 
 from source import Sandbox
 from source.domain.models import AIRScore, DomainEvent, User
-from source.learning import measurements, presets
-from source.learning.seed import SeedRequest, parse_request, seed
-from source.platform.errors import InvalidInput
+from source.learning import measurements, presets, seed_job
+from source.learning.seed import BATCH, SeedProgress, SeedReport, SeedRequest, parse_request, seed
+from source.platform.errors import InvalidInput, LabError
 from tests.conftest import assert_no_exception, open_app
 
 PAGE = "views/instructor.py"
@@ -70,18 +75,178 @@ def test_seed_sizes_out_of_range_are_refused(values: dict[str, Any], told: str) 
         parse_request(**values)
 
 
+def wait_until(check: Callable[[], bool], what: str, limit_s: float = 60.0) -> None:
+    """Poll ``check`` (a liveness bound, not a speed target)."""
+    deadline = time.monotonic() + limit_s
+    while not check():
+        assert time.monotonic() < deadline, f"still waiting for: {what}"
+        time.sleep(0.02)
+
+
+def stop_buttons(at: AppTest) -> list[Any]:
+    return [b for b in at.button if b.key == "ins_seed_stop"]
+
+
+def wait_for_the_seed(at: AppTest) -> AppTest:
+    """Rerun the page until the background seed has ended (AppTest's fragments never tick by themselves)."""
+    deadline = time.monotonic() + 60
+    while stop_buttons(at):
+        assert time.monotonic() < deadline, "the seed is still running"
+        time.sleep(0.05)
+        at.run()
+        assert_no_exception(at)
+    return at
+
+
+def successes(at: AppTest) -> str:
+    return " ".join(s.value for s in at.success)
+
+
+@pytest.fixture
+def held_seed(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Seeding waits until the returned event is set, then runs for real: the running state, held still."""
+    gate = threading.Event()
+    real = seed
+
+    async def held(request: SeedRequest, progress: SeedProgress | None = None) -> SeedReport:
+        await asyncio.to_thread(gate.wait)  # a Stop cancels this wait at once
+        return await real(request, progress)
+
+    monkeypatch.setattr(seed_job, "seed", held)
+    yield gate
+    gate.set()
+
+
+def test_a_background_seed_reports_what_it_wrote_and_is_kept(sandbox: Sandbox) -> None:
+    runner = seed_job.runner(sandbox)
+    job = runner.start(SeedRequest(users=300, assessments_per_user=1, scores_per_user=1, pending_events=200))
+    wait_until(lambda: runner.running() is None, "the seed to finish")
+    assert job.progress.fraction == 1.0
+    assert runner.last is not None
+    assert (runner.last.users, runner.last.scores, runner.last.events) == (300, 300, 300 + 300 + 200)
+    assert runner.last_note is None
+    assert count(sandbox, User) == 300
+    assert seed_job.runner(sandbox) is runner, "an instructor who comes back finds the same runner and its report"
+
+
+def test_a_second_seed_is_refused_while_one_runs_and_stop_says_nothing_was_written(
+    sandbox: Sandbox, held_seed: threading.Event
+) -> None:
+    runner = seed_job.runner(sandbox)
+    job = runner.start(SeedRequest(users=10))
+    assert runner.running() is job
+    with pytest.raises(LabError, match="already running"):
+        runner.start(SeedRequest(users=10))
+    job.stop()
+    assert job.describe().startswith("Stopping")
+    wait_until(lambda: runner.running() is None, "the stopped seed to end")
+    assert runner.last is None, "no report was invented for a stopped seed"
+    assert runner.last_note == "Seeding was stopped before it wrote anything."
+    assert count(sandbox, User) == 0
+
+
+class StopAfterFirstBatch(SeedProgress):
+    """Cancels the seed's task (as Stop does) right after its first batch was committed."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "done" and value >= BATCH:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+
+
+def test_a_stopped_seed_keeps_the_batches_it_committed_and_says_how_far_it_got(sandbox: Sandbox) -> None:
+    runner = seed_job.runner(sandbox)
+    request = SeedRequest(users=3 * BATCH, scores_per_user=1)
+    progress = StopAfterFirstBatch()
+    runner.launch(progress, lambda: seed_job.within_limit(seed(request, progress)))
+    wait_until(lambda: runner.running() is None, "the stopped seed to end")
+    assert runner.last is None
+    assert runner.last_note is not None
+    assert f"stopped after {BATCH:,} of {3 * BATCH:,}" in runner.last_note
+    assert count(sandbox, User) == BATCH, "the committed batch stays, nothing after it was written"
+
+
+def test_a_seed_past_its_time_limit_ends_with_a_sentence(sandbox: Sandbox) -> None:
+    runner = seed_job.runner(sandbox)
+
+    async def endless() -> SeedReport:
+        await asyncio.sleep(3600)
+        raise AssertionError("never reached")
+
+    runner.launch(SeedProgress(), lambda: seed_job.within_limit(endless(), limit_s=0.05))
+    wait_until(lambda: runner.running() is None, "the seed to be stopped by its limit")
+    assert runner.last_note == (
+        "Seeding did not finish. It took longer than 0.05 s and was stopped; the batches written before stay in "
+        "your sandbox. Ask for fewer rows at once."
+    )
+
+    async def driver_gave_up() -> SeedReport:
+        raise TimeoutError
+
+    with pytest.raises(TimeoutError):  # a driver's own timeout is not mistaken for the limit
+        sandbox.run(seed_job.within_limit(driver_gave_up(), limit_s=60))
+
+
+def test_a_reset_stops_the_running_seed_first(sandbox: Sandbox, held_seed: threading.Event) -> None:
+    runner = seed_job.runner(sandbox)
+    job = runner.start(SeedRequest(users=10))
+    sandbox.run(sandbox.reset())
+    assert not job.running, "reset waited until the seed had ended"
+    held_seed.set()
+    assert count(sandbox, User) == 0
+    assert seed_job.runner(sandbox) is not runner, "the reset sandbox starts with a fresh runner"
+
+
 def test_the_page_refuses_an_out_of_range_seed_and_seeds_a_valid_one(app_env: str) -> None:
     at = instructor()
     at.number_input(key="ins_users").set_value(5000)
     at.button(key="ins_seed").click().run()
     assert_no_exception(at)
     assert "less than or equal to 2000" in " ".join(e.value for e in at.error)
-    assert not at.success, "nothing was seeded"
+    assert not stop_buttons(at), "nothing was started"
     at.number_input(key="ins_users").set_value(120)
     at.number_input(key="ins_pending").set_value(500)
     at.button(key="ins_seed").click().run()
     assert_no_exception(at)
-    assert "Seeded 120 users, 240 assessments, 600 scores and 1,220 events" in " ".join(s.value for s in at.success)
+    wait_for_the_seed(at)
+    assert "Seeded 120 users, 240 assessments, 600 scores and 1,220 events in" in successes(at)
+    assert not at.button(key="ins_seed").disabled
+
+
+def test_the_seed_runs_in_the_background_and_its_result_survives_navigation(
+    app_env: str, held_seed: threading.Event
+) -> None:
+    at = instructor()
+    at.number_input(key="ins_users").set_value(50)
+    at.button(key="ins_seed").click().run()
+    assert_no_exception(at)
+    assert stop_buttons(at), "a Stop button while it runs"
+    assert at.button(key="ins_seed").disabled, "Seed is disabled while it runs"
+    at.button(key="ins_preset_lab1_story").click().run()  # another click on the page does not cancel it
+    assert stop_buttons(at), "still running after an unrelated click"
+    at.switch_page("views/home.py").run()  # and navigating away does not either
+    at.switch_page(PAGE).run()
+    assert stop_buttons(at), "still running after the instructor came back"
+    held_seed.set()
+    wait_for_the_seed(at)
+    assert "Seeded 50 users" in successes(at), "the result shows once it is done"
+    assert not at.button(key="ins_seed").disabled
+    at.switch_page("views/home.py").run()
+    at.switch_page(PAGE).run()
+    assert "Seeded 50 users" in successes(at), "and is still there after navigating away and back"
+
+
+def test_stop_on_the_page_ends_the_seed_and_says_so(app_env: str, held_seed: threading.Event) -> None:
+    at = instructor()
+    at.button(key="ins_seed").click().run()
+    stop_buttons(at)[0].click().run()
+    assert_no_exception(at)
+    wait_for_the_seed(at)
+    assert "Seeding was stopped before it wrote anything." in " ".join(w.value for w in at.warning)
+    assert "Seeded" not in successes(at)
+    assert not at.button(key="ins_seed").disabled, "a new seed may start"
 
 
 @pytest.mark.parametrize("preset", presets.PRESETS, ids=lambda p: p.id)
@@ -120,6 +285,7 @@ def test_class_view_and_csv_export_hold_every_measurement(app_env: str, monkeypa
     at.number_input(key="ins_users").set_value(50)
     for _ in range(2):
         at.button(key="ins_seed").click().run()
+        wait_for_the_seed(at)
     assert_no_exception(at)
     assert {h.value for h in at.subheader} >= {"Instructor"}, "seeding records its own measurements"
     tables = [d.value for d in at.dataframe]

@@ -150,6 +150,9 @@ def create_and_instructor(walk: Walk) -> None:
     walk.main.get_by_role("button", name="Lab 1 · Alex and Jane with children").click()
     done = walk.main.get_by_test_id("stAlertContentSuccess").filter(has_text="Alex Smith and Jane Doe are there")
     walk.settle(done)
+    # The seed runs in the background: its live progress ends by itself and the page shows the report.
+    walk.main.get_by_role("button", name="Seed", exact=True).click()
+    walk.settle(walk.main.get_by_test_id("stAlertContentSuccess").filter(has_text="Seeded 200 users"))
     walk.shot("instructor")
 
 

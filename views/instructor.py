@@ -3,7 +3,7 @@
 import streamlit as st
 
 from source import web
-from source.learning import class_view, measurements, presets, seed
+from source.learning import class_view, measurements, presets, seed, seed_job
 from source.web import instructor
 
 st.title("🎓 Instructor")
@@ -19,10 +19,11 @@ instructor.reset_panel(box)
 st.header("Seed a realistic data set")
 st.caption(
     "Users with plausible profiles, their assessments and AI-R scores, and the domain events they would have "
-    f"announced. At most {seed.MAX_USERS:,} users and {seed.MAX_EVENTS:,} extra pending events per seed."
+    f"announced. At most {seed.MAX_USERS:,} users and {seed.MAX_EVENTS:,} extra pending events per seed. It runs "
+    f"in the background of your sandbox and is stopped after {seed_job.SEED_TIME_LIMIT_S:g} s."
 )
 instructor.seed_panel(box)
-web.show_source(seed.seed, label="The code that seeds")
+web.show_source(seed.seed, seed_job.within_limit, seed_job.SeedRunner, label="The code that seeds")
 
 st.header("One-click demos")
 st.caption("Each runs the lab's own code in your sandbox and records what it measured for the class view.")

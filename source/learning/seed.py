@@ -59,6 +59,9 @@ class SeedProgress:
     def fraction(self) -> float:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
+    def describe(self) -> str:
+        return f"Seeding {self.phase}: {self.done:,} of {self.total:,}"
+
 
 @dataclass(frozen=True)
 class SeedReport:

@@ -1,19 +1,19 @@
-"""The instructor page's panels: reset, seed with progress, presets, class view, CSV export."""
+"""The instructor page's panels: reset, seed (in the background, with progress), presets, class view, CSV export."""
 
 from __future__ import annotations
-
-import time
 
 import streamlit as st
 
 from source import web
-from source.learning import class_view, measurements, presets
+from source.learning import class_view, measurements, presets, seed_job
 from source.learning.catalogue import LABS
-from source.learning.seed import MAX_EVENTS, MAX_USERS, SeedProgress, parse_request, seed
-from source.platform.errors import LabError
+from source.learning.seed import MAX_EVENTS, MAX_USERS, parse_request
 from source.platform.sandbox import Sandbox
+from source.web.actions import act, show_outcome
+from source.web.progress import live_progress
 
-SEED_WAIT_S = 120.0
+#: Where the Seed button's callback leaves a refusal for the page to show.
+SEED_OUTCOME = "ins_seed_started"
 
 
 def reset_panel(box: Sandbox) -> None:
@@ -24,20 +24,17 @@ def reset_panel(box: Sandbox) -> None:
 
 
 def seed_panel(box: Sandbox) -> None:
+    """The seed form; the seed itself runs in the background of the sandbox, with live progress and Stop."""
+    runner = seed_job.runner(box)
+    job = runner.running()
     with st.form("ins_seed_form"):
         c = st.columns(4)
         # No min/max on the widgets: the seeder checks the bounds and says which one was broken. Float inputs
         # shown as whole numbers, because a whole-number input raises on a forged infinity before any check.
-        users = c[0].number_input(
-            "Users", value=200.0, step=100.0, key="ins_users", help=f"1 to {MAX_USERS:,}.", format="%.0f"
-        )
-        assessments = c[1].number_input(
-            "Assessments each", value=2.0, step=1.0, key="ins_assessments", help="0 to 5.", format="%.0f"
-        )
-        scores = c[2].number_input(
-            "AI-R scores each", value=5.0, step=1.0, key="ins_scores", help="0 to 10.", format="%.0f"
-        )
-        pending = c[3].number_input(
+        c[0].number_input("Users", value=200.0, step=100.0, key="ins_users", help=f"1 to {MAX_USERS:,}.", format="%.0f")
+        c[1].number_input("Assessments each", value=2.0, step=1.0, key="ins_assessments", help="0 to 5.", format="%.0f")
+        c[2].number_input("AI-R scores each", value=5.0, step=1.0, key="ins_scores", help="0 to 10.", format="%.0f")
+        c[3].number_input(
             "Pending events",
             value=0.0,
             step=500.0,
@@ -45,39 +42,44 @@ def seed_panel(box: Sandbox) -> None:
             help=f"0 to {MAX_EVENTS:,}, for the outbox.",
             format="%.0f",
         )
-        submitted = st.form_submit_button("Seed", key="ins_seed", type="primary")
-    if not submitted:
-        return
-    ok, request = web.attempt(
-        lambda: parse_request(
-            users=users, assessments_per_user=assessments, scores_per_user=scores, pending_events=pending
+        st.form_submit_button(
+            "Seed",
+            key="ins_seed",
+            type="primary",
+            disabled=job is not None,
+            on_click=_start_seed,
+            help="Disabled while your seed runs."
+            if job is not None
+            else "Runs in the background of your sandbox: you may leave this page and come back to its result.",
         )
-    )
-    if not ok or request is None:
+    show_outcome(SEED_OUTCOME)
+    if job is not None:
+        live_progress(runner.running, key="ins_seed_stop")
         return
-    progress = SeedProgress()
-    bar = st.progress(0.0, text="Seeding…")
-    future = box.backends.runtime.submit(box.bind(seed(request, progress)))
-    deadline = time.monotonic() + SEED_WAIT_S
-    try:
-        while not future.done():
-            if time.monotonic() > deadline:
-                raise LabError("Seeding took too long and was stopped.")
-            bar.progress(progress.fraction, text=f"{progress.phase}: {progress.done:,}/{progress.total:,}")
-            time.sleep(0.1)
-        ok, report = web.attempt(future.result)
-    except LabError as exc:
-        st.error(str(exc))
-        return
-    finally:
-        if not future.done():
-            future.cancel()
-        bar.empty()
-    if ok and report is not None:
-        st.success(
+    if runner.last_note:
+        st.warning(runner.last_note, icon="⏹️")
+    if (report := runner.last) is not None:
+        said = (
             f"Seeded {report.users:,} users, {report.assessments:,} assessments, {report.scores:,} scores and "
             f"{report.events:,} events in {report.ms:,.0f} ms."
         )
+        st.success(f"The last seed that finished: {said}" if runner.last_note else said)
+
+
+def _start_seed() -> None:
+    """The Seed button's callback: check the sizes, then start the seed in the background."""
+
+    def start() -> None:
+        state = st.session_state
+        request = parse_request(
+            users=state["ins_users"],
+            assessments_per_user=state["ins_assessments"],
+            scores_per_user=state["ins_scores"],
+            pending_events=state["ins_pending"],
+        )
+        seed_job.runner(web.sandbox()).start(request)
+
+    act(SEED_OUTCOME, start)
 
 
 def presets_panel(box: Sandbox) -> None:
