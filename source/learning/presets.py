@@ -125,11 +125,26 @@ PRESETS = [
         lab3_thousand_users,
     ),
     Preset(
+        "lab4_cold",
+        "lab4",
+        "Lab 4 · A cold cache",
+        "Alex and Jane with a score each, none of their keys cached, the hit and miss counters at zero.",
+        lab4_cold_cache,
+    ),
+    Preset(
         "lab5_backlog",
         "lab5",
         "Lab 5 · A backlog of 5,000 pending events",
         "5,000 SCORE_CALCULATED events still pending in the outbox, for the publisher to drain.",
         lab5_backlog,
+    ),
+    Preset(
+        "lab5_broker_down",
+        "lab5",
+        "Lab 5 · The broker is down",
+        "The publisher's broker points where nothing listens, 20 new events wait, and the publisher runs: "
+        "attempts grow and back off.",
+        lab5_broker_down,
     ),
 ]
 
