@@ -8,8 +8,9 @@ on a laptop without them it is skipped with the reason; with PLAB_REQUIRE_SERVIC
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.runtime.caching.cache_resource_api import clear_session_cache
@@ -96,8 +97,20 @@ def app_env(backend_kind: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return backend_kind
 
 
+def configure_app(secrets: Mapping[str, Any] | None = None) -> None:
+    """Make the app's backends follow the configuration this test set (environment, or AppTest's secrets).
+
+    The app reads its settings once per process, as a deployment does. A test that runs it
+    with other settings than the test before has the process's backends rebuilt, as a
+    restart would (the old ones release their sandboxes and stop their loop first).
+    """
+    if repr(web.backends().settings) != repr(Settings.load(secrets)):  # the notes too, which == leaves out
+        web.rebuild_backends()
+
+
 def open_app(page: str | None = None, timeout: float = 60) -> AppTest:
     """The whole app (navigation shell and sidebar included), switched to ``page``."""
+    configure_app()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     at.run()
     if page is not None:

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from source import Backends, Settings, explain
+from source import Backends, Settings, explain, web
 from source.platform import sandbox as sandbox_module
 from source.platform.config import parse_database_url, parse_redis_url, safe_url
 from tests.conftest import PG_URL, REDIS_URL, assert_no_exception, check_services, open_app, page_text
@@ -118,6 +118,43 @@ def test_unreachable_configured_servers_never_ask_the_learner_to_set_the_url(mon
     shown = page_text(at)
     assert "Set `DATABASE_URL`" not in shown
     assert "configured for its own servers" in shown
+
+
+def test_the_settings_are_read_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    at = open_app("views/lab1_data_models.py")
+    first = web.backends()
+    reads: list[object] = []
+    load = Settings.load
+
+    def counted(secrets: object = None) -> Settings:
+        reads.append(secrets)
+        return load(secrets)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Settings, "load", counted)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://lab:pw@127.0.0.1:1/nowhere")  # changed while the app is live
+    at.run()
+    at.switch_page("views/home.py").run()
+    assert_no_exception(at)
+    assert reads == [], "no rerun reads the settings again"
+    assert web.backends() is first, "one set of backends per process: no second one for the new setting"
+    assert "SQLite ·" in page_text(at), "the live app keeps the backends it started with"
+    assert "unreachable" not in " ".join(w.value for w in at.sidebar.warning)
+
+
+def test_rebuilding_the_backends_shuts_the_old_ones_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    open_app("views/lab1_data_models.py")
+    old = web.backends()
+    folders = [box.directory for box in old.sandboxes.live]
+    assert folders, "the page opened a sandbox"
+    web.rebuild_backends()
+    assert not old.runtime.alive, "the old event loop was stopped"
+    assert old.open_sandboxes == 0
+    assert not any(folder is not None and folder.exists() for folder in folders), "its sandboxes were released"
+    assert web.backends() is not old, "the next page reads the settings again"
 
 
 def test_start_up_that_fails_stops_its_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:

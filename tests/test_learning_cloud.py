@@ -11,7 +11,16 @@ import pytest
 from packaging.requirements import Requirement
 
 from source import Settings
-from tests.conftest import PG_URL, REDIS_URL, ROOT, assert_no_exception, open_app, page_text, unavailable
+from tests.conftest import (
+    PG_URL,
+    REDIS_URL,
+    ROOT,
+    assert_no_exception,
+    configure_app,
+    open_app,
+    page_text,
+    unavailable,
+)
 from tests.test_lab1_page import create_user
 from tests.test_learning_create import GOOD, fill
 
@@ -23,9 +32,11 @@ def test_backends_come_from_streamlit_secrets_alone(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("REDIS_URL", raising=False)
     from streamlit.testing.v1 import AppTest
 
+    secrets = {"DATABASE_URL": PG_URL.replace("postgresql+asyncpg://", "postgres://"), "REDIS_URL": REDIS_URL}
+    configure_app(secrets)  # the URL as hosts hand it out
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.secrets["DATABASE_URL"] = PG_URL.replace("postgresql+asyncpg://", "postgres://")  # as hosts hand it out
-    at.secrets["REDIS_URL"] = REDIS_URL
+    for key, value in secrets.items():
+        at.secrets[key] = value
     at.run()
     assert_no_exception(at)
     text = page_text(at)

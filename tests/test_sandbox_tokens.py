@@ -21,7 +21,7 @@ from source.labs.data_models.users import create_user, list_users
 from source.platform.errors import LabFull, explain
 from source.platform.registry import TOKEN_PATTERN
 from source.web import TOKEN_PARAM
-from tests.conftest import ROOT, assert_no_exception, check_services, page_text, settings_for
+from tests.conftest import ROOT, assert_no_exception, check_services, configure_app, page_text, settings_for
 from tests.test_lab1_page import create_user as create_user_on_page
 from tests.test_lab1_page import users_table
 
@@ -30,6 +30,7 @@ LAB1 = "views/lab1_data_models.py"
 
 def visit(token: str | None = None) -> AppTest:
     """A new browser session on Lab 1 (a refresh, a new tab, another learner), with or without a link."""
+    configure_app()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     if token is not None:
         at.query_params[TOKEN_PARAM] = token

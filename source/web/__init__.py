@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import threading
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ __all__ = [
     "backends",
     "health",
     "page_sandbox",
+    "rebuild_backends",
     "release_every_sandbox",
     "run",
     "sandbox",
@@ -53,6 +55,8 @@ SETTINGS_PREFIX = "PLAB_"
 RELEASE_AT_EXIT_S = 10.0
 
 _built: weakref.WeakSet[Backends] = weakref.WeakSet()
+#: Backends being shut down after their cache entry was dropped (see :func:`rebuild_backends`).
+_shutting_down: list[threading.Thread] = []
 
 
 def _secrets() -> dict[str, Any]:
@@ -63,10 +67,31 @@ def _secrets() -> dict[str, Any]:
         return {}
 
 
-@st.cache_resource(show_spinner="Starting the lab's database and Redis…")
-def _backends(key: str, _settings: Settings) -> Backends:
-    """Process-wide: built once per distinct configuration (``key``), shared by every viewer."""
-    built = Backends.build(_settings)
+def _shut_down(b: Backends) -> None:
+    """Release every sandbox, close the clients and stop the event loop (bounded)."""
+    with contextlib.suppress(Exception):
+        b.release_all(timeout=RELEASE_AT_EXIT_S)
+        b.close()
+    b.runtime.stop()
+
+
+def _shut_down_soon(b: Backends) -> None:
+    """Shut ``b`` down on a thread of its own: Streamlit may drop its cache on its own server loop,
+    where a wait would freeze every learner's page."""
+    thread = threading.Thread(target=_shut_down, args=(b,), name="persistence-lab-shutdown", daemon=True)
+    thread.start()
+    _shutting_down[:] = [t for t in _shutting_down if t.is_alive()] + [thread]
+
+
+@st.cache_resource(show_spinner="Starting the lab's database and Redis…", on_release=_shut_down_soon)
+def _backends() -> Backends:
+    """Process-wide and built once, shared by every viewer: the settings are read here, once per process.
+
+    A change to the URLs or budgets (environment or secrets) takes effect when the process
+    restarts. Reading them on every rerun would build a second set of backends the moment a
+    secret changed, while the first kept its event loop and its learners' sandboxes.
+    """
+    built = Backends.build(Settings.load(_secrets()))
     _built.add(built)
     # Tokens live in this process only: when it ends, nobody can come back to its sandboxes.
     atexit.register(_release_at_exit, weakref.ref(built))
@@ -82,8 +107,19 @@ def _release_at_exit(ref: weakref.ref[Backends]) -> None:
 
 
 def backends() -> Backends:
-    settings = Settings.load(_secrets())
-    return _backends(repr(settings), settings)
+    """The process's backends, built on first use from the settings of that moment."""
+    return _backends()
+
+
+def rebuild_backends(timeout: float = RELEASE_AT_EXIT_S + 30) -> None:
+    """Shut the process's backends down and forget them, so the next page reads the settings again.
+
+    For tests that change the configuration between runs of the app; also what Streamlit's
+    *Clear caches* does, without the wait.
+    """
+    _backends.clear()  # its on_release shuts the old backends down
+    while _shutting_down:
+        _shutting_down.pop().join(timeout)
 
 
 def sandbox() -> Sandbox:
