@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from source.web.learning import sidebar_progress
+from source.web.learning import begin_run, sidebar_progress
 from source.web.sidebar import sidebar_status
 
 st.set_page_config(page_title="Persistence Lab", page_icon="🗄️", layout="wide")
@@ -19,5 +19,6 @@ create = st.Page("views/create_exercise.py", title="Create · Design an event ta
 instructor = st.Page("views/instructor.py", title="Instructor", icon="🎓", url_path="instructor")
 page = st.navigation({"Start": [home], "Labs": labs, "Practise": [create], "Teach": [instructor]})
 sidebar_status()  # before the page, so a reset is visible on the page at once
+begin_run()
 page.run()
 sidebar_progress()  # after the page, so an answer just checked is counted at once

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from source.learning import catalogue, checks_lab1
+from source.learning import catalogue, checks_lab1, overview
 from tests.conftest import assert_no_exception, open_app
 
 
@@ -36,6 +38,34 @@ def test_progress_made_on_a_lab_shows_on_home_and_sidebar(app_env: str) -> None:
     assert metrics["Labs visited"] == f"1 / {len(catalogue.LABS)}"
     assert "1/5 checks" in " ".join(c.value for c in at.caption), "the lab's line on the home page"
     assert "Knowledge checks passed: 1/" in " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_progress_is_read_once_per_rerun_and_shared_by_page_and_sidebar(
+    app_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[Any] = []
+    load = overview.load
+
+    def counted(sandbox: Any) -> Any:
+        reads.append(sandbox)
+        return load(sandbox)
+
+    monkeypatch.setattr(overview, "load", counted)
+    at = open_app("views/home.py")
+    for _ in range(2):
+        reads.clear()
+        at.run()
+        assert_no_exception(at)
+        assert len(reads) == 1, "the home page and its sidebar share one read"
+        metrics = {m.label: m.value for m in at.metric}
+        assert f"labs visited: {metrics['Labs visited'].replace(' ', '')}" in " ".join(
+            c.value for c in at.sidebar.caption
+        ), "both show the same standing"
+    at.switch_page("views/lab1_data_models.py").run()
+    reads.clear()
+    at.run()
+    assert len(reads) == 1, "a lab page leaves the read to the sidebar"
+    assert "Knowledge checks passed: 0/" in " ".join(c.value for c in at.sidebar.caption)
 
 
 @pytest.mark.parametrize("page", ["views/create_exercise.py", "views/instructor.py"])

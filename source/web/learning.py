@@ -22,6 +22,19 @@ numbers you measured yourself.
 """
 
 
+#: The standing the page read during this run, kept for the sidebar drawn after it (one read per rerun).
+READ_THIS_RUN_KEY = "plab_progress_read_this_run"
+
+
+def begin_run() -> None:
+    """Forget a standing read in an earlier run (``app.py`` calls this before the page runs).
+
+    A run cut short between the page's read and the sidebar's would otherwise leave it for
+    the next run, which may follow a checked answer.
+    """
+    st.session_state.pop(READ_THIS_RUN_KEY, None)
+
+
 def _overview() -> Overview | None:
     """The learner's standing, read from the sandbox the sidebar already opened.
 
@@ -55,6 +68,7 @@ def objectives_and_progress() -> None:
     st.header("The story")
     st.markdown(STORY)
     mine = _overview()
+    st.session_state[READ_THIS_RUN_KEY] = (mine,)  # the sidebar, drawn after this page, shows the same read
     st.header("Five objectives, and where you practise each")
     for objective in catalogue.OBJECTIVES:
         with st.container(border=True):
@@ -79,7 +93,10 @@ def objectives_and_progress() -> None:
 def sidebar_progress() -> None:
     """Checks passed, labs visited and the exercise, in the sidebar."""
     with st.sidebar:
-        mine = _overview()
+        # The home page has read it in this run already; every other page leaves the read to the sidebar,
+        # after the page, so that an answer just checked is counted at once.
+        read = st.session_state.pop(READ_THIS_RUN_KEY, None)
+        mine = read[0] if read is not None else _overview()
         if mine is None:
             return
         st.subheader("Your progress")
