@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from source import web
+from source.labs.caching.dtos import CacheSettings
+from source.labs.caching.sandbox_cache import cache_for
 from tests.conftest import assert_no_exception, open_app, page_text
 
 PAGE = "views/lab4_caching.py"
@@ -111,6 +114,19 @@ def test_settings_stampede_and_outage(app_env: str) -> None:
     click(at, "lab4_fetch_user")
     click(at, "lab4_fetch_user")
     assert outcomes(at)[-1] == "HIT", "caching resumed"
+
+
+def test_the_outage_note_states_the_timings_the_cache_runs_with(app_env: str) -> None:
+    at = lab4_with_samples()
+    defaults = CacheSettings()
+    assert f"gives up after {defaults.op_timeout_s * 1000:g} ms" in page_text(at)
+    assert f"skipped for {defaults.cooldown_s:g} s, then tried again" in page_text(at)
+    box, _ = web.backends().sandboxes.find(at.session_state[web.TOKEN_KEY])
+    assert box is not None
+    cache_for(box).configure(CacheSettings(op_timeout_s=0.4, cooldown_s=2.5))
+    at.run()
+    assert "gives up after 400 ms" in page_text(at)
+    assert "skipped for 2.5 s, then tried again" in page_text(at)
 
 
 def test_strategy_lab_and_structures(app_env: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from source.labs.outbox import consumers
 from tests.conftest import assert_no_exception, open_app, page_text
 
 PAGE = "views/lab5_outbox.py"
@@ -128,3 +129,11 @@ def test_faults_dead_letter_requeue_and_bad_input(page: AppTest) -> None:
     click(at, "lab5_nobody")
     assert "reached **0** subscribers" in " ".join(i.value for i in at.info)
     assert "**kept** it" in " ".join(i.value for i in at.info)
+
+
+def test_the_takeover_note_states_the_consumers_idle_time(app_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_app(PAGE)
+    assert f"`XAUTOCLAIM` after {consumers.CLAIM_IDLE_MS / 1000:g} s idle" in page_text(at)
+    monkeypatch.setattr(consumers, "CLAIM_IDLE_MS", 3_500)
+    at.run()
+    assert "`XAUTOCLAIM` after 3.5 s idle" in page_text(at), "the page says what the consumer uses"

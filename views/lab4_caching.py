@@ -177,9 +177,11 @@ if now is not None and (now.outage or now.breaker != "closed"):
         f"Cache bypassed: reads come from the database. Breaker {now.breaker}; last error: "
         f"{now.last_error or '—'}; {now.pending_invalidations} invalidation(s) waiting for Redis."
     )
+timings = cache_for(box).settings  # this learner's cache, as it runs
 st.caption(
-    "Each cache call gives up after 250 ms; after a failure the cache is skipped for a second, then tried "
-    "again, so caching resumes by itself. Switch Redis back and fetch: no stale value returns."
+    f"Each cache call gives up after {timings.op_timeout_s * 1000:g} ms; after a failure the cache is skipped for "
+    f"{timings.cooldown_s:g} s, then tried again, so caching resumes by itself. Switch Redis back and fetch: no "
+    "stale value returns."
 )
 
 # -- 7 · strategies -----------------------------------------------------------------------

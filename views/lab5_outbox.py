@@ -9,7 +9,7 @@ from source.domain.events import DomainEventRepository
 from source.domain.samples import create_sample_users
 from source.labs.data_models import users
 from source.labs.outbox import claim, control, dead_letter, publish, publisher, retention, writes
-from source.labs.outbox.consumers import StreamConsumer
+from source.labs.outbox.consumers import CLAIM_IDLE_MS, StreamConsumer
 from source.labs.outbox.inbox import Inbox
 from source.labs.outbox.metrics import list_events
 from source.web.checks import knowledge_check
@@ -202,7 +202,9 @@ f1.caption(
 )
 if f2.button("Consumer dies before XACK", key="lab5_consumer_crash", help="Its entries stay pending in the group."):
     web.attempt(lambda: web.run(control.crash_consumer_before_ack()))
-f2.caption("A successor takes the dead consumer's entries over with `XAUTOCLAIM` after 2 s idle.")
+f2.caption(
+    f"A successor takes the dead consumer's entries over with `XAUTOCLAIM` after {CLAIM_IDLE_MS / 1000:g} s idle."
+)
 if f2.button("Publish with nobody listening", key="lab5_nobody", help="Stop the consumers and the publisher first."):
     ok, report = web.attempt(lambda: web.run(control.publish_with_nobody_listening()))
     if ok and report:
