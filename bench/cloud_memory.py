@@ -28,20 +28,6 @@ from bench._common import PG_URL, REDIS_URL, backend_kinds, measure_in_child, pr
 LIMIT_MB = 690
 MB = 1024 * 1024
 WAVE = 10
-DESIGN: dict[str, Any] = {
-    "table": "outbox_events",
-    "columns": [
-        {"name": "id", "type": "uuid text (36)", "role": "event id", "nullable": False, "primary_key": True},
-        {"name": "event_type", "type": "short text (100)", "role": "event type", "nullable": False},
-        {"name": "aggregate_id", "type": "uuid text (36)", "role": "aggregate id", "nullable": False},
-        {"name": "payload", "type": "JSON", "role": "payload", "nullable": False},
-        {"name": "status", "type": "short text (100)", "role": "status", "nullable": False, "default": "'pending'"},
-        {"name": "created_at", "type": "timestamp", "role": "created at", "nullable": False, "default": "now()"},
-        {"name": "attempts", "type": "integer", "role": "attempts", "nullable": False, "default": "0"},
-        {"name": "last_error", "type": "long text", "role": "last error"},
-    ],
-    "indexes": [{"columns": ["status", "created_at"]}],
-}
 
 
 def _rss_mb() -> float:
@@ -64,6 +50,7 @@ async def _learner(n: int) -> None:
     from source.labs.repository import seeding as repository_seeding
     from source.learning import class_view, measurements, overview, progress
     from source.learning.event_table.design import parse_design
+    from source.learning.event_table.example import PASSING_DESIGN
     from source.learning.event_table.exercise import check_design
     from source.platform.context import current_sandbox
 
@@ -83,7 +70,7 @@ async def _learner(n: int) -> None:
         await cache_demo.fetch_user(alex)
     await outbox_writes.calculate_many_scores(alex, 100)
     await outbox_control.event_publisher(interval_seconds=0.05, max_events=100)
-    await check_design(parse_design(DESIGN))
+    await check_design(parse_design(PASSING_DESIGN))
     for lab in ("lab1", "lab2", "create"):
         await progress.visit(box, lab)
     await progress.pass_check(box, "lab1", "lab1_rel_type")

@@ -11,26 +11,13 @@ from streamlit.testing.v1 import AppTest
 
 from source import Sandbox
 from source.learning.event_table.design import MAX_COLUMNS, parse_design
+from source.learning.event_table.example import PASSING_DESIGN
 from source.learning.event_table.exercise import Report, check_design
 from source.platform.errors import InvalidInput
 from tests.conftest import assert_no_exception, open_app
 
-GOOD: dict[str, Any] = {
-    "table": "outbox_events",
-    "columns": [
-        {"name": "id", "type": "uuid text (36)", "role": "event id", "nullable": False, "primary_key": True},
-        {"name": "event_type", "type": "short text (100)", "role": "event type", "nullable": False},
-        {"name": "aggregate_id", "type": "uuid text (36)", "role": "aggregate id", "nullable": False},
-        {"name": "payload", "type": "JSON", "role": "payload", "nullable": False},
-        {"name": "status", "type": "short text (100)", "role": "status", "nullable": False, "default": "'pending'"},
-        {"name": "created_at", "type": "timestamp", "role": "created at", "nullable": False, "default": "now()"},
-        {"name": "attempts", "type": "integer", "role": "attempts", "nullable": False, "default": "0"},
-        {"name": "last_error", "type": "long text", "role": "last error"},
-        {"name": "published_at", "type": "timestamp", "role": "published at"},
-    ],
-    "indexes": [{"columns": ["status", "created_at"]}],
-    "check_status": True,
-}
+#: The passing design, from the exercise's own example (the instructor's preset builds the same one).
+GOOD: dict[str, Any] = PASSING_DESIGN
 
 
 def variant(drop: str | None = None, **changes: Any) -> dict[str, Any]:

@@ -19,6 +19,9 @@ from source.labs.pooling import experiment as pool_lab
 from source.labs.pooling.config import ExperimentConfig
 from source.labs.pooling.initialise import initialise_with_samples
 from source.labs.repository import seeding as repository_seeding
+from source.learning.event_table.design import parse_design
+from source.learning.event_table.example import PASSING_DESIGN
+from source.learning.event_table.exercise import check_design
 from source.platform.errors import InvalidInput
 
 
@@ -95,6 +98,22 @@ async def lab5_broker_down() -> str:
     return "The broker is down and the publisher is running: watch attempts grow and back off on Lab 5's page."
 
 
+async def create_passing_design() -> str:
+    """The Create exercise's example design, built in the sandbox and put through every check."""
+    report = await check_design(parse_design(PASSING_DESIGN))
+    facts, missing = report.facts, [f for f in report.assessment.findings if f.severity == "missing"]
+    plan = (
+        f"; the publisher's claim reads {facts.plan.index or 'no index'} (plan: {facts.plan.verdict})"
+        if facts.plan is not None
+        else ""
+    )
+    outcome = "passes every check" if report.passed else f"misses {len(missing)} check(s)"
+    return (
+        f"`{report.design.table}` {outcome}: {facts.inserted:,} events written in {facts.insert_ms:,.0f} ms"
+        f"{plan}. The Create page builds a learner's design the same way."
+    )
+
+
 PRESETS = [
     Preset(
         "lab1_story",
@@ -145,6 +164,14 @@ PRESETS = [
         "The publisher's broker points where nothing listens, 20 new events wait, and the publisher runs: "
         "attempts grow and back off.",
         lab5_broker_down,
+    ),
+    Preset(
+        "create_passing",
+        "create",
+        "Create · A design that passes",
+        "The exercise's example outbox table, built in your sandbox, written to, claimed and checked: "
+        "what a passing design looks like.",
+        create_passing_design,
     ),
 ]
 

@@ -1,0 +1,30 @@
+"""A design that passes every check of the Create exercise: the reference an instructor can demo.
+
+It is the form's raw values (what :func:`~source.learning.event_table.design.parse_design`
+takes), so it goes through the same checks as a learner's design. The instructor's preset
+builds and probes it; the tests and the memory benchmark use it as the passing design.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: An outbox table with an id, the event's type, its aggregate, a payload, a status that starts
+#: 'pending' (checked against its values), timestamps, retry bookkeeping, and the index that
+#: serves the publisher's claim: pending events, oldest first.
+PASSING_DESIGN: dict[str, Any] = {
+    "table": "outbox_events",
+    "columns": [
+        {"name": "id", "type": "uuid text (36)", "role": "event id", "nullable": False, "primary_key": True},
+        {"name": "event_type", "type": "short text (100)", "role": "event type", "nullable": False},
+        {"name": "aggregate_id", "type": "uuid text (36)", "role": "aggregate id", "nullable": False},
+        {"name": "payload", "type": "JSON", "role": "payload", "nullable": False},
+        {"name": "status", "type": "short text (100)", "role": "status", "nullable": False, "default": "'pending'"},
+        {"name": "created_at", "type": "timestamp", "role": "created at", "nullable": False, "default": "now()"},
+        {"name": "attempts", "type": "integer", "role": "attempts", "nullable": False, "default": "0"},
+        {"name": "last_error", "type": "long text", "role": "last error"},
+        {"name": "published_at", "type": "timestamp", "role": "published at"},
+    ],
+    "indexes": [{"columns": ["status", "created_at"]}],
+    "check_status": True,
+}
