@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from source import InvalidInput, Sandbox
 from source.labs.outbox import control
 from source.labs.outbox.runner import SERVICE_KEY, outbox_service
-from tests.lab5_support import a_user, backlog, forget_outbox_keys, statuses, wait_until
-
-
-@pytest.fixture
-def box(sandbox: Sandbox) -> Iterator[Sandbox]:
-    sandbox.run(forget_outbox_keys(sandbox.redis))
-    yield sandbox
-    sandbox.run(forget_outbox_keys(sandbox.redis))
+from tests.lab5_support import a_user, backlog, statuses, wait_until
 
 
 async def _effects_total() -> int:

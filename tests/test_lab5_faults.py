@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -21,19 +20,11 @@ from source.platform.redis_clients import fail_fast_redis
 from tests.lab5_support import (
     backlog,
     first_order_by_aggregate,
-    forget_outbox_keys,
     private_redis,
     statuses,
     stream_events,
     wait_until,
 )
-
-
-@pytest.fixture
-def box(sandbox: Sandbox) -> Iterator[Sandbox]:
-    sandbox.run(forget_outbox_keys(sandbox.redis))
-    yield sandbox
-    sandbox.run(forget_outbox_keys(sandbox.redis))
 
 
 async def run_until_drained(publisher: OutboxPublisher, crashes: list[int]) -> None:

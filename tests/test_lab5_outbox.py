@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
@@ -35,18 +34,10 @@ from tests.lab5_support import (
     backlog,
     count,
     first_order_by_aggregate,
-    forget_outbox_keys,
     statuses,
     stream_events,
     wait_until,
 )
-
-
-@pytest.fixture
-def box(sandbox: Sandbox) -> Iterator[Sandbox]:
-    sandbox.run(forget_outbox_keys(sandbox.redis))
-    yield sandbox
-    sandbox.run(forget_outbox_keys(sandbox.redis))
 
 
 def test_a_failure_before_commit_leaves_neither_the_score_nor_the_event(box: Sandbox) -> None:
