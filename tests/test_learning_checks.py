@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from source import Sandbox
+from source import Sandbox, web
 from source.learning import (
     catalogue,
     checks_lab1,
@@ -313,6 +313,7 @@ def test_a_black_holed_redis_costs_progress_not_the_lesson(monkeypatch: pytest.M
     target = make_url(REDIS_URL)
     prefixes: list[str] = []
     proxy = TcpProxy(target.host or "127.0.0.1", target.port or 6379)
+    box = None
     try:
         monkeypatch.delenv("DATABASE_URL", raising=False)
         monkeypatch.setenv("REDIS_URL", target.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
@@ -335,9 +336,14 @@ def test_a_black_holed_redis_costs_progress_not_the_lesson(monkeypatch: pytest.M
         at = _answer(at, second.id, second.right.id)
         assert second.right.why in " ".join(s.value for s in at.success), "grading needs no Redis"
         assert "could not be saved to your progress" in " ".join(c.value for c in at.caption)
+        box, _ = web.backends().sandboxes.find(at.session_state[web.TOKEN_KEY])
     finally:
+        proxy.restore()  # Redis answers again: the app's sandbox is released over the same line, now
+        web.rebuild_backends()
         proxy.close()
         asyncio.run(_drop_keys(prefixes))
+    assert box is not None
+    assert box.released, "nothing of the sandbox is left for the process's exit (its folder, its keys)"
 
 
 async def _drop_keys(prefixes: list[str]) -> None:
