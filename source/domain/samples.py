@@ -61,20 +61,29 @@ def sample_score_parts() -> dict[str, Any]:
     }
 
 
+def sample_airscore(user_id: str, occupation_code: str = "SW_ENG", air_score: float = 85.5) -> AIRScore:
+    """A new (not yet added) AI-R score with its confidence interval and JSON calculation metadata."""
+    return AIRScore(user_id=user_id, occupation_code=occupation_code, air_score=air_score, **sample_score_parts())
+
+
+def sample_assessment(user_id: str, component: str = "fluency", status: str = "completed") -> Assessment:
+    """A new (not yet added) assessment of one component."""
+    return Assessment(user_id=user_id, component=component, status=status, current_ability=0.42, items_administered=12)
+
+
 async def create_sample_airscore(user_id: str, occupation_code: str = "SW_ENG", air_score: float = 85.5) -> AIRScore:
-    """An AI-R score with its confidence interval and JSON calculation metadata."""
+    """An AI-R score with its confidence interval and JSON calculation metadata, in a transaction of its own."""
     async with get_session() as session:
-        score = AIRScore(user_id=user_id, occupation_code=occupation_code, air_score=air_score, **sample_score_parts())
+        score = sample_airscore(user_id, occupation_code, air_score)
         session.add(score)
         await session.commit()
         return score
 
 
 async def create_sample_assessment(user_id: str, component: str = "fluency", status: str = "completed") -> Assessment:
+    """An assessment, in a transaction of its own."""
     async with get_session() as session:
-        assessment = Assessment(
-            user_id=user_id, component=component, status=status, current_ability=0.42, items_administered=12
-        )
+        assessment = sample_assessment(user_id, component, status)
         session.add(assessment)
         await session.commit()
         return assessment

@@ -17,7 +17,7 @@ from source.domain.dtos import CascadeReport, ProfileSave, QueryResult, UserCrea
 from source.domain.events import DomainEventRepository
 from source.domain.models import Assessment, EventType, User
 from source.domain.repositories import UserRepository
-from source.domain.samples import create_sample_airscore, create_sample_assessment
+from source.domain.samples import sample_airscore, sample_assessment
 from source.instruments.query_log import capture_queries
 from source.labs.caching.sandbox_cache import invalidate_user
 from source.learning import recorders
@@ -149,26 +149,24 @@ async def delete_user(user_id: str) -> CascadeReport:
 
 async def add_sample_children(user_id: str, assessments: int = 1, scores: int = 1) -> tuple[int, int]:
     """Give a user assessments and scores, so the cascade has something to remove."""
-    async with _growing(current_sandbox()):  # counted and added in one turn: the cap holds
-        async with get_session() as session:
-            repo = UserRepository(session)
-            if await repo.get_by_id(user_id) is None:
-                raise NotFound(f"No user has the id {user_id}.")
-            have = await repo.count_children(user_id)
+    async with _growing(current_sandbox()), get_session() as session:  # counted and added in one turn
+        repo = UserRepository(session)
+        if await repo.get_by_id(user_id) is None:
+            raise NotFound(f"No user has the id {user_id}.")
+        have = await repo.count_children(user_id)
         if have[0] + assessments > MAX_CHILDREN or have[1] + scores > MAX_CHILDREN:
             raise InvalidInput(
                 f"A user may have at most {MAX_CHILDREN} assessments and {MAX_CHILDREN} scores here "
                 f"(this one has {have[0]} and {have[1]}). Plenty to watch a cascade at work."
             )
-        components = ("fluency", "domain", "adaptive")
-        for i in range(have[0], have[0] + assessments):  # carry on the cycle where the last click stopped
-            await create_sample_assessment(user_id, component=components[i % 3])
-        for i in range(scores):
-            await create_sample_airscore(user_id, air_score=round(60 + 7.5 * (i % 5), 1))
-        if scores:
-            await invalidate_user(user_id)  # Lab 4: a new latest score (best effort, bounded)
-        async with get_session() as session:
-            return await UserRepository(session).count_children(user_id)
+        components = ("fluency", "domain", "adaptive")  # carry on the cycle where the last click stopped
+        session.add_all([sample_assessment(user_id, components[i % 3]) for i in range(have[0], have[0] + assessments)])
+        session.add_all([sample_airscore(user_id, air_score=round(60 + 7.5 * (i % 5), 1)) for i in range(scores)])
+        await session.commit()  # every child in one transaction: all of them, or none
+        now = await repo.count_children(user_id)  # counted again, not added up
+    if scores:
+        await invalidate_user(user_id)  # Lab 4: a new latest score (best effort, bounded)
+    return now
 
 
 def users_join_assessments_statement() -> Select[str, str, str, str, float]:
