@@ -7,11 +7,11 @@ import streamlit as st
 from source import web
 from source.domain.samples import create_sample_users
 from source.instruments import pool_probe
-from source.labs.pooling import background, charts, config, experiment, initialise, report, requests
-from source.labs.pooling.results import ExperimentResult
+from source.labs.pooling import background, config, experiment, initialise, report, requests
 from source.platform.session import initialize_db
 from source.web.actions import act, show_outcome
 from source.web.checks import knowledge_check
+from source.web.lab2_result import show_run
 from source.web.progress import live_progress
 from source.web.widgets import whole_number_input
 
@@ -124,8 +124,6 @@ st.caption(
     f"{experiment.connection_budget(box)} connections together: an experiment that does not fit waits its turn "
     f"(up to {experiment.ADMISSION_TIMEOUT_S:g} s), so two large ones run one after the other."
 )
-runner = background.runner(box)
-job = runner.running()
 
 
 def start_experiment() -> None:
@@ -143,97 +141,60 @@ def start_experiment() -> None:
     act("lab2_started", start)
 
 
-with st.form("lab2_form"):
-    c = st.columns(3)
-    whole_number_input(c[0], "Requests K", (1, config.MAX_REQUESTS), 100, key="lab2_k", help="Fired at once.")
-    c[1].number_input(
-        "Hold D (ms)", 1.0, float(config.MAX_DELAY_MS), 20.0, step=5.0, key="lab2_d", help="Injected per request."
-    )
-    c[2].number_input(
-        "pool_timeout (s)",
-        config.MIN_POOL_TIMEOUT_S,
-        config.MAX_POOL_TIMEOUT_S,
-        5.0,
-        step=0.1,
-        key="lab2_timeout",
-        help="How long a request waits for a connection before it gives up.",
-    )
-    p = st.columns(3)  # the third column stays empty, so the inputs line up with the row above
-    whole_number_input(p[0], "pool_size", (1, config.MAX_POOL_SIZE), 5, key="lab2_size", help="Connections kept open.")
-    whole_number_input(
-        p[1], "max_overflow", (0, config.MAX_OVERFLOW), 0, key="lab2_overflow", help="Extra ones opened under load."
-    )
-    st.checkbox("Also run it with a new connection per request (NullPool)", True, key="lab2_compare")
-    st.form_submit_button(
-        "Run the experiment",
-        key="lab2_run",
-        type="primary",
-        disabled=job is not None,
-        on_click=start_experiment,
-        help="Disabled while your experiment runs." if job is not None else "Runs in the background of your sandbox.",
-    )
-
-show_outcome("lab2_started")
-if job is not None:
-    live_progress(runner.running, key="lab2_stop")
-elif runner.last_note:
-    st.info(runner.last_note, icon="⏹️")
-
-
-def show_metrics(result: ExperimentResult) -> None:
-    """Three to a row, so they stay readable at 1024 and 800 pixels wide."""
-    figures = [
-        ("Wall time", report.ms(result.wall_s * 1000)),
-        ("Throughput", f"{result.throughput_rps:,.0f} req/s"),
-        ("Bound ⌈K/C⌉·D", report.ms(result.bound_s * 1000)),
-        ("Completed", f"{result.completed}"),
-        ("Timeouts", f"{result.timeouts}"),
-        ("Connections opened", f"{result.connections_opened}"),
-    ]
-    for start in range(0, len(figures), 3):
-        for col, (label, value) in zip(st.columns(3), figures[start : start + 3], strict=False):
-            col.metric(label, value, help="C = the connections that can be held at once" if "Bound" in label else None)
-
-
-run = runner.last
-if run is not None and job is not None:  # the running experiment will replace it: no stale charts meanwhile
-    st.caption("Your previous result is hidden while this experiment runs; the new one replaces it when it ends.")
-elif run is not None:
-    pooled, cfg = run.pooled, run.pooled.config
-    st.subheader(
-        f"Pooled: K = {cfg.requests}, D = {cfg.delay_ms:g} ms, pool_size = {cfg.pool_size}, "
-        f"max_overflow = {cfg.max_overflow}, pool_timeout = {cfg.pool_timeout_s:g} s ({pooled.backend})"
-    )
-    show_metrics(pooled)
-    st.markdown(report.pooled_summary(pooled))
-    if note := report.lent_while_queued_note(pooled):
-        st.info(note, icon="🔎")
-    if note := report.timeouts_note(pooled):
-        st.warning(note)
-    for result in run.results:
-        if result.errors:
-            st.error(f"{report.plural(result.errors, 'request')} failed ({result.strategy}): {result.first_error}")
-    st.markdown(
-        "**The pool while it ran**: its own counters, read every "
-        f"{experiment.SAMPLE_EVERY_S * 1000:g} ms during the pooled run."
-    )
-    st.plotly_chart(charts.timeline_figure(pooled), key="lab2_timeline", theme=None)
-    st.markdown("**How long requests waited**: for a connection, or until they gave up")
-    st.plotly_chart(charts.waits_figure(run), key="lab2_waits", theme=None)
-
-    nullpool = run.nullpool
-    if nullpool is not None:
-        st.subheader("Versus a new connection per request (NullPool)")
-        show_metrics(nullpool)
-        slower_ms = (nullpool.wall_s - pooled.wall_s) * 1000
-        st.caption(
-            f"{abs(slower_ms):,.0f} ms {'slower' if slower_ms >= 0 else 'faster'} than the pooled run, which opened "
-            f"{report.plural(pooled.connections_opened, 'connection')}."
+@st.fragment
+def experiment_section() -> None:
+    """A fragment: Run reruns this section (the form, the progress, the result), not the whole page."""
+    runner = background.runner(box)
+    job = runner.running()
+    with st.form("lab2_form"):
+        c = st.columns(3)
+        whole_number_input(c[0], "Requests K", (1, config.MAX_REQUESTS), 100, key="lab2_k", help="Fired at once.")
+        c[1].number_input(
+            "Hold D (ms)", 1.0, float(config.MAX_DELAY_MS), 20.0, step=5.0, key="lab2_d", help="Injected per request."
         )
-        st.markdown(report.nullpool_note(nullpool))
-        if nullpool.connect_ms:
-            st.plotly_chart(charts.connect_figure(nullpool), key="lab2_connect", theme=None)
+        c[2].number_input(
+            "pool_timeout (s)",
+            config.MIN_POOL_TIMEOUT_S,
+            config.MAX_POOL_TIMEOUT_S,
+            5.0,
+            step=0.1,
+            key="lab2_timeout",
+            help="How long a request waits for a connection before it gives up.",
+        )
+        p = st.columns(3)  # the third column stays empty, so the inputs line up with the row above
+        whole_number_input(
+            p[0], "pool_size", (1, config.MAX_POOL_SIZE), 5, key="lab2_size", help="Connections kept open."
+        )
+        whole_number_input(
+            p[1], "max_overflow", (0, config.MAX_OVERFLOW), 0, key="lab2_overflow", help="Extra ones opened under load."
+        )
+        st.checkbox("Also run it with a new connection per request (NullPool)", True, key="lab2_compare")
+        st.form_submit_button(
+            "Run the experiment",
+            key="lab2_run",
+            type="primary",
+            disabled=job is not None,
+            on_click=start_experiment,
+            help="Disabled while your experiment runs."
+            if job is not None
+            else "Runs in the background of your sandbox.",
+        )
 
+    show_outcome("lab2_started")
+    if job is not None:
+        live_progress(runner.running, key="lab2_stop")
+        if runner.last is not None:  # the running experiment will replace it: no stale charts meanwhile
+            st.caption(
+                "Your previous result is hidden while this experiment runs; the new one replaces it when it ends."
+            )
+        return
+    if runner.last_note:
+        st.info(runner.last_note, icon="⏹️")
+    if runner.last is not None:
+        show_run(runner.last)
+
+
+experiment_section()
 web.show_source(
     experiment.run_experiment,
     experiment.measure,
