@@ -19,10 +19,12 @@ from source.labs.caching import demo, stampede
 from source.labs.caching.cache import RedisCache
 from source.labs.caching.dtos import CacheSettings
 from source.labs.caching.keys import user_key
+from source.labs.caching.metrics import CacheCounts, CacheMetrics
 from source.labs.caching.outage import BlackHole, closed_port, unreachable_redis
 from source.labs.caching.sandbox_cache import SERVICE, cache_for, set_outage
 from source.labs.data_models import users
 from tests.conftest import unavailable
+from tests.tcp_proxy import TcpProxy
 from tests.test_lab4_cache import alex, counts, wait_until
 
 #: Far above the 0.25 s a cache call may take, far below a socket timeout (10 s in the app):
@@ -201,3 +203,55 @@ def test_stampede_protection_holds_while_redis_is_down(sandbox: Sandbox) -> None
     unprotected = sandbox.run(stampede.run_stampede(uid, 50, protection=False))
     assert unprotected.db_reads >= 40, unprotected
     sandbox.run(set_outage(sandbox, None))
+
+
+def test_counts_whose_reply_came_late_are_not_counted_twice(sandbox: Sandbox, private_redis: PrivateRedis) -> None:
+    """Redis adds a batch of counts but its reply arrives after the cache's time limit: the batch
+    is kept and sent again (Redis may not have it), and is never added, or reported, twice."""
+    proxy = TcpProxy("127.0.0.1", private_redis.port)
+    direct = Redis(host="127.0.0.1", port=private_redis.port, decode_responses=True)
+    metrics = CacheMetrics(Redis(host="127.0.0.1", port=proxy.port, socket_timeout=10, decode_responses=True))
+    metrics.timeout_s = FAST.op_timeout_s
+
+    async def record(name: str) -> None:
+        metrics.record(name)
+
+    def stored() -> dict[bytes | str, bytes | str]:
+        return sandbox.run(direct.hgetall("cache:stats"))
+
+    def confirmed() -> bool:  # a busy machine may miss the time limit: a batch is then sent again
+        return sandbox.run(metrics.flush())
+
+    def miss_answered_late(misses: int) -> None:
+        proxy.hold_replies()
+        sandbox.run(record("misses"))
+        assert not confirmed(), "no reply within the time limit: not confirmed"
+        wait_until(lambda: stored() == {"hits": "1", "misses": str(misses)})  # yet Redis added it
+        proxy.restore()
+
+    try:
+        sandbox.run(record("hits"))
+        wait_until(confirmed)
+        miss_answered_late(1)
+        wait_until(confirmed)  # sent again
+        assert stored() == {"hits": "1", "misses": "1"}, "and not added twice"
+        miss_answered_late(2)
+        sandbox.run(direct.client_pause(30_000, all=False))  # writes wait, reads are still answered
+        seen: list[CacheCounts] = []
+
+        def read_from_redis() -> bool:  # the flush waits for writes in vain, the read is answered
+            seen.append(sandbox.run(metrics.counts()))
+            return seen[-1].from_redis
+
+        try:
+            wait_until(read_from_redis)
+        finally:
+            sandbox.run(direct.client_unpause())
+        assert (seen[-1].hits, seen[-1].misses, seen[-1].in_process) == (1, 2, 0), seen[-1]
+        wait_until(confirmed)
+        assert stored() == {"hits": "1", "misses": "2"}
+    finally:
+        sandbox.run(metrics.aclose())
+        sandbox.run(metrics.client.aclose())
+        sandbox.run(direct.aclose())
+        proxy.close()

@@ -2,9 +2,13 @@
 the same figures (fakeredis has no ``INFO``, and ``INFO`` would count the whole server anyway).
 
 A read must not pay a second round trip to count itself: that would make every hit twice
-as slow. So counts gather in process for a moment and reach Redis in one pipeline of
-``HINCRBY`` (after ``FLUSH_DELAY_S``, or before anyone reads them). When Redis does not
-answer, the counts stay in process, are still reported, and are marked as such.
+as slow. So counts gather in process for a moment and reach Redis as one batch of ``HINCRBY``
+(after ``FLUSH_DELAY_S``, or before anyone reads them). When Redis does not answer, the counts
+stay in process, are still reported, and are marked as such.
+
+``HINCRBY`` is not idempotent, and "no answer in time" does not mean "not done": a slow Redis
+may have added a batch whose reply came too late. So each batch is numbered and added by a
+small Lua script that skips a number Redis has seen: a batch sent again is never counted twice.
 """
 
 from __future__ import annotations
@@ -12,16 +16,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
+import uuid
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from redis.exceptions import RedisError
 
+from source.platform.redis_namespace import trust_script
+
 FIELDS = ("hits", "misses", "errors", "bypassed", "stale", "repaired", "waited", "refreshes")
 FLUSH_DELAY_S = 0.05
 #: How many recent reads keep their timings for the T_avg formula.
 SAMPLES_KEPT = 500
+#: How long Redis remembers the last batch number of each counter (renewed by every batch).
+BATCH_MEMORY_MS = 3_600_000
+
+#: KEYS: the counts hash, the hash of batch numbers. ARGV: counter id, batch number, memory in
+#: ms, then field and amount pairs. Adds the batch unless this counter's number is not new.
+ADD_BATCH_ONCE = """
+if tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+trust_script(ADD_BATCH_ONCE)  # touches only the KEYS it is given: allowed in a sandbox
 
 Outcome = Literal["hit", "miss", "bypassed", "error"]
 
@@ -105,6 +125,11 @@ class CacheMetrics:
         self.key = key
         self.timeout_s = 0.25
         self._pending: Counter[str] = Counter()
+        #: This counter's id and its last batch number; a batch sent but not confirmed.
+        self._id = uuid.uuid4().hex
+        self._numbered = 0
+        self._unconfirmed: tuple[int, Counter[str]] | None = None
+        self._add_once = client.register_script(ADD_BATCH_ONCE)
         self._handle: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock: asyncio.Lock | None = None
@@ -141,25 +166,41 @@ class CacheMetrics:
             return await self._flush()
 
     async def _flush(self) -> bool:
-        batch, self._pending = self._pending, Counter()
-        if not batch:
+        if self._unconfirmed is not None and not await self._send(*self._unconfirmed):
+            return False  # the same batch goes again next time, never merged with newer counts
+        if not self._pending:
             return True
-        written = False
+        self._numbered += 1
+        self._unconfirmed, self._pending = (self._numbered, self._pending), Counter()
+        return await self._send(*self._unconfirmed)
+
+    async def _send(self, number: int, batch: Counter[str]) -> bool:
+        """Add batch ``number`` once; True when Redis confirmed it (added now or before)."""
+        pairs = [item for name_n in batch.items() for item in name_n]
+        confirmed = False
         try:
-            async with asyncio.timeout(self.timeout_s) as deadline, self.client.pipeline(transaction=False) as pipe:
-                for name, n in batch.items():
-                    pipe.hincrby(self.key, name, n)
-                replies = await pipe.execute()
+            async with asyncio.timeout(self.timeout_s) as deadline:
+                reply = await self._add_once(
+                    keys=[self.key, self._batches_key],
+                    args=[self._id, number, BATCH_MEMORY_MS, *pairs],
+                    client=self.client,
+                )
             # Trust only what Redis confirmed: a client may swallow the timeout's
             # cancellation and return without an answer.
-            written = not deadline.expired() and len(replies) == len(batch)
-            written = written and all(isinstance(r, int) for r in replies)
-        except Exception:  # noqa: BLE001, S110 - whatever failed, the counts stay in process
+            confirmed = not deadline.expired() and reply in (0, 1)
+        except Exception:  # noqa: BLE001, S110 - whatever failed, the batch stays in process
             pass
-        finally:
-            if not written:  # failed, or cancelled half-way: nothing is lost
-                self._pending.update(batch)
-        return written
+        if confirmed:
+            self._unconfirmed = None
+        return confirmed
+
+    @property
+    def _batches_key(self) -> str:
+        return self.key + ":batches"
+
+    def _in_process(self) -> Counter[str]:
+        unconfirmed = self._unconfirmed[1] if self._unconfirmed is not None else Counter()
+        return self._pending + unconfirmed
 
     # -- reading -------------------------------------------------------------------------
     async def counts(self) -> CacheCounts:
@@ -170,13 +211,18 @@ class CacheMetrics:
             await self._flush()
             try:
                 async with asyncio.timeout(self.timeout_s) as deadline:
-                    raw = await self.client.hgetall(self.key)
+                    async with self.client.pipeline(transaction=True) as pipe:  # both at one moment
+                        pipe.hgetall(self.key)
+                        pipe.hget(self._batches_key, self._id)
+                        raw, last = await pipe.execute()
                 if deadline.expired():
                     raise TimeoutError
                 stored = {_text(k): int(v) for k, v in raw.items() if _text(k) in FIELDS}
+                if self._unconfirmed is not None and int(last or 0) >= self._unconfirmed[0]:
+                    self._unconfirmed = None  # Redis added it after all: it is in ``stored``
             except (RedisError, OSError, TimeoutError):
                 from_redis = False
-            pending = dict(self._pending)
+            pending = self._in_process()
         total = {name: stored.get(name, 0) + pending.get(name, 0) for name in FIELDS}
         return CacheCounts(**total, in_process=sum(pending.values()), from_redis=from_redis)
 
@@ -200,6 +246,7 @@ class CacheMetrics:
 
     async def reset(self) -> None:
         self._pending.clear()
+        self._unconfirmed = None
         self.samples.clear()
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(self.timeout_s):
