@@ -17,6 +17,8 @@ from streamlit.runtime.caching.cache_resource_api import clear_session_cache
 from streamlit.testing.v1 import AppTest
 
 from source import Backends, Sandbox, Settings, web
+from source.labs.caching.dtos import MAX_OP_TIMEOUT_S
+from source.labs.caching.sandbox_cache import cache_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -74,6 +76,19 @@ def box(sandbox: Sandbox) -> Iterator[Sandbox]:
     sandbox.run(forget_outbox_keys(sandbox.redis))
     yield sandbox
     sandbox.run(forget_outbox_keys(sandbox.redis))
+
+
+@pytest.fixture
+def patient_cache(sandbox: Sandbox) -> Sandbox:
+    """The sandbox, its Lab 4 cache giving every Redis call the longest time the settings allow.
+
+    For tests that are not about timeouts: on a loaded machine a healthy Redis can answer later
+    than the default 0.25 s, and the cache then rightly counts an error and reads the database
+    instead. The fault tests keep their short limits.
+    """
+    cache = cache_for(sandbox)
+    cache.configure(cache.settings.model_copy(update={"op_timeout_s": MAX_OP_TIMEOUT_S}))
+    return sandbox
 
 
 #: What streamlit.testing names every AppTest session: they all share this one id.

@@ -17,15 +17,19 @@ from source.domain.models import User
 from source.domain.samples import create_sample_airscore, create_sample_users
 from source.labs.caching import demo, stampede
 from source.labs.caching.cache import RedisCache
+from source.labs.caching.dtos import MAX_OP_TIMEOUT_S, CacheSettings
 from source.labs.caching.keys import latest_score_key, user_key
 from source.labs.caching.metrics import CacheCounts
 from source.labs.caching.repository import CachedUserRepository
-from source.labs.caching.sandbox_cache import cache_for
+from source.labs.caching.sandbox_cache import cache_for, default_cache
 from source.labs.data_models import users
 from source.platform.errors import InvalidInput, NotFound
 from source.platform.session import get_session
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
+
+#: None of these tests is about timeouts: Redis gets as long as the settings allow (see conftest).
+pytestmark = pytest.mark.usefixtures("patient_cache")
 
 
 def alex(sandbox: Sandbox, scores: int = 1) -> str:
@@ -44,6 +48,11 @@ def counts(sandbox: Sandbox) -> CacheCounts:
 
 def cached_text(sandbox: Sandbox, logical: str) -> str | None:
     return sandbox.run(cache_for(sandbox).peek(logical))[0]
+
+
+def patient_settings(**values: float | bool) -> CacheSettings:
+    """The page's settings with ``values``, keeping the longest Redis call timeout."""
+    return demo.settings_from(op_timeout_s=MAX_OP_TIMEOUT_S, **values)
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float = 15.0) -> None:
@@ -108,7 +117,7 @@ def test_counts_are_kept_in_redis_under_the_sandbox(sandbox: Sandbox) -> None:
 
 def test_ttl_expiry_makes_the_next_read_a_miss(sandbox: Sandbox) -> None:
     uid = alex(sandbox)
-    sandbox.run(demo.configure(demo.settings_from(user_ttl_s=0.4)))
+    sandbox.run(demo.configure(patient_settings(user_ttl_s=0.4)))
     assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "miss"
     state = sandbox.run(demo.key_states(uid))[0]
     assert state.ttl_ms is not None
@@ -275,7 +284,7 @@ def test_single_flight_across_processes(sandbox: Sandbox) -> None:
 def test_early_refresh_renews_a_hot_key_in_the_background(sandbox: Sandbox) -> None:
     uid = alex(sandbox)
     cache = cache_for(sandbox)
-    sandbox.run(demo.configure(demo.settings_from(user_ttl_s=2.0, early_refresh=True, early_refresh_share=0.9)))
+    sandbox.run(demo.configure(patient_settings(user_ttl_s=2.0, early_refresh=True, early_refresh_share=0.9)))
     assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "miss"
     wait_until(lambda: (sandbox.run(demo.key_states(uid))[0].ttl_ms or 0) < 1700)
     hit = sandbox.run(demo.fetch_user(uid))
@@ -293,6 +302,7 @@ def test_any_redis_client_works_as_the_notebook_passes_one(sandbox: Sandbox) -> 
     own = fakeredis.FakeAsyncRedis(decode_responses=True)
 
     async def notebook_style() -> tuple[str, str, CacheCounts]:
+        default_cache(own).configure(patient_settings())  # the cache a repository given only `own` uses
         async with get_session() as session:
             repo = CachedUserRepository(session, own)
             await repo.get_by_id_cached(uid)

@@ -15,6 +15,7 @@ from source.platform.errors import InvalidInput
 from source.platform.session import get_session
 
 
+@pytest.mark.usefixtures("patient_cache")  # not about timeouts (see conftest)
 def test_same_workload_stale_only_without_invalidation(sandbox: Sandbox) -> None:
     config = parse_workload(operations=400, keys=10, read_share=0.8, skew=1.0, ttl_ms=60_000, seed=3)
     progress = Progress()
@@ -49,6 +50,7 @@ def test_same_workload_stale_only_without_invalidation(sandbox: Sandbox) -> None
     assert sandbox.run(leftovers()) == 0, "the workload's users are removed after the run"
 
 
+@pytest.mark.usefixtures("patient_cache")  # not about timeouts (see conftest)
 def test_short_ttl_bounds_staleness(sandbox: Sandbox) -> None:
     config = parse_workload(operations=200, keys=5, read_share=0.9, skew=0.0, ttl_ms=10, seed=11)
     run = sandbox.run(run_strategy_lab(config, Progress(), ("cache-aside, TTL only",)), timeout=120)

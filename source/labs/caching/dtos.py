@@ -22,6 +22,8 @@ USER_TTL_S = 3600.0
 SCORE_TTL_S = 300.0
 #: Longest TTL the lab accepts (a day): long enough for any demonstration.
 MAX_TTL_S = 86_400.0
+#: Longest a Redis call of the cache may take before the database answers instead.
+MAX_OP_TIMEOUT_S = 5.0
 
 
 class ScoreRow(BaseModel):
@@ -58,7 +60,7 @@ class CacheSettings(BaseModel):
     early_refresh_share: float = Field(0.2, gt=0, lt=1)
     #: Every Redis call of the cache gives up after this long: a black-holed Redis costs a
     #: reader at most this much before the database answers instead.
-    op_timeout_s: float = Field(0.25, gt=0, le=5)
+    op_timeout_s: float = Field(0.25, gt=0, le=MAX_OP_TIMEOUT_S)
     #: After a failed Redis call the cache is bypassed for this long, then tried again.
     cooldown_s: float = Field(1.0, ge=0, le=60)
     #: The cross-process stampede lock lives this long at most (its holder may crash).
@@ -77,4 +79,4 @@ def decode(model: type[M], raw: str | bytes) -> M | None:
         return None
 
 
-__all__ = ["SCORE_TTL_S", "USER_TTL_S", "CacheSettings", "ScoreRow", "UserRow", "decode", "encode"]
+__all__ = ["MAX_OP_TIMEOUT_S", "SCORE_TTL_S", "USER_TTL_S", "CacheSettings", "ScoreRow", "UserRow", "decode", "encode"]
