@@ -4,6 +4,8 @@ outage, the strategy table, the data structures) and bad input answered with a m
 
 from __future__ import annotations
 
+import re
+
 from streamlit.testing.v1 import AppTest
 
 from source import web
@@ -98,8 +100,9 @@ def test_settings_stampede_and_outage(app_env: str) -> None:
     click(at, "lab4_stampede")
     at.toggle(key="lab4_protection").set_value(False).run()
     click(at, "lab4_stampede")
-    done = [s.value for s in at.success if "readers →" in s.value]
-    assert done, "the stampede reports its database reads"
+    done = [s.value for s in at.success if "finding the key cold →" in s.value]
+    assert len(done) == 1, "the stampede reports its database reads"
+    assert re.match(r"40 readers, \d+ of them finding the key cold → \*\*\d+ database read\(s\)\*\*", done[0]), done
     spec = at.get("plotly_chart")[0].proto.spec
     assert "unprotected" in spec
     assert "protected" in spec

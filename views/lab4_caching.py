@@ -13,6 +13,7 @@ from source.labs.caching import cache, charts, demo, repository, strategies, str
 from source.labs.caching.audit import Fetched
 from source.labs.caching.sandbox_cache import cache_for, invalidate_user, set_outage
 from source.labs.caching.stampede import MAX_STAMPEDE, run_stampede
+from source.labs.caching.start_line import LinedUpCache, StartLine
 from source.labs.data_models import users
 from source.web.checks import knowledge_check
 from source.web.widgets import whole_number_input
@@ -158,13 +159,16 @@ if s[2].button("Fire the readers", key="lab4_stampede"):
     ok, hit = web.attempt(lambda: web.run(run_stampede(uid, int(readers), protection)))
     if ok and hit is not None:
         st.session_state["lab4_stampedes"] = [*st.session_state.get("lab4_stampedes", [])[-5:], hit]
-        st.success(
-            f"{hit.readers} readers → **{hit.db_reads} database read(s)** ({hit.misses} misses, {hit.hits} "
-            f"hits, {hit.waited} waited) in {hit.wall_ms:.0f} ms."
-        )
+        st.success(hit.message())
 if st.session_state.get("lab4_stampedes"):
     st.plotly_chart(charts.stampede_figure(st.session_state["lab4_stampedes"][-6:]), key="lab4_stampede_chart")
-web.show_source(cache.RedisCache._single_flight, cache.RedisCache._load_once_across_processes, run_stampede)
+web.show_source(
+    cache.RedisCache._single_flight,
+    cache.RedisCache._load_once_across_processes,
+    run_stampede,
+    StartLine,
+    LinedUpCache,
+)
 
 # -- 6 · Redis down ----------------------------------------------------------------------
 st.header("6 · Make Redis unavailable (for you only)")

@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass
 
 from source.instruments.query_log import capture_queries
-from source.labs.caching.cache import RedisCache
 from source.labs.caching.keys import user_key
 from source.labs.caching.lookup import Lookup
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for
+from source.labs.caching.start_line import LinedUpCache, StartLine
 from source.platform.context import current_sandbox
 from source.platform.errors import InvalidInput
 from source.platform.session import get_session
@@ -29,6 +29,17 @@ class StampedeResult:
     waited: int
     other: int
     wall_ms: float
+    #: Readers whose lookup found the key cold (a miss, or a hit only after waiting for a load).
+    cold: int
+
+    def message(self) -> str:
+        """What the page says about this run."""
+        failed = f", {self.other} without the cache (Redis failed)" if self.other else ""
+        return (
+            f"{self.readers} readers, {self.cold} of them finding the key cold → **{self.db_reads} database "
+            f"read(s)** ({self.misses} misses, {self.hits} hits, {self.waited} waited{failed}) "
+            f"in {self.wall_ms:.0f} ms."
+        )
 
 
 async def run_stampede(user_id: str, readers: int, protection: bool) -> StampedeResult:
@@ -37,18 +48,23 @@ async def run_stampede(user_id: str, readers: int, protection: bool) -> Stampede
         raise InvalidInput(f"Choose between 1 and {MAX_STAMPEDE} concurrent readers.")
     sandbox = current_sandbox()
     base = cache_for(sandbox)
-    cache = RedisCache(
+    line = StartLine(readers)  # nobody loads before every reader has looked the key up
+    cache = LinedUpCache(
         base.client,
         base.settings.model_copy(update={"stampede_protection": protection, "early_refresh": False}),
         prefix=base.prefix,
         metrics_client=base.metrics.client,
+        line=line,
     )
     await cache.invalidate(user_key(user_id))  # make the key cold
 
     async def one_reader() -> Lookup | None:
         async with get_session() as session:
             repo = CachedUserRepository(session, cache.client, cache=cache)
-            await repo.get_by_id_cached(user_id)
+            try:
+                await repo.get_by_id_cached(user_id)
+            finally:
+                line.count_in()
             return repo.last
 
     try:
@@ -70,4 +86,5 @@ async def run_stampede(user_id: str, readers: int, protection: bool) -> Stampede
         waited=sum(1 for lk in lookups if lk.waited),
         other=len(outcomes) - outcomes.count("hit") - outcomes.count("miss"),
         wall_ms=wall_ms,
+        cold=sum(1 for lk in lookups if lk.outcome == "miss" or (lk.outcome == "hit" and lk.waited)),
     )
