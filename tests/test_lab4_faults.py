@@ -22,6 +22,9 @@ from source.labs.caching.keys import user_key
 from source.labs.caching.metrics import CacheCounts, CacheMetrics
 from source.labs.caching.outage import BlackHole, closed_port, unreachable_redis
 from source.labs.caching.sandbox_cache import SERVICE, cache_for, set_outage
+from source.labs.caching.strategies import run_strategy_lab
+from source.labs.caching.strategy_results import Progress
+from source.labs.caching.workload import parse_workload
 from source.labs.data_models import users
 from tests.conftest import unavailable
 from tests.tcp_proxy import TcpProxy
@@ -203,6 +206,21 @@ def test_stampede_protection_holds_while_redis_is_down(sandbox: Sandbox) -> None
     unprotected = sandbox.run(stampede.run_stampede(uid, 50, protection=False))
     assert unprotected.db_reads >= 40, unprotected
     sandbox.run(set_outage(sandbox, None))
+
+
+def test_strategy_lab_counts_the_operations_redis_failed(sandbox: Sandbox) -> None:
+    """With Redis refusing, every cached read and write falls back to the database, and says so."""
+    sandbox.run(set_outage(sandbox, "refused"))
+    try:
+        config = parse_workload(operations=40, keys=3, read_share=0.5, ttl_ms=60_000, seed=5)
+        chosen = ("no cache", "write-through", "write-behind")
+        run = sandbox.run(run_strategy_lab(config, Progress(), chosen), timeout=120)
+    finally:
+        sandbox.run(set_outage(sandbox, None))
+    none, through, behind = run.results
+    assert none.redis_failed == 0, "no cache, no Redis call to fail"
+    for result in (through, behind):
+        assert (result.redis_failed, result.hits, result.stale_reads) == (40, 0, 0), result
 
 
 def test_counts_whose_reply_came_late_are_not_counted_twice(sandbox: Sandbox, private_redis: PrivateRedis) -> None:

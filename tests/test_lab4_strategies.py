@@ -29,7 +29,7 @@ def test_same_workload_stale_only_without_invalidation(sandbox: Sandbox) -> None
         assert (result.reads, result.writes) == (reads, writes), "every strategy faced the same operations"
     assert by_name["cache-aside, TTL only"].stale_reads > 0, "a TTL longer than the run hides every write"
     for name in ("no cache", "cache-aside + invalidation", "write-through", "write-behind"):
-        assert by_name[name].stale_reads == 0, name
+        assert by_name[name].stale_reads == 0, by_name[name]
     for name in ("no cache", "cache-aside + invalidation", "write-through"):
         assert by_name[name].behind_acknowledged == 0, name
     none = by_name["no cache"]

@@ -220,7 +220,9 @@ if (run := st.session_state.get("lab4_strategy_run")) is not None:
     st.plotly_chart(charts.strategies_figure(run), key="lab4_strategy_chart")
     st.caption(
         "One client runs the operations in order. A stale read returned an older version than the database "
-        "held when the read began; write-behind can also serve reads ahead of the database."
+        "held when the read began; write-behind can also serve reads ahead of the database. An operation Redis "
+        "failed got no answer within the cache's time limit and used the database instead; under write-behind "
+        "that can cache a row the flusher has not updated yet, and stale reads follow."
     )
 web.show_source(strategies._read, strategies._write, workload.generate)
 

@@ -146,14 +146,16 @@ async def _read(
         if strategy == "no cache":
             found = await UserRepository(session).get_by_id(user_id)
             row = UserRow.model_validate(found) if found is not None else None
-            hit = False
+            hit = redis_failed = False
         else:
             repo = CachedUserRepository(session, cache.client, cache=cache)
             row = await repo.get_by_id_cached(user_id)
             hit = repo.last is not None and repo.last.outcome == "hit"
+            redis_failed = repo.last is not None and repo.last.outcome in ("error", "bypassed")
     result.read_ms.append((time.perf_counter() - started) * 1000)
     result.reads += 1
     result.hits += hit
+    result.redis_failed += redis_failed
     if row is None:
         raise LabError("A workload user disappeared during the run; run it again.")
     version = versions.of_name[row.name]
@@ -172,12 +174,15 @@ async def _write(  # noqa: PLR0913 - one write needs all of these
 ) -> None:
     version, name = versions.new(key)
     started = time.perf_counter()
+    redis_answered = True  # False when a cache call of this write got no answer (it used the fallback)
     async with get_session() as session:
         if behind is not None:  # write-behind: the cache first, the database later
-            current = await CachedUserRepository(session, cache.client, cache=cache).get_by_id_cached(user_id)
+            repo = CachedUserRepository(session, cache.client, cache=cache)
+            current = await repo.get_by_id_cached(user_id)
+            redis_answered = repo.last is not None and repo.last.outcome in ("hit", "miss")
             if current is not None:
                 new = current.model_copy(update={"name": name})
-                await cache.store(user_key(user_id), new, cache.settings.user_ttl_s)
+                redis_answered &= await cache.store(user_key(user_id), new, cache.settings.user_ttl_s)
             behind.enqueue(key, version)
         else:
             statement = update(User).where(User.id == user_id).values(name=name).returning(User)
@@ -185,12 +190,13 @@ async def _write(  # noqa: PLR0913 - one write needs all of these
             await session.commit()
             versions.in_db[key] = version
             if strategy == "cache-aside + invalidation":
-                await cache.invalidate(user_key(user_id))
+                redis_answered = await cache.invalidate(user_key(user_id))
             elif strategy == "write-through":
-                await cache.store(user_key(user_id), row, cache.settings.user_ttl_s)
+                redis_answered = await cache.store(user_key(user_id), row, cache.settings.user_ttl_s)
     versions.acknowledged[key] = version
     result.write_ms.append((time.perf_counter() - started) * 1000)
     result.writes += 1
+    result.redis_failed += not redis_answered
 
 
 async def _create_users(keys: int) -> list[str]:

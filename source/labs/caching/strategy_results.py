@@ -33,6 +33,8 @@ class StrategyResult:
     stale_reads: int = 0
     behind_acknowledged: int = 0
     max_unflushed: int = 0
+    #: Reads and writes whose cache call got no answer in time (or skipped Redis after one did not).
+    redis_failed: int = 0
     read_ms: list[float] = field(default_factory=list, repr=False)
     write_ms: list[float] = field(default_factory=list, repr=False)
     wall_ms: float = 0.0
@@ -54,6 +56,7 @@ class StrategyResult:
             "stale reads": self.stale_reads,
             "reads behind an acknowledged write": self.behind_acknowledged,
             "max writes not yet in DB": self.max_unflushed,
+            "operations Redis failed": self.redis_failed,
         }
 
 
