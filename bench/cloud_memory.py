@@ -39,9 +39,10 @@ def _rss_mb() -> float:
 
 async def _learner(n: int) -> None:
     """One learner's session through the labs, inside their sandbox."""
+    from source.course import COURSE
     from source.domain.dtos import UserCreate
     from source.labs.caching import demo as cache_demo
-    from source.labs.data_models import users
+    from source.labs.data_models import join
     from source.labs.outbox import control as outbox_control
     from source.labs.outbox import writes as outbox_writes
     from source.labs.pooling import experiment as pool_lab
@@ -53,12 +54,13 @@ async def _learner(n: int) -> None:
     from source.learning.event_table.example import PASSING_DESIGN
     from source.learning.event_table.exercise import check_design
     from source.platform.context import current_sandbox
+    from source.services import users
 
     box = current_sandbox()
     made = [await users.create_user(UserCreate(email=f"l{n}.u{i}@example.com", name=f"User {i}")) for i in range(3)]
     await users.add_sample_children(made[0].id, 2, 3)
     await users.delete_user(made[0].id)
-    await users.run_users_join_assessments()
+    await join.run_users_join_assessments()
     await pool_lab.run_experiment(
         ExperimentConfig(requests=40, delay_ms=5, pool_size=4, max_overflow=1, pool_timeout_s=5.0),
         compare_nullpool=True,
@@ -74,7 +76,7 @@ async def _learner(n: int) -> None:
     for lab in ("lab1", "lab2", "create"):
         await progress.visit(box, lab)
     await progress.pass_check(box, "lab1", "lab1_rel_type")
-    await overview.load(box)
+    await overview.load(box, COURSE)
     found = await measurements.load(box)
     class_view.runs_table(found, "lab2")
 
@@ -101,10 +103,7 @@ def measure(kind: str, learners: int) -> dict[str, Any]:
         sandboxes = [backends.open_sandbox() for _ in range(learners)]
         rss_open = _rss_mb()
         for wave in range(0, learners, WAVE):
-            futures = [
-                box.backends.runtime.submit(box.bind(_learner(wave + i)))
-                for i, box in enumerate(sandboxes[wave : wave + WAVE])
-            ]
+            futures = [box.submit(_learner(wave + i)) for i, box in enumerate(sandboxes[wave : wave + WAVE])]
             for future in futures:
                 future.result(timeout=300)
         exercised_s = time.perf_counter() - started

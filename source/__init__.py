@@ -3,10 +3,11 @@
 ``from source import *`` gives the course's names with working behaviour.
 """
 
+from source.course import COURSE
+from source.domain.errors import DuplicateEmail, InvalidInput, LabError, NotFound
 from source.domain.events import DomainEventRepository
 from source.domain.models import AIRScore, Assessment, Base, DomainEvent, EventType, TimestampMixin, User
 from source.domain.repositories import UserRepository
-from source.domain.samples import create_sample_airscore, create_sample_user, create_sample_users
 from source.labs.caching.dtos import CacheSettings, ScoreRow
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.outbox import (
@@ -20,12 +21,14 @@ from source.platform.backends import Backends, BackendStatus
 from source.platform.config import Settings
 from source.platform.context import current_sandbox, use_sandbox
 from source.platform.default_context import default_sandbox
-from source.platform.errors import DuplicateEmail, InvalidInput, LabError, NotFound, explain
+from source.platform.errors import explain
 from source.platform.runtime import AsyncRuntime
 from source.platform.sandbox import Sandbox
 from source.platform.session import get_session, initialize_db
+from source.services.samples import create_sample_airscore, create_sample_user, create_sample_users
 
 __all__ = [
+    "COURSE",
     "AIRScore",
     "Assessment",
     "AsyncRuntime",

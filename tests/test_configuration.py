@@ -185,7 +185,7 @@ def test_the_orphan_sweep_skips_schemas_it_does_not_recognise() -> None:
     orphan = f"plab_orphan_{suffix}"
 
     async def create() -> None:
-        async with b.shared_engine_or_raise().begin() as conn:
+        async with b.admin_engine().begin() as conn:
             for name, comment in {
                 **foreign,
                 orphan: "persistence-lab sandbox created 2020-01-01T00:00:00+00:00",
@@ -203,7 +203,7 @@ def test_the_orphan_sweep_skips_schemas_it_does_not_recognise() -> None:
             await conn.close()
 
     async def drop() -> None:
-        async with b.shared_engine_or_raise().begin() as conn:
+        async with b.admin_engine().begin() as conn:
             for name in [*foreign, orphan]:
                 await conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
 
@@ -245,7 +245,7 @@ def test_a_sandbox_whose_migration_fails_cleans_up_after_itself(
     ((schema, directory),) = made
 
     async def schema_left() -> bool:
-        async with backends.shared_engine_or_raise().connect() as conn:
+        async with backends.admin_engine().connect() as conn:
             found = await conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})
             return found.first() is not None
 

@@ -23,8 +23,8 @@ from source import (
     initialize_db,
 )
 from source.domain.dtos import UserCreate, UserUpdate, parse, parse_id
-from source.domain.samples import create_sample_assessment
-from source.labs.data_models.users import add_sample_children, create_user, delete_user, list_users, update_user
+from source.services.samples import create_sample_assessment
+from source.services.users import add_sample_children, create_user, delete_user, list_users, update_user
 
 
 def test_initialize_db_is_idempotent_and_reaches_head(sandbox: Sandbox) -> None:
@@ -186,7 +186,7 @@ def test_get_session_works_in_both_course_forms(sandbox: Sandbox) -> None:
 
 
 def test_a_sandbox_cannot_grow_without_limit(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    import source.labs.data_models.users as users_module
+    import source.services.users as users_module
 
     monkeypatch.setattr(users_module, "MAX_USERS", 2)
     monkeypatch.setattr(users_module, "MAX_CHILDREN", 3)
@@ -226,7 +226,7 @@ def test_text_with_a_nul_byte_never_reaches_either_database(sandbox: Sandbox) ->
 
 def test_caps_hold_when_clicks_arrive_together(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     """Twenty creates at once with room for two: exactly two land, as for children."""
-    import source.labs.data_models.users as users_module
+    import source.services.users as users_module
 
     monkeypatch.setattr(users_module, "MAX_USERS", 5)
     monkeypatch.setattr(users_module, "MAX_CHILDREN", 4)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from source.labs.data_models import users
+from source.services import users
 from tests.conftest import assert_no_exception, open_app, page_text
 
 PAGE = "views/lab1_data_models.py"

@@ -13,8 +13,8 @@ from sqlalchemy import delete
 
 from source import Sandbox
 from source.domain.dtos import UserUpdate
+from source.domain.errors import InvalidInput, NotFound
 from source.domain.models import User
-from source.domain.samples import create_sample_airscore, create_sample_users
 from source.labs.caching import demo, stampede
 from source.labs.caching.cache import RedisCache
 from source.labs.caching.dtos import MAX_OP_TIMEOUT_S, CacheSettings
@@ -24,9 +24,9 @@ from source.labs.caching.metrics import CacheCounts
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for, default_cache
 from source.labs.caching.start_line import LinedUpCache, StartLine
-from source.labs.data_models import users
-from source.platform.errors import InvalidInput, NotFound
 from source.platform.session import get_session
+from source.services import users
+from source.services.samples import create_sample_airscore, create_sample_users
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -112,7 +112,7 @@ def test_counts_are_kept_in_redis_under_the_sandbox(sandbox: Sandbox) -> None:
     sandbox.run(demo.fetch_user(uid))
     cache = cache_for(sandbox)
     sandbox.run(cache.metrics.flush())
-    shared = sandbox.backends.redis  # the process-wide client: full key names, prefix included
+    shared = sandbox.host.redis  # the process-wide client: full key names, prefix included
     assert sandbox.run(shared.hgetall(sandbox.key_prefix + "cache:stats")) == {"misses": "1"}
     assert sandbox.run(shared.exists(sandbox.key_prefix + user_key(uid))) == 1
 

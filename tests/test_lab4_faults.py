@@ -25,7 +25,7 @@ from source.labs.caching.sandbox_cache import SERVICE, cache_for, set_outage
 from source.labs.caching.strategies import run_strategy_lab
 from source.labs.caching.strategy_results import Progress
 from source.labs.caching.workload import parse_workload
-from source.labs.data_models import users
+from source.services import users
 from tests.conftest import unavailable
 from tests.tcp_proxy import TcpProxy
 from tests.test_lab4_cache import alex, counts, wait_until

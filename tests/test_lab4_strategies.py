@@ -7,11 +7,11 @@ import pytest
 from sqlalchemy import func, select
 
 from source import Sandbox
+from source.domain.errors import InvalidInput
 from source.domain.models import User
 from source.labs.caching.strategies import EMAIL_DOMAIN, STRATEGIES, run_strategy_lab
 from source.labs.caching.strategy_results import Progress
 from source.labs.caching.workload import MAX_KEYS, MAX_OPERATIONS, generate, parse_workload
-from source.platform.errors import InvalidInput
 from source.platform.session import get_session
 
 

@@ -116,7 +116,7 @@ def test_redis_stopped_mid_drain_then_everything_is_published_after_it_returns(b
             await backlog(3000, aggregates=3000)
 
         box.run(seed())
-        future = box.backends.runtime.submit(box.bind(run_until_drained(publisher, [])))
+        future = box.submit(run_until_drained(publisher, []))
         box.run(wait_until(lambda: _published_between(1, 2000)))
         switch(False)  # the broker goes away mid-drain
         box.run(wait_until(lambda: _failures(publisher, 3)))

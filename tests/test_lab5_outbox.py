@@ -19,9 +19,7 @@ from source import (
     get_session,
 )
 from source.domain.dtos import UserCreate, UserUpdate, parse
-from source.domain.samples import create_sample_assessment
 from source.instruments.query_log import capture_queries
-from source.labs.data_models.users import create_user, update_user
 from source.labs.outbox import dead_letter, retention
 from source.labs.outbox.consumers import Feed, listen_pubsub
 from source.labs.outbox.faults import Faults, InjectedFailure
@@ -29,6 +27,8 @@ from source.labs.outbox.metrics import outbox_metrics
 from source.labs.outbox.options import publisher_options
 from source.labs.outbox.publisher import OutboxPublisher
 from source.labs.outbox.writes import complete_assessment
+from source.services.samples import create_sample_assessment
+from source.services.users import create_user, update_user
 from tests.lab5_support import (
     a_user,
     backlog,

@@ -9,17 +9,14 @@ from datetime import UTC, datetime
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from source import Sandbox, web
-from source.learning import (
-    catalogue,
-    checks_lab1,
-    checks_lab2,
-    checks_lab3,
-    checks_lab4,
-    checks_lab5,
-    measurements,
-    progress,
-)
+from source import Backends, Sandbox, web
+from source.course import COURSE
+from source.labs.caching import checks as checks_lab4
+from source.labs.data_models import checks as checks_lab1
+from source.labs.outbox import checks as checks_lab5
+from source.labs.pooling import checks as checks_lab2
+from source.labs.repository import checks as checks_lab3
+from source.learning import measurements, progress
 from source.learning.questions import Locked, MultipleChoice, Numeric, grade, parse_number
 from tests.conftest import assert_no_exception, open_app, page_text, unavailable
 
@@ -274,8 +271,8 @@ def test_lab5_page_ends_with_its_check(app_env: str) -> None:
 
 
 # -- progress is the learner's own ---------------------------------------------------------
-def test_progress_is_kept_per_sandbox(backends: object, sandbox: Sandbox) -> None:
-    other = sandbox.backends.open_sandbox()
+def test_progress_is_kept_per_sandbox(backends: Backends, sandbox: Sandbox) -> None:
+    other = backends.open_sandbox()
     try:
         sandbox.run(progress.pass_check(sandbox, "lab1", "lab1_rel_type"))
         sandbox.run(progress.visit(sandbox, "lab1"))
@@ -293,14 +290,14 @@ def test_progress_is_kept_per_sandbox(backends: object, sandbox: Sandbox) -> Non
         sandbox.run(sandbox.reset())
         assert sandbox.run(progress.load(sandbox)).passed == {}, "a reset starts the course afresh"
     finally:
-        sandbox.backends.release(other)
+        backends.release(other)
 
 
 def test_catalogue_links_every_objective_to_registered_labs() -> None:
-    assert [o.level for o in catalogue.OBJECTIVES] == ["Remember", "Understand", "Apply", "Analyze", "Create"]
-    for objective in catalogue.OBJECTIVES:
-        assert all(lab in catalogue.LABS for lab in objective.labs)
-    assert set(catalogue.CHECKS) <= set(catalogue.LABS)
+    assert [o.level for o in COURSE.objectives] == ["Remember", "Understand", "Apply", "Analyze", "Create"]
+    for objective in COURSE.objectives:
+        assert all(lab in COURSE.labs for lab in objective.labs)
+    assert all(lab.checks is not None for lab in COURSE.labs.values() if lab.id != "create")
 
 
 def test_a_black_holed_redis_costs_progress_not_the_lesson(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,10 +10,10 @@ from sqlalchemy import inspect
 from streamlit.testing.v1 import AppTest
 
 from source import Sandbox
+from source.domain.errors import InvalidInput
 from source.learning.event_table.design import MAX_COLUMNS, parse_design
 from source.learning.event_table.example import PASSING_DESIGN
 from source.learning.event_table.exercise import Report, check_design
-from source.platform.errors import InvalidInput
 from tests.conftest import assert_no_exception, open_app
 
 #: The passing design, from the exercise's own example (the instructor's preset builds the same one).

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from source.learning import catalogue, checks_lab1, overview
+from source.course import COURSE
+from source.labs.data_models import checks as checks_lab1
+from source.learning import overview
 from tests.conftest import assert_no_exception, open_app
 
 
@@ -15,15 +17,15 @@ def test_home_links_every_objective_and_shows_progress(app_env: str) -> None:
     assert_no_exception(at)
     text = " ".join(m.value for m in at.markdown)
     assert "InnovateAI" in text
-    for objective in catalogue.OBJECTIVES:
+    for objective in COURSE.objectives:
         assert f"**{objective.level}** · {objective.goal}" in text
     links = {link.proto.label: link.proto.page for link in at.get("page_link")}
-    assert set(links) == {lab.title for lab in catalogue.LABS.values()}, "every lab and the exercise are linked"
+    assert set(links) == {lab.title for lab in COURSE.labs.values()}, "every lab and the exercise are linked"
     assert links["1 · Data models"] == "data-models"
     assert links["Create · Design an event table"] == "create"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Knowledge checks passed"].startswith("0 / ")
-    assert metrics["Labs visited"] == f"0 / {len(catalogue.LABS)}"
+    assert metrics["Labs visited"] == f"0 / {len(COURSE.labs)}"
 
 
 def test_progress_made_on_a_lab_shows_on_home_and_sidebar(app_env: str) -> None:
@@ -35,7 +37,7 @@ def test_progress_made_on_a_lab_shows_on_home_and_sidebar(app_env: str) -> None:
     assert_no_exception(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Knowledge checks passed"].startswith("1 / ")
-    assert metrics["Labs visited"] == f"1 / {len(catalogue.LABS)}"
+    assert metrics["Labs visited"] == f"1 / {len(COURSE.labs)}"
     assert "1/5 checks" in " ".join(c.value for c in at.caption), "the lab's line on the home page"
     assert "Knowledge checks passed: 1/" in " ".join(c.value for c in at.sidebar.caption)
 
@@ -46,9 +48,9 @@ def test_progress_is_read_once_per_rerun_and_shared_by_page_and_sidebar(
     reads: list[Any] = []
     load = overview.load
 
-    def counted(sandbox: Any) -> Any:
+    def counted(sandbox: Any, course: Any) -> Any:
         reads.append(sandbox)
-        return load(sandbox)
+        return load(sandbox, course)
 
     monkeypatch.setattr(overview, "load", counted)
     at = open_app("views/home.py")

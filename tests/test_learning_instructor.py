@@ -17,10 +17,12 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from source import Sandbox
+from source.course import COURSE
+from source.domain.errors import InvalidInput, LabError
 from source.domain.models import AIRScore, DomainEvent, User
 from source.learning import measurements, presets, seed_job
-from source.learning.seed import BATCH, SeedProgress, SeedReport, SeedRequest, parse_request, seed
-from source.platform.errors import InvalidInput, LabError
+from source.learning.seed import BATCH, SeedReport, SeedRequest, parse_request, seed
+from source.platform.jobs import Progress
 from tests.conftest import assert_no_exception, open_app
 
 PAGE = "views/instructor.py"
@@ -42,9 +44,7 @@ def count(sandbox: Sandbox, model: Any, **where: Any) -> int:
 
 
 def test_seed_writes_what_it_reports_and_moves_progress(sandbox: Sandbox) -> None:
-    from source.learning.seed import SeedProgress
-
-    progress = SeedProgress()
+    progress = Progress()
     report = sandbox.run(
         seed(SeedRequest(users=450, assessments_per_user=1, scores_per_user=2, pending_events=300), progress)
     )
@@ -54,7 +54,7 @@ def test_seed_writes_what_it_reports_and_moves_progress(sandbox: Sandbox) -> Non
     assert count(sandbox, User) == 450
     assert count(sandbox, AIRScore) == 900
     assert count(sandbox, DomainEvent, status="pending") == 300
-    again = sandbox.run(seed(SeedRequest(users=10), SeedProgress()))
+    again = sandbox.run(seed(SeedRequest(users=10), Progress()))
     assert again.users == 10
     assert count(sandbox, User) == 460, "a second seed adds to the first without email clashes"
 
@@ -108,7 +108,7 @@ def held_seed(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     gate = threading.Event()
     real = seed
 
-    async def held(request: SeedRequest, progress: SeedProgress | None = None) -> SeedReport:
+    async def held(request: SeedRequest, progress: Progress | None = None) -> SeedReport:
         await asyncio.to_thread(gate.wait)  # a Stop cancels this wait at once
         return await real(request, progress)
 
@@ -118,7 +118,7 @@ def held_seed(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
 
 
 def test_a_background_seed_reports_what_it_wrote_and_is_kept(sandbox: Sandbox) -> None:
-    runner = seed_job.runner(sandbox)
+    runner = seed_job.SeedRunner.of(sandbox)
     job = runner.start(SeedRequest(users=300, assessments_per_user=1, scores_per_user=1, pending_events=200))
     wait_until(lambda: runner.running() is None, "the seed to finish")
     assert job.progress.fraction == 1.0
@@ -126,13 +126,15 @@ def test_a_background_seed_reports_what_it_wrote_and_is_kept(sandbox: Sandbox) -
     assert (runner.last.users, runner.last.scores, runner.last.events) == (300, 300, 300 + 300 + 200)
     assert runner.last_note is None
     assert count(sandbox, User) == 300
-    assert seed_job.runner(sandbox) is runner, "an instructor who comes back finds the same runner and its report"
+    assert seed_job.SeedRunner.of(sandbox) is runner, (
+        "an instructor who comes back finds the same runner and its report"
+    )
 
 
 def test_a_second_seed_is_refused_while_one_runs_and_stop_says_nothing_was_written(
     sandbox: Sandbox, held_seed: threading.Event
 ) -> None:
-    runner = seed_job.runner(sandbox)
+    runner = seed_job.SeedRunner.of(sandbox)
     job = runner.start(SeedRequest(users=10))
     assert runner.running() is job
     with pytest.raises(LabError, match="already running"):
@@ -145,7 +147,7 @@ def test_a_second_seed_is_refused_while_one_runs_and_stop_says_nothing_was_writt
     assert count(sandbox, User) == 0
 
 
-class StopAfterFirstBatch(SeedProgress):
+class StopAfterFirstBatch(Progress):
     """Cancels the seed's task (as Stop does) right after its first batch was committed."""
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -157,10 +159,10 @@ class StopAfterFirstBatch(SeedProgress):
 
 
 def test_a_stopped_seed_keeps_the_batches_it_committed_and_says_how_far_it_got(sandbox: Sandbox) -> None:
-    runner = seed_job.runner(sandbox)
+    runner = seed_job.SeedRunner.of(sandbox)
     request = SeedRequest(users=3 * BATCH, scores_per_user=1)
     progress = StopAfterFirstBatch()
-    runner.launch(progress, lambda: seed_job.within_limit(seed(request, progress)))
+    runner.launch(lambda p: seed(request, p), progress)
     wait_until(lambda: runner.running() is None, "the stopped seed to end")
     assert runner.last is None
     assert runner.last_note is not None
@@ -168,35 +170,39 @@ def test_a_stopped_seed_keeps_the_batches_it_committed_and_says_how_far_it_got(s
     assert count(sandbox, User) == BATCH, "the committed batch stays, nothing after it was written"
 
 
-def test_a_seed_past_its_time_limit_ends_with_a_sentence(sandbox: Sandbox) -> None:
-    runner = seed_job.runner(sandbox)
+def test_a_seed_past_its_time_limit_ends_with_a_sentence(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(seed_job.SeedRunner, "time_limit_s", 0.05)
+    runner = seed_job.SeedRunner.of(sandbox)
 
-    async def endless() -> SeedReport:
+    async def endless(_: Progress) -> SeedReport:
         await asyncio.sleep(3600)
         raise AssertionError("never reached")
 
-    runner.launch(SeedProgress(), lambda: seed_job.within_limit(endless(), limit_s=0.05))
+    runner.launch(endless)
     wait_until(lambda: runner.running() is None, "the seed to be stopped by its limit")
     assert runner.last_note == (
         "Seeding did not finish. It took longer than 0.05 s and was stopped; the batches written before stay in "
         "your sandbox. Ask for fewer rows at once."
     )
 
-    async def driver_gave_up() -> SeedReport:
+    async def driver_gave_up(_: Progress) -> SeedReport:
         raise TimeoutError
 
-    with pytest.raises(TimeoutError):  # a driver's own timeout is not mistaken for the limit
-        sandbox.run(seed_job.within_limit(driver_gave_up(), limit_s=60))
+    runner.launch(driver_gave_up)  # a driver's own timeout is not mistaken for the limit
+    wait_until(lambda: runner.running() is None, "the seed to fail")
+    assert runner.last_note is not None
+    assert "took longer than" not in runner.last_note
+    assert "did not answer in time" in runner.last_note
 
 
 def test_a_reset_stops_the_running_seed_first(sandbox: Sandbox, held_seed: threading.Event) -> None:
-    runner = seed_job.runner(sandbox)
+    runner = seed_job.SeedRunner.of(sandbox)
     job = runner.start(SeedRequest(users=10))
     sandbox.run(sandbox.reset())
     assert not job.running, "reset waited until the seed had ended"
     held_seed.set()
     assert count(sandbox, User) == 0
-    assert seed_job.runner(sandbox) is not runner, "the reset sandbox starts with a fresh runner"
+    assert seed_job.SeedRunner.of(sandbox) is not runner, "the reset sandbox starts with a fresh runner"
 
 
 def test_the_page_refuses_an_out_of_range_seed_and_seeds_a_valid_one(app_env: str) -> None:
@@ -244,12 +250,12 @@ def test_stop_on_the_page_ends_the_seed_and_says_so(app_env: str, held_seed: thr
     stop_buttons(at)[0].click().run()
     assert_no_exception(at)
     wait_for_the_seed(at)
-    assert "Seeding was stopped before it wrote anything." in " ".join(w.value for w in at.warning)
+    assert "Seeding was stopped before it wrote anything." in " ".join(w.value for w in at.info)
     assert "Seeded" not in successes(at)
     assert not at.button(key="ins_seed").disabled, "a new seed may start"
 
 
-@pytest.mark.parametrize("preset", presets.PRESETS, ids=lambda p: p.id)
+@pytest.mark.parametrize("preset", COURSE.presets, ids=lambda p: p.id)
 def test_every_preset_sets_up_its_demo(app_env: str, preset: presets.Preset) -> None:
     at = instructor()
     at.button(key=f"ins_preset_{preset.id}").click().run()
@@ -258,7 +264,7 @@ def test_every_preset_sets_up_its_demo(app_env: str, preset: presets.Preset) -> 
     said = " ".join(s.value for s in at.success)
     assert preset.title in said
     expected = {
-        "lab1_story": "Alex Smith and Jane Doe are there, with 2 assessments and 3 scores each",
+        "lab1_story": "Alex Smith: 2 assessments and 3 scores; Jane Doe: 2 assessments and 3 scores.",
         "lab2_pressure": "against a bound of 800 ms",
         "lab2_timeouts": "timeout(s)",
         "lab3_users": "1,000 users with 5,000 AI-R scores",

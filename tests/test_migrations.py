@@ -9,18 +9,18 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from source import Base, Sandbox
+from source import Backends, Base, Sandbox
 from source.platform.migrate import migration_head
 
 
-def test_migration_head_equals_the_models(sandbox: Sandbox) -> None:
+def test_migration_head_equals_the_models(backends: Backends, sandbox: Sandbox) -> None:
     """Autogenerate, run against a freshly migrated sandbox, finds nothing to add or change."""
 
     async def diff() -> list[Any]:
         engine = sandbox.engine
         if sandbox.schema:
             # Inspect the learner's schema as if it were the default one.
-            url = sandbox.backends.settings.database_url
+            url = backends.settings.database_url
             assert url is not None
             engine = create_async_engine(url, connect_args={"server_settings": {"search_path": sandbox.schema}})
         try:

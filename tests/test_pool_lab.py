@@ -17,7 +17,7 @@ from source.instruments.admission import AdmissionGate
 from source.instruments.pool_probe import PoolSample, PoolStatus, read_pool_status
 from source.labs.pooling import background, config, experiment, initialise
 from source.labs.pooling.config import ExperimentConfig
-from source.labs.pooling.requests import Progress
+from source.labs.pooling.requests import Traffic
 from source.labs.pooling.results import LabRun
 
 
@@ -60,7 +60,7 @@ def test_the_experiment_engine_sees_the_learners_own_tables(sandbox: Sandbox) ->
     sandbox.run(initialise.initialise_with_samples())
 
     async def count_users() -> int:
-        engine = sandbox.backends.experiment_engine(sandbox, pool_size=1, max_overflow=0, pool_timeout=5.0)
+        engine = sandbox.experiment_engine(pool_size=1, max_overflow=0, pool_timeout=5.0)
         try:
             async with engine.connect() as conn:
                 return int(await conn.scalar(select(func.count()).select_from(User)) or 0)
@@ -71,8 +71,8 @@ def test_the_experiment_engine_sees_the_learners_own_tables(sandbox: Sandbox) ->
 
 
 def test_a_small_pool_makes_requests_queue(sandbox: Sandbox) -> None:
-    progress = Progress()
-    run = sandbox.run(experiment.run_experiment(settings(), progress=progress))
+    traffic = Traffic()
+    run = sandbox.run(experiment.run_experiment(settings(), traffic=traffic))
     result = run.pooled
     assert run.nullpool is None
     assert (result.completed, result.timeouts, result.errors) == (20, 0, 0)
@@ -84,9 +84,9 @@ def test_a_small_pool_makes_requests_queue(sandbox: Sandbox) -> None:
     assert result.peak_in_use == 2
     assert result.wall_s >= result.bound_s * 0.95, "no run beats ⌈K/C⌉·D"
     assert result.bound_s == pytest.approx(math.ceil(20 / 2) * 0.020)
-    assert (progress.done, progress.total) == (20, 20)
-    assert (progress.in_use, progress.waiting) == (0, 0)
-    assert progress.open_connections == 0, "the experiment's engine was disposed: no connection left open"
+    assert (traffic.progress.done, traffic.progress.total) == (20, 20)
+    assert (traffic.in_use, traffic.waiting) == (0, 0)
+    assert traffic.open_connections == 0, "the experiment's engine was disposed: no connection left open"
 
 
 def test_the_pool_is_sampled_while_it_fills_and_drains(sandbox: Sandbox) -> None:
@@ -152,16 +152,19 @@ def test_a_new_connection_per_request_never_holds_more_than_its_cap(
 
 
 def test_progress_counts_each_run_from_zero() -> None:
-    progress = Progress(runs=2)
+    traffic = Traffic(runs=2)
+    progress = traffic.progress
     assert "Waiting for a free experiment slot" in progress.describe()
     assert "0 of 0" not in progress.describe()
-    progress.begin("pooled", 1, 100)
-    progress.done, progress.timeouts = 96, 40
+    traffic.begin("pooled", 1, 100)
+    progress.done, traffic.timeouts = 96, 40
     assert progress.fraction == pytest.approx(0.48)
-    assert "Run 1 of 2, pooled: 96 of 100 requests finished" in progress.describe()
-    progress.begin("a new connection per request", 2, 100)
+    assert "Run 1 of 2, pooled · 96 of 200 requests finished · 0 waiting for a connection, 40 gave up" in (
+        progress.describe()
+    )
+    traffic.begin("a new connection per request", 2, 100)
     assert "40 gave up" not in progress.describe(), "the second run does not repeat the first one's timeouts"
-    assert "0 of 100 requests finished" in progress.describe()
+    assert "Run 2 of 2, a new connection per request · 100 of 200 requests finished" in progress.describe()
     assert progress.fraction == pytest.approx(0.5)
 
 
@@ -282,22 +285,26 @@ def gate_running(sandbox: Sandbox) -> int:
 
 
 def test_a_background_experiment_finishes_and_its_result_is_kept(sandbox: Sandbox) -> None:
-    runner = background.runner(sandbox)
+    runner = background.ExperimentRunner.of(sandbox)
     job = runner.start(settings(requests=10, delay_ms=5), compare_nullpool=False)
     wait_until(lambda: runner.running() is None, "the experiment to finish")
     assert job.progress.phase == "Done"
     assert runner.last is not None
     assert runner.last.pooled.completed == 10
-    assert background.runner(sandbox) is runner, "a learner who comes back finds the same runner and its result"
+    assert background.ExperimentRunner.of(sandbox) is runner, (
+        "a learner who comes back finds the same runner and its result"
+    )
 
 
 def test_stop_frees_the_slot_and_the_connections_and_keeps_the_last_result(sandbox: Sandbox) -> None:
-    runner = background.runner(sandbox)
+    runner = background.ExperimentRunner.of(sandbox)
     runner.start(settings(requests=5, delay_ms=5), compare_nullpool=False)
     wait_until(lambda: runner.running() is None, "a first experiment to finish")
     kept = runner.last
     job = runner.start(endless(), compare_nullpool=False)
-    wait_until(lambda: job.progress.in_use == 1, "the experiment to hold its connection")
+    wait_until(
+        lambda: runner.traffic is not None and runner.traffic.in_use == 1, "the experiment to hold its connection"
+    )
     assert gate_running(sandbox) == 1
     with pytest.raises(LabError, match="already running"):
         runner.start(settings(), compare_nullpool=False)
@@ -306,7 +313,8 @@ def test_stop_frees_the_slot_and_the_connections_and_keeps_the_last_result(sandb
 
     wait_until(lambda: runner.running() is None, "the stopped experiment to end")
     assert gate_running(sandbox) == 0, "its slot was given back"
-    assert job.progress.open_connections == 0, "its connection was closed"
+    assert runner.traffic is not None
+    assert runner.traffic.open_connections == 0, "its connection was closed"
     assert job.progress.phase == "Stopped"
     assert runner.last is kept, "the last finished result stays on the page"
     assert runner.last_note is not None
@@ -316,14 +324,17 @@ def test_stop_frees_the_slot_and_the_connections_and_keeps_the_last_result(sandb
 def test_a_reset_stops_the_running_experiment_first(backends: Backends) -> None:
     box = backends.open_sandbox()
     try:
-        runner = background.runner(box)
+        runner = background.ExperimentRunner.of(box)
         job = runner.start(endless(), compare_nullpool=False)
-        wait_until(lambda: job.progress.in_use == 1, "the experiment to hold its connection")
+        wait_until(
+            lambda: runner.traffic is not None and runner.traffic.in_use == 1, "the experiment to hold its connection"
+        )
         box.run(box.reset())
         assert not job.running, "reset waited until the experiment had ended"
-        assert job.progress.open_connections == 0
+        assert runner.traffic is not None
+        assert runner.traffic.open_connections == 0
         assert gate_running(box) == 0
-        assert background.runner(box) is not runner, "the reset sandbox starts with a fresh runner"
+        assert background.ExperimentRunner.of(box) is not runner, "the reset sandbox starts with a fresh runner"
     finally:
         backends.release(box)
 

@@ -19,8 +19,8 @@ from sqlalchemy.engine import make_url
 
 from source import Backends, Settings, explain
 from source.domain.dtos import UserCreate, parse
-from source.labs.data_models.users import create_user, list_users
 from source.platform.errors import PartialReset
+from source.services.users import create_user, list_users
 from tests.conftest import PG_URL, REDIS_URL, check_services
 from tests.tcp_proxy import TcpProxy
 

@@ -17,9 +17,9 @@ from streamlit.testing.v1 import AppTest
 
 from source import Backends, Settings
 from source.domain.dtos import UserCreate, parse
-from source.labs.data_models.users import create_user, list_users
 from source.platform.errors import LabFull, explain
 from source.platform.registry import TOKEN_PATTERN
+from source.services.users import create_user, list_users
 from source.web import TOKEN_PARAM
 from tests.conftest import ROOT, assert_no_exception, check_services, configure_app, page_text, settings_for
 from tests.test_lab1_page import create_user as create_user_on_page

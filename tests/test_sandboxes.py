@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from source import Backends, Sandbox
 from source.domain.dtos import UserCreate, parse
-from source.labs.data_models.users import create_user, list_users
+from source.services.users import create_user, list_users
 
 
 def _emails(sandbox: Sandbox) -> list[str]:
@@ -56,7 +56,7 @@ def test_released_sandbox_leaves_nothing_behind(backends: Backends) -> None:
     if schema is not None:
 
         async def schema_exists() -> bool:
-            async with backends.shared_engine_or_raise().connect() as conn:
+            async with backends.admin_engine().connect() as conn:
                 found = await conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})
                 return found.first() is not None
 
@@ -114,14 +114,14 @@ def test_orphaned_schemas_are_swept_and_live_ones_kept(backends: Backends) -> No
     orphan = "plab_orphan0test"
 
     async def make_orphan() -> None:
-        async with backends.shared_engine_or_raise().begin() as conn:
+        async with backends.admin_engine().begin() as conn:
             await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{orphan}"'))
             await conn.execute(
                 text(f"COMMENT ON SCHEMA \"{orphan}\" IS 'persistence-lab sandbox created 2020-01-01T00:00:00+00:00'")
             )
 
     async def existing() -> set[str]:
-        async with backends.shared_engine_or_raise().connect() as conn:
+        async with backends.admin_engine().connect() as conn:
             rows = await conn.execute(
                 text("SELECT nspname FROM pg_namespace WHERE nspname IN (:a, :b)"), {"a": orphan, "b": live.schema}
             )

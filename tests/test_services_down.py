@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from source import Backends, Settings, explain, web
-from source.labs.data_models.users import list_users
+from source.services.users import list_users
 from tests.conftest import PG_URL, REDIS_URL, check_services, open_app, page_text, unavailable
 from tests.tcp_proxy import TcpProxy
 
@@ -47,7 +47,7 @@ def clean_up(left: list[tuple[str | None, str]]) -> None:
     direct = Backends.build(Settings(database_url=PG_URL, redis_url=REDIS_URL))
 
     async def drop() -> None:
-        async with direct.shared_engine_or_raise().begin() as conn:
+        async with direct.admin_engine().begin() as conn:
             for schema, _ in left:
                 if schema:
                     await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from source import web
-from source.learning import class_view, measurements, presets, seed, seed_job
+from source.course import COURSE
+from source.learning import class_view, measurements, seed, seed_job
 from source.web import instructor
 
 st.title("🎓 Instructor")
@@ -23,12 +24,12 @@ st.caption(
     f"in the background of your sandbox and is stopped after {seed_job.SEED_TIME_LIMIT_S:g} s."
 )
 instructor.seed_panel(box)
-web.show_source(seed.seed, seed_job.within_limit, seed_job.SeedRunner, label="The code that seeds")
+web.show_source(seed.seed, seed_job.SeedRunner, label="The code that seeds")
 
 st.header("One-click demos")
 st.caption("Each runs the lab's own code in your sandbox and records what it measured for the class view.")
 instructor.presets_panel(box)
-web.show_source(*(p.run for p in presets.PRESETS), label="The code behind the presets")
+web.show_source(*(p.run for p in COURSE.presets), label="The code behind the presets")
 
 st.header("Class view: your measurements from every lab")
 st.caption("Recorded by the labs as they ran in this sandbox (at most the latest 2,000 values).")

@@ -7,7 +7,8 @@ import streamlit as st
 from source import web
 from source.domain import models, repositories
 from source.domain.dtos import UserRow
-from source.labs.data_models import schema_docs, users
+from source.labs.data_models import join, schema_docs
+from source.services import users
 from source.web.actions import show_outcome
 from source.web.checks import knowledge_check
 from source.web.lab1_actions import add_children, create, delete, join_page, save
@@ -223,7 +224,7 @@ def join_section() -> None:
             f"{joined.total} row(s). Showing {joined.offset + 1 if joined.rows else 0}–{last}, as of the last click "
             "(`LIMIT`/`OFFSET` in the SQL above). Give a user sample assessments above to see more."
         )
-        step, ends = users.JOIN_PAGE_ROWS, (joined.offset == 0, last >= joined.total)
+        step, ends = join.JOIN_PAGE_ROWS, (joined.offset == 0, last >= joined.total)
         for col, label, offset, end in zip(st.columns(2), ("Previous", "Next"), (-step, step), ends, strict=True):
             col.button(
                 f"{label} page",
@@ -236,6 +237,6 @@ def join_section() -> None:
 
 join_section()
 web.show_source(
-    users.users_join_assessments_statement, users.run_users_join_assessments, label="The code behind the join"
+    join.users_join_assessments_statement, join.run_users_join_assessments, label="The code behind the join"
 )
 knowledge_check("lab1")

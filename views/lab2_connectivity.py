@@ -4,15 +4,14 @@ from datetime import datetime
 
 import streamlit as st
 
-from source import web
-from source.domain.samples import create_sample_users
+from source import Backends, web
 from source.instruments import pool_probe
 from source.labs.pooling import background, config, experiment, initialise, report, requests
 from source.platform.session import initialize_db
-from source.web.actions import act, show_outcome
+from source.services.samples import create_sample_users
 from source.web.checks import knowledge_check
+from source.web.jobs import job_section, start_button
 from source.web.lab2_result import show_run
-from source.web.progress import live_progress
 from source.web.widgets import whole_number_input
 
 st.title("🔌 Lab 2 · Async connectivity & pooling")
@@ -126,26 +125,21 @@ st.caption(
 )
 
 
-def start_experiment() -> None:
-    def start() -> None:
-        state = st.session_state
-        chosen = config.ExperimentConfig.parse(
-            requests=round(state["lab2_k"]),
-            delay_ms=state["lab2_d"],
-            pool_size=round(state["lab2_size"]),
-            max_overflow=round(state["lab2_overflow"]),
-            pool_timeout_s=state["lab2_timeout"],
-        )
-        background.runner(web.sandbox()).start(chosen, compare_nullpool=bool(state["lab2_compare"]))
-
-    act("lab2_started", start)
+def start_experiment(runner: background.ExperimentRunner) -> None:
+    state = st.session_state
+    chosen = config.ExperimentConfig.parse(
+        requests=round(state["lab2_k"]),
+        delay_ms=state["lab2_d"],
+        pool_size=round(state["lab2_size"]),
+        max_overflow=round(state["lab2_overflow"]),
+        pool_timeout_s=state["lab2_timeout"],
+    )
+    runner.start(chosen, compare_nullpool=bool(state["lab2_compare"]))
 
 
 @st.fragment
 def experiment_section() -> None:
     """A fragment: Run reruns this section (the form, the progress, the result), not the whole page."""
-    runner = background.runner(box)
-    job = runner.running()
     with st.form("lab2_form"):
         c = st.columns(3)
         whole_number_input(c[0], "Requests K", (1, config.MAX_REQUESTS), 100, key="lab2_k", help="Fired at once.")
@@ -169,29 +163,16 @@ def experiment_section() -> None:
             p[1], "max_overflow", (0, config.MAX_OVERFLOW), 0, key="lab2_overflow", help="Extra ones opened under load."
         )
         st.checkbox("Also run it with a new connection per request (NullPool)", True, key="lab2_compare")
-        st.form_submit_button(
+        start_button(
+            st,
             "Run the experiment",
             key="lab2_run",
-            type="primary",
-            disabled=job is not None,
-            on_click=start_experiment,
-            help="Disabled while your experiment runs."
-            if job is not None
-            else "Runs in the background of your sandbox.",
+            runner=background.ExperimentRunner,
+            start=start_experiment,
+            form=True,
+            help="Runs in the background of your sandbox.",
         )
-
-    show_outcome("lab2_started")
-    if job is not None:
-        live_progress(runner.running, key="lab2_stop")
-        if runner.last is not None:  # the running experiment will replace it: no stale charts meanwhile
-            st.caption(
-                "Your previous result is hidden while this experiment runs; the new one replaces it when it ends."
-            )
-        return
-    if runner.last_note:
-        st.info(runner.last_note, icon="⏹️")
-    if runner.last is not None:
-        show_run(runner.last)
+    job_section(background.ExperimentRunner.of(box), key="lab2", start_key="lab2_run", show=show_run)
 
 
 experiment_section()
@@ -203,7 +184,7 @@ web.show_source(
     requests.hold_connection,
     requests.QueuedRequest,
     pool_probe.PoolProbe,
-    type(box.backends).experiment_engine,
+    Backends.experiment_engine,
     config.ExperimentConfig,
     background.ExperimentRunner,
 )

@@ -9,9 +9,9 @@ import streamlit as st
 from source import web
 from source.domain import repositories
 from source.domain.dtos import parse, parse_id
-from source.domain.samples import create_sample_users
 from source.instruments import n_plus_one, query_log
 from source.labs.repository import charts, jobs, measure, plans, scaling, seeding, strategies, trap
+from source.services.samples import create_sample_users
 from source.web.checks import knowledge_check
 from source.web.widgets import whole_number_input
 

@@ -14,7 +14,7 @@ from source.labs.caching.audit import Fetched
 from source.labs.caching.sandbox_cache import cache_for, invalidate_user, set_outage
 from source.labs.caching.stampede import MAX_STAMPEDE, run_stampede
 from source.labs.caching.start_line import LinedUpCache, StartLine
-from source.labs.data_models import users
+from source.services import users
 from source.web.checks import knowledge_check
 from source.web.widgets import whole_number_input
 

@@ -6,12 +6,12 @@ import streamlit as st
 
 from source import web
 from source.domain.events import DomainEventRepository
-from source.domain.samples import create_sample_users
-from source.labs.data_models import users
 from source.labs.outbox import claim, control, dead_letter, publish, publisher, retention, writes
 from source.labs.outbox.consumers import CLAIM_IDLE_MS, StreamConsumer
 from source.labs.outbox.inbox import Inbox
 from source.labs.outbox.metrics import list_events
+from source.services import users
+from source.services.samples import create_sample_users
 from source.web.checks import knowledge_check
 from source.web.widgets import whole_number_input
 

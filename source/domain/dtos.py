@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from source.platform.errors import InvalidInput
+from source.domain.errors import InvalidInput
 
 
 def printable(text: str) -> str:

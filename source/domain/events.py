@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import ARRAY, DateTime, String, Update, any_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from source.domain.errors import InvalidInput
 from source.domain.models import DomainEvent
-from source.platform.errors import InvalidInput
 
 #: The largest payload an event may carry, as JSON text (events announce; they do not ship files).
 MAX_PAYLOAD_BYTES = 16_384

@@ -13,7 +13,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from source.platform.errors import LabError
+from source.domain.errors import LabError
 
 
 class AdmissionGate:

@@ -1,17 +1,23 @@
-"""The course at a glance: the labs, the five objectives, and each lab's knowledge check.
+"""The course at a glance: its labs (each with its knowledge check and demos) and the five objectives.
 
-A lab plugs its knowledge check in by adding a builder to :data:`CHECKS` (a function from
-the learner's measurements to questions; see ``checks_lab2.py`` for one drawn from a run).
+This module holds the shapes only. The course itself, which labs there are and what each
+brings, is put together in ``source/course.py``, the one place that knows every lab: a lab
+brings its own knowledge check (a function from the learner's measurements to questions)
+and its own presets, and the learning layer finds them through the :class:`Catalogue`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-from source.learning import checks_lab1, checks_lab2, checks_lab3, checks_lab4, checks_lab5
 from source.learning.measurements import Measurement
+from source.learning.presets import Preset
 from source.learning.questions import Locked, MultipleChoice, Numeric
+
+AnyQuestion = MultipleChoice | Numeric | Locked
+#: A lab's knowledge check: the learner's measurements of that lab in, its questions out.
+Builder = Callable[[list[Measurement]], list[AnyQuestion]]
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,8 @@ class Lab:
     title: str
     page: str  # the page script, as app.py registers it
     icon: str
+    checks: Builder | None = None
+    presets: tuple[Preset, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -29,39 +37,24 @@ class Objective:
     labs: tuple[str, ...]
 
 
-LABS = {
-    "lab1": Lab("lab1", "1 · Data models", "views/lab1_data_models.py", "🧱"),
-    "lab2": Lab("lab2", "2 · Async connectivity & pooling", "views/lab2_connectivity.py", "🔌"),
-    "lab3": Lab("lab3", "3 · Repository & N+1", "views/lab3_repository.py", "🔁"),
-    "lab4": Lab("lab4", "4 · Caching with Redis", "views/lab4_caching.py", "⚡"),
-    "lab5": Lab("lab5", "5 · Outbox pattern", "views/lab5_outbox.py", "📬"),
-    "create": Lab("create", "Create · Design an event table", "views/create_exercise.py", "🛠️"),
-}
+class Catalogue:
+    """The labs by id, the objectives, and what the learning layer looks up in them."""
 
-OBJECTIVES = [
-    Objective("Remember", "List SQLAlchemy relationship types and Redis data structures.", ("lab1", "lab4")),
-    Objective("Understand", "Explain async database patterns and connection pooling.", ("lab2",)),
-    Objective("Apply", "Implement the repository pattern with SQLAlchemy 2.0.", ("lab3",)),
-    Objective("Analyze", "Compare caching strategies for different access patterns.", ("lab4",)),
-    Objective("Create", "Design event tables for pub/sub.", ("create", "lab5")),
-]
+    def __init__(self, labs: Sequence[Lab], objectives: Sequence[Objective]) -> None:
+        self.labs = {lab.id: lab for lab in labs}
+        self.objectives = list(objectives)
+        unknown = {lab for o in self.objectives for lab in o.labs} - set(self.labs)
+        if unknown:
+            raise ValueError(f"objectives name labs the course does not have: {sorted(unknown)}")
 
-Builder = Callable[[list[Measurement]], list[MultipleChoice | Numeric | Locked]]
+    def questions_for(self, lab: str, found: list[Measurement]) -> list[AnyQuestion]:
+        """``lab``'s knowledge check, built from the learner's measurements of that lab."""
+        entry = self.labs.get(lab)
+        if entry is None or entry.checks is None:
+            return []
+        return entry.checks([m for m in found if m.lab == lab])
 
-#: Each lab's knowledge check. Labs without an entry have none yet.
-CHECKS: dict[str, Builder] = {
-    "lab1": checks_lab1.build,
-    "lab2": checks_lab2.build,
-    "lab3": checks_lab3.build,
-    "lab4": checks_lab4.build,
-    "lab5": checks_lab5.build,
-}
-
-
-def questions_for(lab: str, found: list[Measurement]) -> list[MultipleChoice | Numeric | Locked]:
-    builder = CHECKS.get(lab)
-    return builder([m for m in found if m.lab == lab]) if builder else []
-
-
-def find_question(lab: str, question_id: str, found: list[Measurement]) -> MultipleChoice | Numeric | Locked | None:
-    return next((q for q in questions_for(lab, found) if q.id == question_id), None)
+    @property
+    def presets(self) -> list[Preset]:
+        """Every lab's demos, in the course's order."""
+        return [preset for lab in self.labs.values() for preset in lab.presets]

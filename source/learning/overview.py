@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from source.learning import catalogue, measurements, progress
+from source.learning import measurements, progress
+from source.learning.catalogue import Catalogue, Lab
 
 if TYPE_CHECKING:
     from source.platform.sandbox import Sandbox
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LabStanding:
-    lab: catalogue.Lab
+    lab: Lab
     visited: bool
     checks: int  # questions the lab's check offers (0: no check yet)
     passed: int
@@ -40,12 +41,13 @@ class Overview:
         return next(s for s in self.labs if s.lab.id == lab)
 
 
-async def load(sandbox: Sandbox) -> Overview:
+async def load(sandbox: Sandbox, course: Catalogue) -> Overview:
+    """The learner's standing in every lab of ``course``, read from their sandbox."""
     found = await measurements.load(sandbox)
     mine = await progress.load(sandbox)
     labs = []
-    for lab in catalogue.LABS.values():
-        offered = {q.id for q in catalogue.questions_for(lab.id, found)}
+    for lab in course.labs.values():
+        offered = {q.id for q in course.questions_for(lab.id, found)}
         labs.append(
             LabStanding(
                 lab=lab,

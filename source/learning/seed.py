@@ -17,10 +17,11 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import insert
 
+from source.domain.errors import InvalidInput
 from source.domain.models import AIRScore, Assessment, DomainEvent, EventType, User
 from source.learning.measurements import record_run
 from source.platform.context import current_sandbox
-from source.platform.errors import InvalidInput
+from source.platform.jobs import Progress
 
 MAX_USERS = 2000
 MAX_EVENTS = 10_000
@@ -47,20 +48,6 @@ def parse_request(**values: Any) -> SeedRequest:
     except ValidationError as exc:
         problems = "; ".join(f"{e['loc'][0]}: {e['msg'].lower()}" for e in exc.errors())
         raise InvalidInput(f"Nothing was seeded. Please fix: {problems}.") from None
-
-
-@dataclass
-class SeedProgress:
-    total: int = 0
-    done: int = 0
-    phase: str = "starting"
-
-    @property
-    def fraction(self) -> float:
-        return min(1.0, self.done / self.total) if self.total else 0.0
-
-    def describe(self) -> str:
-        return f"Seeding {self.phase}: {self.done:,} of {self.total:,}"
 
 
 @dataclass(frozen=True)
@@ -138,14 +125,14 @@ def _event(kind: EventType, aggregate: str, payload: dict[str, Any], status: str
     }
 
 
-async def seed(request: SeedRequest, progress: SeedProgress | None = None) -> SeedReport:
+async def seed(request: SeedRequest, progress: Progress | None = None) -> SeedReport:
     """Write the data set into the current sandbox, one transaction per batch of users."""
-    progress = progress or SeedProgress()
+    progress = progress or Progress()
     rng = random.Random(request.users)  # noqa: S311 - sample data, not secrets: same size, same names
     tag = uuid.uuid4().hex[:4]  # a second seed never collides with the first one's emails
     start = datetime.now(UTC) - timedelta(days=1)
     people = _people(request, rng, tag, start)
-    progress.total, progress.phase = len(people) + request.pending_events, "users, assessments, scores, events"
+    progress.begin("Seeding users, assessments, scores and events", len(people) + request.pending_events)
     counts = {"assessments": 0, "scores": 0, "events": 0}
     began = time.perf_counter()
     sandbox = current_sandbox()
@@ -178,7 +165,7 @@ async def seed(request: SeedRequest, progress: SeedProgress | None = None) -> Se
         counts["scores"] += len(scores)
         counts["events"] += len(events)
         progress.done += len(batch)
-    progress.phase = "pending events"
+    progress.phase = "Seeding pending events"
     for offset in range(0, request.pending_events, 1000):
         n = min(1000, request.pending_events - offset)
         backlog = [
@@ -196,7 +183,7 @@ async def seed(request: SeedRequest, progress: SeedProgress | None = None) -> Se
         counts["events"] += n
         progress.done += n
     ms = (time.perf_counter() - began) * 1000
-    progress.phase = "done"
+    progress.phase = "Done"
     report = SeedReport(users=len(people), ms=ms, **counts)
     await record_run(
         sandbox,

@@ -30,6 +30,6 @@ async def ready(sandbox: Sandbox) -> None:
     The check is shared and cached for a few seconds, so a page with a knowledge check and
     the sidebar's progress waits for Redis at most once, instead of once per call.
     """
-    health = await sandbox.backends.check_health()
+    health = await sandbox.health()
     if not health.redis_ok:
         raise ServiceUnavailable("Redis is not answering right now, so your progress cannot be read or saved.")

@@ -39,6 +39,9 @@ __all__ = ["SQLITE_FOLDER_PREFIX", "BackendStatus", "Backends", "sweep_stale_sql
 #: How long a blocking release (tests, benchmarks) waits before leaving it to the sweep (seconds).
 RELEASE_WAIT_S = 60.0
 
+#: Connections Lab 2's experiments may hold together on SQLite (files in this process: no server to protect).
+SQLITE_EXPERIMENT_CONNECTIONS = 60
+
 #: The pool each learner's SQLite file gets (small: one learner, one file).
 SQLITE_SANDBOX_POOL = {"pool_size": 3, "max_overflow": 2, "pool_timeout": 10.0}
 
@@ -133,7 +136,7 @@ class Backends:
 
     async def sweep_stale_schemas(self, max_age_hours: float = STALE_SANDBOX_HOURS) -> int:
         """Drop sandbox schemas left behind by a process that died before releasing them."""
-        return await self.housekeeping.sweep_stale_schemas(self.shared_engine_or_raise(), max_age_hours)
+        return await self.housekeeping.sweep_stale_schemas(self.admin_engine(), max_age_hours)
 
     # -- sandboxes -------------------------------------------------------------------
     def open_sandbox(self, migrate: bool = True) -> Sandbox:
@@ -221,10 +224,21 @@ class Backends:
         engine = create_async_engine(self.settings.database_url, connect_args=connect_args, **pool)
         return engine.execution_options(schema_translate_map={None: sandbox.schema})
 
-    def shared_engine_or_raise(self) -> AsyncEngine:
+    def admin_engine(self) -> AsyncEngine:
+        """The shared PostgreSQL engine, which creates and drops sandbox schemas."""
         if self.shared_engine is None:
             raise RuntimeError("No shared PostgreSQL engine: this lab runs on SQLite files.")
         return self.shared_engine
+
+    @property
+    def experiment_connections(self) -> int:
+        """Connections every learner's Lab 2 experiments may hold together: a setting on PostgreSQL.
+
+        SQLite files are in this process, so their budget is a fixed one that the largest pool fits.
+        """
+        if self.shared_engine is None:
+            return SQLITE_EXPERIMENT_CONNECTIONS
+        return self.settings.experiment_connections
 
     def close(self) -> None:
         """Release every sandbox and client (tests and benchmarks)."""

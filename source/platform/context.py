@@ -1,16 +1,16 @@
-"""Which sandbox the running coroutine works in: a context variable, set per call."""
+"""Which sandbox the running coroutine works in: a context variable, set per call.
+
+Outside the app (a notebook, a script) nothing sets it, and the course's names act on a
+default context instead (see ``default_context``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-if TYPE_CHECKING:
-    from source.platform.sandbox import Sandbox
+from source.platform.sandbox import CURRENT, Sandbox, use_sandbox
 
-_current: ContextVar[Sandbox] = ContextVar("persistence_lab_sandbox")
+__all__ = ["current_sandbox", "set_default_context", "use_sandbox"]
 
 #: What the course's names act on when no sandbox is active (a notebook, a script).
 _default_context: Callable[[], Sandbox] | None = None
@@ -29,7 +29,7 @@ def current_sandbox() -> Sandbox:
     (``DATABASE_URL`` / ``REDIS_URL``, else the embedded defaults) on the caller's own loop.
     """
     try:
-        return _current.get()
+        return CURRENT.get()
     except LookupError:
         if _default_context is not None:
             return _default_context()
@@ -37,12 +37,3 @@ def current_sandbox() -> Sandbox:
             "No sandbox is active. Run the coroutine through Sandbox.run(...) "
             "or inside 'async with use_sandbox(sandbox):'."
         ) from None
-
-
-@asynccontextmanager
-async def use_sandbox(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
-    token = _current.set(sandbox)
-    try:
-        yield sandbox
-    finally:
-        _current.reset(token)

@@ -1,7 +1,7 @@
 """Errors a learner can cause, and plain-language explanations for everything else.
 
-Pages never show a traceback. A :class:`LabError` carries a message written for the
-learner; :func:`explain` turns any other exception (a server gone away, a timeout) into
+Pages never show a traceback. A :class:`~source.domain.errors.LabError` carries a message
+written for the learner; :func:`explain` turns any other exception (a server gone away, a timeout) into
 one sentence that says what happened and what to do.
 """
 
@@ -13,21 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-
-class LabError(Exception):
-    """An error with a message meant for the learner, raised on purpose."""
-
-
-class InvalidInput(LabError):
-    """The input cannot be used as given (format, range, emptiness)."""
-
-
-class NotFound(LabError):
-    """The row the learner pointed at does not exist (any more)."""
-
-
-class DuplicateEmail(LabError):
-    """``users.email`` is UNIQUE: the database refused a second row with this email."""
+from source.domain.errors import LabError
 
 
 class ServiceUnavailable(LabError):

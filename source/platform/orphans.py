@@ -17,15 +17,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from source.platform.sandbox import SCHEMA_COMMENT_PREFIX
+#: Marks a schema as a sandbox and records when it was made.
+SCHEMA_COMMENT_PREFIX = "persistence-lab sandbox created "
 
 #: A sandbox older than this with no live owner is an orphan (hours).
 STALE_SANDBOX_HOURS = 12.0
 
 #: Every learner's SQLite file lives in a temporary folder whose name starts with this.
 SQLITE_FOLDER_PREFIX = "persistence-lab-"
+
+
+async def mark_schema(conn: AsyncConnection, schema: str) -> None:
+    """Mark ``schema`` as a sandbox made now, so a later process can tell it from a schema it must not drop."""
+    created = datetime.now(UTC).isoformat()
+    await conn.execute(text(f"COMMENT ON SCHEMA \"{schema}\" IS '{SCHEMA_COMMENT_PREFIX}{created}'"))
 
 
 async def sweep_stale_schemas(

@@ -4,6 +4,10 @@ Every viewer of a hosted lab shares one Python process. A sandbox is what keeps 
 learner's clicks away from another's data: on SQLite each sandbox is its own temporary
 file; on PostgreSQL it is its own schema, reached through ``schema_translate_map`` on the
 shared engine; in Redis every key and channel starts with the sandbox's prefix.
+
+A sandbox knows the process that hosts it only through :class:`SandboxHost`: the event loop
+to run on, the admin engine that creates and drops schemas, the shared Redis client, and how
+to release itself. Labs talk to the sandbox, never to the host behind it.
 """
 
 from __future__ import annotations
@@ -13,34 +17,75 @@ import contextlib
 import shutil
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from concurrent.futures import Future
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from source.platform.context import use_sandbox
+from source.domain.errors import LabError
 from source.platform.engines import make_sessionmaker
-from source.platform.errors import LabError, PartialReset, explain
+from source.platform.errors import PartialReset, explain
 from source.platform.migrate import upgrade_to_head
+from source.platform.orphans import mark_schema
 from source.platform.redis_namespace import NamespacedRedis
 
 if TYPE_CHECKING:
-    from source.platform.backends import Backends
+    from source.platform.health import Health
+    from source.platform.runtime import AsyncRuntime
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 #: How long one background task may take to stop before the sandbox goes on without it.
 STOP_TIMEOUT_S = 5.0
 #: How long one release step (Redis keys, the database) may take before it is retried later.
 RELEASE_STEP_TIMEOUT_S = 15.0
 
-#: Marks a schema as a sandbox and records when it was made (see ``Backends.sweep_stale_schemas``).
-SCHEMA_COMMENT_PREFIX = "persistence-lab sandbox created "
-
 _migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+#: The sandbox the running coroutine works in (set by :meth:`Sandbox.bind`, read by ``current_sandbox``).
+CURRENT: ContextVar[Sandbox] = ContextVar("persistence_lab_sandbox")
+
+
+@asynccontextmanager
+async def use_sandbox(sandbox: Sandbox) -> AsyncIterator[Sandbox]:
+    """Make ``sandbox`` the current one for the ``async with`` block."""
+    token = CURRENT.set(sandbox)
+    try:
+        yield sandbox
+    finally:
+        CURRENT.reset(token)
+
+
+class SandboxHost(Protocol):
+    """What a sandbox needs from the process that hosts it (``Backends`` in the app, a notebook's context)."""
+
+    @property
+    def runtime(self) -> AsyncRuntime: ...
+
+    @property
+    def redis(self) -> Any:
+        """The shared Redis client; a sandbox wraps it in its own namespace."""
+
+    @property
+    def experiment_connections(self) -> int:
+        """Connections every learner's experiments may hold together (Lab 2's budget)."""
+
+    def admin_engine(self) -> AsyncEngine:
+        """The engine that creates and drops schemas (PostgreSQL only)."""
+
+    def release_soon(self, sandbox: Sandbox, why: str | None = None) -> None: ...
+
+    async def check_health(self) -> Health: ...
+
+    def experiment_engine(
+        self, sandbox: Sandbox, *, pool_size: int, max_overflow: int, pool_timeout: float, nullpool: bool = False
+    ) -> AsyncEngine: ...
 
 
 def _migration_lock() -> asyncio.Lock:
@@ -63,14 +108,14 @@ class Sandbox:
 
     def __init__(
         self,
-        backends: Backends,
+        host: SandboxHost,
         sandbox_id: str,
         engine: AsyncEngine,
         *,
         schema: str | None = None,
         directory: Path | None = None,
     ) -> None:
-        self.backends = backends
+        self.host = host
         self.id = sandbox_id
         self.engine = engine
         self.schema = schema
@@ -79,7 +124,7 @@ class Sandbox:
         self.key_prefix = f"plab:{sandbox_id}:"
         #: This sandbox's Redis: every key and channel gets ``key_prefix`` put in front by the
         #: client itself, and commands that could reach outside it are refused.
-        self.redis = NamespacedRedis(backends.redis, self.key_prefix)
+        self.redis = NamespacedRedis(host.redis, self.key_prefix)
         #: No more work may start here (set when a release begins).
         self.closed = False
         #: Everything it held is gone: Redis keys, schema or file (set when a release finished).
@@ -88,7 +133,7 @@ class Sandbox:
         self.last_used = time.monotonic()
         self.busy = 0
         self._released_parts: set[str] = set()
-        #: Per-sandbox objects a lab keeps between reruns (a publisher, a cache's settings), by name.
+        #: Per-sandbox objects a lab keeps between reruns (a publisher, a cache), by name: see :meth:`service`.
         self.services: dict[str, Any] = {}
         self._stoppers: list[Callable[[], Awaitable[None]]] = []
 
@@ -100,7 +145,14 @@ class Sandbox:
             if isinstance(coro, Coroutine):
                 coro.close()
             raise LabError("This sandbox has been released (started over, or idle too long). Reload the page.")
-        return self.backends.runtime.run(self.bind(coro), **({"timeout": timeout} if timeout else {}))
+        return self.host.runtime.run(self.bind(coro), **({"timeout": timeout} if timeout else {}))
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Start ``coro`` on the app's event loop in this sandbox, without waiting for it (background work)."""
+        if self.closed:
+            coro.close()
+            raise LabError("This sandbox has been released (started over, or idle too long). Reload the page.")
+        return self.host.runtime.submit(self.bind(coro))
 
     async def bind(self, coro: Awaitable[T]) -> T:
         self.touch()
@@ -111,6 +163,47 @@ class Sandbox:
         finally:
             self.busy -= 1
             self.touch()
+
+    # -- what the sandbox's host provides, as the labs need it -------------------------
+    @property
+    def dialect(self) -> str:
+        """``"postgresql"`` or ``"sqlite"``."""
+        return self.engine.dialect.name
+
+    @property
+    def backend(self) -> str:
+        """Which database the sandbox lives in, as a learner reads it: "PostgreSQL" or "SQLite"."""
+        return "PostgreSQL" if self.dialect == "postgresql" else "SQLite"
+
+    @property
+    def experiment_connections(self) -> int:
+        return self.host.experiment_connections
+
+    def experiment_engine(
+        self, *, pool_size: int, max_overflow: int, pool_timeout: float, nullpool: bool = False
+    ) -> AsyncEngine:
+        """A dedicated engine with a learner's own pool settings on this sandbox's data (call it on the loop)."""
+        return self.host.experiment_engine(
+            self, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout, nullpool=nullpool
+        )
+
+    async def health(self) -> Health:
+        """Whether the database and Redis answer right now (shared, cached for a few seconds)."""
+        return await self.host.check_health()
+
+    def service(self, key: str, make: Callable[[Sandbox], S], stop: Callable[[S], Awaitable[None]] | None = None) -> S:
+        """The sandbox's object under ``key`` (a cache, a job runner, a publisher), made on first use.
+
+        Safe from any thread: two tabs asking at once get the same object. ``stop``, if given,
+        is registered with :meth:`on_stop`, so a reset or a release stops the object first.
+        """
+        found = self.services.get(key)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        made = make(self)
+        if self.services.setdefault(key, made) is made and stop is not None:
+            self.on_stop(lambda: stop(made))
+        return self.services[key]  # type: ignore[no-any-return]
 
     def touch(self) -> None:
         """Note that the learner is still here (idle expiry counts from the last touch)."""
@@ -137,11 +230,9 @@ class Sandbox:
     # -- lifecycle -------------------------------------------------------------------
     async def migrate(self) -> None:
         if self.schema:
-            async with self.backends.shared_engine_or_raise().begin() as conn:
+            async with self.host.admin_engine().begin() as conn:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
-                # The creation time, so a later process can sweep schemas whose owner died.
-                created = datetime.now(UTC).isoformat()
-                await conn.execute(text(f"COMMENT ON SCHEMA \"{self.schema}\" IS '{SCHEMA_COMMENT_PREFIX}{created}'"))
+                await mark_schema(conn, self.schema)  # so a later process can sweep it if its owner dies
         async with _migration_lock(), self.engine.begin() as conn:
             await conn.run_sync(upgrade_to_head, self.schema)
 
@@ -194,11 +285,11 @@ class Sandbox:
 
     def close(self) -> None:
         """Release soon, without waiting: safe on any thread, Streamlit's own loop included."""
-        self.backends.release_soon(self)
+        self.host.release_soon(self)
 
     async def _drop_database(self) -> None:
         if self.schema:
-            async with self.backends.shared_engine_or_raise().begin() as conn:
+            async with self.host.admin_engine().begin() as conn:
                 await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
         else:
             # A SQLite file: close every pooled connection, then delete the file and its

@@ -12,7 +12,8 @@ from typing import Any
 import streamlit as st
 
 from source import web
-from source.learning import catalogue, measurements, progress
+from source.course import COURSE
+from source.learning import measurements, progress
 from source.learning.measurements import Measurement
 from source.learning.questions import Grade, Locked, MultipleChoice, Numeric, grade
 from source.platform.errors import explain
@@ -50,7 +51,7 @@ def knowledge_check(lab: str) -> None:
     except Exception as exc:  # noqa: BLE001 - the questions still work; only saving progress does not
         st.warning(f"Your progress could not be read, so it will not be saved this time: {explain(exc)}")
         found, passed = [], set()
-    questions = catalogue.questions_for(lab, found)
+    questions = COURSE.questions_for(lab, found)
     if not questions:
         st.info("This lab's knowledge check is on its way.")
         return

@@ -5,15 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from source import web
-from source.learning import class_view, measurements, presets, seed_job
-from source.learning.catalogue import LABS
-from source.learning.seed import MAX_EVENTS, MAX_USERS, parse_request
+from source.course import COURSE
+from source.learning import class_view, measurements, presets
+from source.learning.seed import MAX_EVENTS, MAX_USERS, SeedReport, parse_request
+from source.learning.seed_job import SeedRunner
 from source.platform.sandbox import Sandbox
-from source.web.actions import act, show_outcome
-from source.web.progress import live_progress
-
-#: Where the Seed button's callback leaves a refusal for the page to show.
-SEED_OUTCOME = "ins_seed_started"
+from source.web.jobs import job_section, start_button
 
 
 def reset_panel(box: Sandbox) -> None:
@@ -25,8 +22,6 @@ def reset_panel(box: Sandbox) -> None:
 
 def seed_panel(box: Sandbox) -> None:
     """The seed form; the seed itself runs in the background of the sandbox, with live progress and Stop."""
-    runner = seed_job.runner(box)
-    job = runner.running()
     with st.form("ins_seed_form"):
         c = st.columns(4)
         # No min/max on the widgets: the seeder checks the bounds and says which one was broken. Float inputs
@@ -42,48 +37,39 @@ def seed_panel(box: Sandbox) -> None:
             help=f"0 to {MAX_EVENTS:,}, for the outbox.",
             format="%.0f",
         )
-        st.form_submit_button(
+        start_button(
+            st,
             "Seed",
             key="ins_seed",
-            type="primary",
-            disabled=job is not None,
-            on_click=_start_seed,
-            help="Disabled while your seed runs."
-            if job is not None
-            else "Runs in the background of your sandbox: you may leave this page and come back to its result.",
+            runner=SeedRunner,
+            start=_start_seed,
+            form=True,
+            help="Runs in the background of your sandbox: you may leave this page and come back to its result.",
         )
-    show_outcome(SEED_OUTCOME)
-    if job is not None:
-        live_progress(runner.running, key="ins_seed_stop")
-        return
-    if runner.last_note:
-        st.warning(runner.last_note, icon="⏹️")
-    if (report := runner.last) is not None:
-        said = (
-            f"Seeded {report.users:,} users, {report.assessments:,} assessments, {report.scores:,} scores and "
-            f"{report.events:,} events in {report.ms:,.0f} ms."
-        )
-        st.success(f"The last seed that finished: {said}" if runner.last_note else said)
+    job_section(SeedRunner.of(box), key="ins_seed", start_key="ins_seed", show=_show_seed, hide_previous=False)
 
 
-def _start_seed() -> None:
+def _start_seed(runner: SeedRunner) -> None:
     """The Seed button's callback: check the sizes, then start the seed in the background."""
+    state = st.session_state
+    request = parse_request(
+        users=state["ins_users"],
+        assessments_per_user=state["ins_assessments"],
+        scores_per_user=state["ins_scores"],
+        pending_events=state["ins_pending"],
+    )
+    runner.start(request)
 
-    def start() -> None:
-        state = st.session_state
-        request = parse_request(
-            users=state["ins_users"],
-            assessments_per_user=state["ins_assessments"],
-            scores_per_user=state["ins_scores"],
-            pending_events=state["ins_pending"],
-        )
-        seed_job.runner(web.sandbox()).start(request)
 
-    act(SEED_OUTCOME, start)
+def _show_seed(report: SeedReport) -> None:
+    st.success(
+        f"Seeded {report.users:,} users, {report.assessments:,} assessments, {report.scores:,} scores and "
+        f"{report.events:,} events in {report.ms:,.0f} ms."
+    )
 
 
 def presets_panel(box: Sandbox) -> None:
-    for preset in presets.PRESETS:
+    for preset in COURSE.presets:
         left, right = st.columns([2, 3])
         clicked = left.button(preset.title, key=f"ins_preset_{preset.id}", width="stretch")
         right.caption(preset.explanation)
@@ -115,7 +101,7 @@ def class_view_panel(box: Sandbox) -> None:
         key="ins_csv",
     )
     for lab in dict.fromkeys(m.lab for m in found):
-        title = LABS[lab].title if lab in LABS else lab.capitalize()
+        title = COURSE.labs[lab].title if lab in COURSE.labs else lab.capitalize()
         st.subheader(title)
         table = class_view.runs_table(found, lab)
         st.dataframe(table, hide_index=True, key=f"ins_table_{lab}")

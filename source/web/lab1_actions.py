@@ -6,7 +6,8 @@ import streamlit as st
 
 from source import web
 from source.domain.dtos import UserCreate, UserRow, UserUpdate, parse
-from source.labs.data_models import report, users
+from source.labs.data_models import actions, join, report
+from source.services import users
 from source.web.actions import act
 
 #: The profile's fields; the create form's widgets are keyed ``lab1_<field>``, the edit form's ``lab1_edit_<field>``.
@@ -39,9 +40,9 @@ def add_children(user: UserRow) -> None:
 
 def delete(user: UserRow) -> None:
     st.session_state.pop("lab1_confirm_delete", None)
-    act("lab1_deleted", lambda: st.session_state.update(lab1_cascade=web.run(users.delete_user(user.id))))
+    act("lab1_deleted", lambda: st.session_state.update(lab1_cascade=web.run(actions.delete_user(user.id))))
 
 
 def join_page(offset: int) -> None:
-    query = users.run_users_join_assessments(limit=users.JOIN_PAGE_ROWS, offset=max(0, offset))
+    query = join.run_users_join_assessments(limit=join.JOIN_PAGE_ROWS, offset=max(0, offset))
     act("lab1_joined", lambda: st.session_state.update(lab1_join_result=web.run(query)))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from source import web
-from source.learning import catalogue, overview
+from source.course import COURSE
+from source.learning import overview
 from source.learning.overview import Overview
 from source.platform.errors import explain
 
@@ -45,7 +46,7 @@ def _overview() -> Overview | None:
         box, _ = web.backends().sandboxes.find(st.session_state.get(web.TOKEN_KEY))
         if box is None:
             return None
-        return box.run(overview.load(box))
+        return box.run(overview.load(box, COURSE))
     except Exception as exc:  # noqa: BLE001 - progress is a nicety; the page goes on without it
         st.caption(f"Your progress is not available right now: {explain(exc)}")
         return None
@@ -70,12 +71,12 @@ def objectives_and_progress() -> None:
     mine = _overview()
     st.session_state[READ_THIS_RUN_KEY] = (mine,)  # the sidebar, drawn after this page, shows the same read
     st.header("Five objectives, and where you practise each")
-    for objective in catalogue.OBJECTIVES:
+    for objective in COURSE.objectives:
         with st.container(border=True):
             st.markdown(f"**{objective.level}** · {objective.goal}")
             cols = st.columns(len(objective.labs))
             for col, lab_id in zip(cols, objective.labs, strict=True):
-                lab = catalogue.LABS[lab_id]
+                lab = COURSE.labs[lab_id]
                 col.page_link(lab.page, label=lab.title, icon=lab.icon)
                 if line := _lab_line(mine, lab_id):
                     col.caption(line)

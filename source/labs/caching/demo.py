@@ -12,9 +12,10 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import update
 
+from source.domain.errors import InvalidInput, NotFound
 from source.domain.models import User
 from source.domain.repositories import UserRepository
-from source.domain.samples import create_sample_airscore, create_sample_users
+from source.labs.caching import record
 from source.labs.caching.audit import Fetched, judge
 from source.labs.caching.breaker import CacheUnavailable
 from source.labs.caching.cache import RedisCache
@@ -23,10 +24,9 @@ from source.labs.caching.keys import latest_score_key, user_key
 from source.labs.caching.metrics import CacheCounts, Formula
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for, outage_of
-from source.learning import recorders
 from source.platform.context import current_sandbox
-from source.platform.errors import InvalidInput, NotFound
 from source.platform.session import get_session
+from source.services.samples import create_sample_airscore, create_sample_users
 
 LABELS = {
     "user_ttl_s": "User TTL (s)",
@@ -61,7 +61,7 @@ async def fetch_user(user_id: str) -> Fetched[UserRow]:
     async with get_session() as session:  # the audit: a fresh session, after the timed read
         row = await UserRepository(session).get_by_id(user_id)
         truth = UserRow.model_validate(row) if row is not None else None
-    await recorders.cache_reads(cache)  # for the knowledge check and the class view
+    await record.cache_reads(cache)  # for the knowledge check and the class view
     return judge(cache, value, truth, lookup, "user")
 
 
@@ -74,7 +74,7 @@ async def fetch_latest_score(user_id: str) -> Fetched[ScoreRow]:
     async with get_session() as session:
         row = await UserRepository(session).get_latest_score(user_id)
         truth = ScoreRow.model_validate(row) if row is not None else None
-    await recorders.cache_reads(cache)  # for the knowledge check and the class view
+    await record.cache_reads(cache)  # for the knowledge check and the class view
     return judge(cache, value, truth, lookup, "latest score")
 
 

@@ -6,6 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from source.domain.errors import InvalidInput
 from source.instruments.query_log import capture_queries
 from source.labs.caching.keys import user_key
 from source.labs.caching.lookup import Lookup
@@ -13,7 +14,6 @@ from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for
 from source.labs.caching.start_line import LinedUpCache, StartLine
 from source.platform.context import current_sandbox
-from source.platform.errors import InvalidInput
 from source.platform.session import get_session
 
 MAX_STAMPEDE = 100

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import delete, update
 
+from source.domain.errors import InvalidInput, LabError
 from source.domain.models import User
 from source.domain.repositories import UserRepository
 from source.instruments.query_log import capture_queries
@@ -37,7 +38,6 @@ from source.labs.caching.strategy_results import Progress, StrategyResult, Strat
 from source.labs.caching.workload import Op, WorkloadConfig, generate, key_popularity
 from source.labs.caching.write_behind import WriteBehindQueue
 from source.platform.context import current_sandbox
-from source.platform.errors import InvalidInput, LabError
 from source.platform.session import get_session
 
 if TYPE_CHECKING:
@@ -224,7 +224,7 @@ async def _drop_users(ids: list[str]) -> None:
 
 def start(sandbox: Sandbox, coro: Coroutine[Any, Any, T]) -> Future[T]:
     """Hand ``coro`` to the app's event loop in the learner's sandbox, without waiting for it."""
-    return sandbox.backends.runtime.submit(sandbox.bind(coro))
+    return sandbox.submit(coro)
 
 
 def wait_with_progress(future: Future[T], tick: Callable[[], object], *, every_s: float = 0.1) -> T:

@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from source.domain.errors import NotFound
 from source.domain.models import AIRScore, User
 from source.labs.caching.keys import user_key
 from source.labs.caching.sandbox_cache import cache_for
 from source.platform.context import current_sandbox
-from source.platform.errors import NotFound
 from source.platform.session import get_session
 
 RECENT = 20  # events kept in the list and the stream

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from source.platform.errors import InvalidInput
+from source.domain.errors import InvalidInput
 
 MAX_OPERATIONS = 3000
 MAX_KEYS = 200

@@ -11,9 +11,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from source.domain.errors import InvalidInput
 from source.domain.events import DomainEventRepository
 from source.domain.models import AIRScore, DomainEvent, EventType
-from source.domain.samples import create_sample_assessment
+from source.labs.outbox import record
 from source.labs.outbox.consumers import Delivery
 from source.labs.outbox.faults import InjectedFailure
 from source.labs.outbox.inbox import Inbox
@@ -23,10 +24,9 @@ from source.labs.outbox.publish import STREAM
 from source.labs.outbox.publisher import OutboxPublisher, PublisherStats
 from source.labs.outbox.runner import outbox_service
 from source.labs.outbox.writes import calculate_and_store_airscore, complete_assessment
-from source.learning import recorders
 from source.platform.context import current_sandbox
-from source.platform.errors import InvalidInput
 from source.platform.session import get_session
+from source.services.samples import create_sample_assessment
 
 
 async def event_publisher(interval_seconds: float = 2, max_events: int = 5, **options: Any) -> PublisherStats:
@@ -41,7 +41,7 @@ async def event_publisher(interval_seconds: float = 2, max_events: int = 5, **op
     publisher = OutboxPublisher(current_sandbox(), publisher_options(max_events=max_events, **options))
     looked_again = False
     while True:
-        if (await recorders.timed_batch(publisher)).claimed:  # publish_batch(), timed for the class view
+        if (await record.timed_batch(publisher)).claimed:  # publish_batch(), timed for the class view
             looked_again = False
             continue
         if await publisher.pending() == 0:

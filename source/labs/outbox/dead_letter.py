@@ -11,8 +11,8 @@ import uuid
 
 from sqlalchemy import select, update
 
+from source.domain.errors import InvalidInput, NotFound
 from source.domain.models import DomainEvent
-from source.platform.errors import InvalidInput, NotFound
 from source.platform.session import get_session
 
 _REQUEUE = dict(status="pending", attempts=0, next_attempt_at=None)

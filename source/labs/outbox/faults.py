@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from source.platform.errors import LabError
+from source.domain.errors import LabError
 from source.platform.redis_clients import fail_fast_redis
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import case, func, select
 
+from source.domain.errors import InvalidInput
 from source.domain.models import DomainEvent
-from source.platform.errors import InvalidInput
 from source.platform.session import get_session
 
 STATUSES = ("pending", "published", "failed")

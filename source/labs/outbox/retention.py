@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
 
+from source.domain.errors import InvalidInput
 from source.domain.models import DomainEvent
-from source.platform.errors import InvalidInput
 from source.platform.session import get_session
 
 #: The longest retention window a learner may ask for (30 days, in seconds).

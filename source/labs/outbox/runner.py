@@ -13,13 +13,14 @@ import contextlib
 import time
 from typing import Any
 
+from source.domain.errors import InvalidInput
+from source.labs.outbox import record
 from source.labs.outbox.consumers import Feed, StreamConsumer, listen_pubsub
 from source.labs.outbox.faults import Faults, SimulatedCrash
 from source.labs.outbox.options import PublisherOptions
 from source.labs.outbox.publisher import OutboxPublisher
-from source.learning import recorders
 from source.platform.context import current_sandbox
-from source.platform.errors import InvalidInput, explain
+from source.platform.errors import explain
 from source.platform.sandbox import STOP_TIMEOUT_S, Sandbox
 
 SERVICE_KEY = "outbox"
@@ -77,7 +78,7 @@ class OutboxService:
         """Batch after batch; when nothing is due, wait (a new event or a stop wakes it early)."""
         while not self._stop.is_set():
             try:
-                result = await recorders.timed_batch(publisher)  # publish_batch(), timed for the class view
+                result = await record.timed_batch(publisher)  # publish_batch(), timed for the class view
             except SimulatedCrash:
                 self.restarts += 1  # as a supervisor would: start it again; its batch was rolled back
                 continue

@@ -11,10 +11,10 @@ import random
 
 from sqlalchemy import func, select
 
+from source.domain.errors import InvalidInput, NotFound
 from source.domain.events import DomainEventRepository
 from source.domain.models import AIRScore, Assessment, DomainEvent, EventType, User, new_id
 from source.labs.outbox.faults import InjectedFailure
-from source.platform.errors import InvalidInput, NotFound
 from source.platform.session import get_session
 
 #: How many events one learner's outbox may hold: plenty to learn with, bounded for a shared host.

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from source.platform.errors import InvalidInput
+from source.domain.errors import InvalidInput
 
 # -- limits: what one learner may ask of a host shared by everybody ----------------------
 MAX_REQUESTS = 500
@@ -24,10 +24,9 @@ MAX_POOL_TIMEOUT_S = 10.0
 MAX_NULLPOOL_CONCURRENCY = 40
 #: Experiments running at the same moment, across every learner of this process.
 MAX_EXPERIMENTS_AT_ONCE = 2
-#: Connections all running experiments may hold together on SQLite, where each is a file handle.
-#: On PostgreSQL the budget is the ``PLAB_EXPERIMENT_CONNECTIONS`` setting: the server refuses
-#: clients past ``max_connections``, which every app process shares.
-SQLITE_EXPERIMENT_CONNECTIONS = 60
+#: The connections all running experiments may hold together come from the sandbox's host
+#: (``Sandbox.experiment_connections``): on PostgreSQL the ``PLAB_EXPERIMENT_CONNECTIONS`` setting,
+#: since the server refuses clients past ``max_connections``, which every app process shares.
 
 #: Each field's label on the page and its unit, for the messages below.
 _LABELS = {

@@ -18,19 +18,13 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from source.domain.errors import LabError
 from source.instruments.admission import AdmissionGate, gate_on_running_loop
-from source.labs.pooling.config import MAX_EXPERIMENTS_AT_ONCE, SQLITE_EXPERIMENT_CONNECTIONS, ExperimentConfig
-from source.labs.pooling.requests import (
-    Progress,
-    Tally,
-    attach_probe,
-    new_connection_request,
-    pooled_request,
-)
+from source.labs.pooling import record
+from source.labs.pooling.config import MAX_EXPERIMENTS_AT_ONCE, ExperimentConfig
+from source.labs.pooling.requests import Tally, Traffic, attach_probe, new_connection_request, pooled_request
 from source.labs.pooling.results import NEW_CONNECTION, POOL, ExperimentResult, LabRun
-from source.learning import recorders
 from source.platform.context import current_sandbox
-from source.platform.errors import LabError
 
 if TYPE_CHECKING:
     from source.platform.sandbox import Sandbox
@@ -45,45 +39,47 @@ SAMPLE_EVERY_S = 0.01
 
 def connection_budget(sandbox: Sandbox) -> int:
     """Connections all experiments of this process may hold together (a setting on PostgreSQL)."""
-    if sandbox.backends.shared_engine is None:
-        return SQLITE_EXPERIMENT_CONNECTIONS
-    return sandbox.backends.settings.experiment_connections
+    return sandbox.experiment_connections
 
 
-def experiment_gate(budget: int = SQLITE_EXPERIMENT_CONNECTIONS) -> AdmissionGate:
-    """The gate every experiment of this process passes (one per event loop, built with the first budget)."""
-    return gate_on_running_loop("pool experiments", lambda: AdmissionGate(MAX_EXPERIMENTS_AT_ONCE, budget))
+def experiment_gate(budget: int | None = None) -> AdmissionGate:
+    """The gate every experiment of this process passes (one per event loop, built with the first budget).
+
+    Without ``budget`` it is the current sandbox's host's (``Sandbox.experiment_connections``).
+    """
+
+    def build() -> AdmissionGate:
+        return AdmissionGate(MAX_EXPERIMENTS_AT_ONCE, budget or current_sandbox().experiment_connections)
+
+    return gate_on_running_loop("pool experiments", build)
 
 
 def backend_name(sandbox: Sandbox) -> str:
     """Which database the sandbox lives in: "PostgreSQL" or "SQLite"."""
-    return "PostgreSQL" if sandbox.backends.shared_engine is not None else "SQLite"
+    return sandbox.backend
 
 
-async def measure(
-    sandbox: Sandbox, config: ExperimentConfig, progress: Progress, *, nullpool: bool
-) -> ExperimentResult:
+async def measure(sandbox: Sandbox, config: ExperimentConfig, traffic: Traffic, *, nullpool: bool) -> ExperimentResult:
     """One run: K requests through a pool of the learner's size, or each with a new connection."""
-    engine = sandbox.backends.experiment_engine(
-        sandbox,
+    engine = sandbox.experiment_engine(
         pool_size=config.pool_size,
         max_overflow=config.max_overflow,
         pool_timeout=config.pool_timeout_s,
         nullpool=nullpool,
     )
     tally = Tally()
-    probe = attach_probe(engine, progress)
+    probe = attach_probe(engine, traffic)
     delay_s = config.delay_ms / 1000
     sampler: asyncio.Task[None] | None = None
     try:
         if nullpool:
             slots = asyncio.Semaphore(config.nullpool_concurrency)
             requests = [
-                new_connection_request(engine, delay_s, slots, config.pool_timeout_s, tally, progress)
+                new_connection_request(engine, delay_s, slots, config.pool_timeout_s, tally, traffic)
                 for _ in range(config.requests)
             ]
         else:
-            requests = [pooled_request(engine, delay_s, tally, progress) for _ in range(config.requests)]
+            requests = [pooled_request(engine, delay_s, tally, traffic) for _ in range(config.requests)]
         started = probe.started = time.perf_counter()
         sampler = asyncio.create_task(probe.sample(engine, SAMPLE_EVERY_S))
         # A TaskGroup, not gather(): if the experiment is cancelled, it waits until every
@@ -118,7 +114,7 @@ async def measure(
 
 
 async def run_experiment(
-    config: ExperimentConfig, *, compare_nullpool: bool = False, progress: Progress | None = None
+    config: ExperimentConfig, *, compare_nullpool: bool = False, traffic: Traffic | None = None
 ) -> LabRun:
     """Run K concurrent requests through a pool, and optionally without one.
 
@@ -127,8 +123,8 @@ async def run_experiment(
     experiment cannot starve the database of connections.
     """
     sandbox = current_sandbox()
-    progress = progress or Progress()
-    progress.runs = 2 if compare_nullpool else 1
+    traffic = traffic or Traffic()
+    traffic.runs = 2 if compare_nullpool else 1
     needs = max(config.connections_at_once, config.nullpool_concurrency if compare_nullpool else 0)
     budget = connection_budget(sandbox)
     if needs > budget:
@@ -139,20 +135,20 @@ async def run_experiment(
     try:
         async with experiment_gate(budget).admit(needs, timeout=ADMISSION_TIMEOUT_S):
             async with asyncio.timeout(EXPERIMENT_TIME_LIMIT_S):
-                progress.begin("pooled", 1, config.requests)
-                pooled = await measure(sandbox, config, progress, nullpool=False)
+                traffic.begin("pooled", 1, config.requests)
+                pooled = await measure(sandbox, config, traffic, nullpool=False)
                 nullpool = None
                 if compare_nullpool:
-                    progress.begin("a new connection per request", 2, config.requests)
-                    nullpool = await measure(sandbox, config, progress, nullpool=True)
-            progress.phase = "Done"
+                    traffic.begin("a new connection per request", 2, config.requests)
+                    nullpool = await measure(sandbox, config, traffic, nullpool=True)
+            traffic.progress.phase = "Done"
     except asyncio.CancelledError:
-        progress.phase = "Stopped"
+        traffic.progress.phase = "Stopped"
         raise
     except TimeoutError:
         raise LabError(
             f"The experiment hit the lab's {EXPERIMENT_TIME_LIMIT_S:g} s limit and was stopped. "
             "Try fewer requests, a shorter hold or a shorter pool_timeout."
         ) from None
-    await recorders.pool_run(pooled, nullpool)  # for the knowledge check and the class view
+    await record.pool_run(pooled, nullpool)  # for the knowledge check and the class view
     return LabRun(pooled=pooled, nullpool=nullpool)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from source.domain.samples import SAMPLE_USERS, create_sample_users
 from source.platform.session import initialize_db
+from source.services.samples import SAMPLE_USERS, create_sample_users
 
 
 @dataclass(frozen=True)

@@ -19,56 +19,51 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from source.instruments.pool_probe import PoolProbe
 from source.platform.errors import explain
+from source.platform.jobs import Progress
 
 
 @dataclass
-class Progress:
-    """What the running experiment is doing now; a page reads it to draw a progress bar.
+class Traffic:
+    """What the running experiment's requests are doing now; a page reads it while it runs.
 
-    The request counters are updated by the requests themselves and start again at zero
-    for each run (pooled, then optionally a new connection per request); ``probe`` reads
-    the running experiment's own engine, so the text shows the pool filling and draining.
+    The counters are updated by the requests themselves and start again at zero for each run
+    (pooled, then optionally a new connection per request); ``probe`` reads the running
+    experiment's own engine, so the job's progress shows the pool filling and draining.
     """
 
-    phase: str = "Waiting for a free experiment slot"
+    progress: Progress = field(default_factory=Progress)
     run: int = 0  # 1 = the pooled run, 2 = the run with a new connection per request
     runs: int = 1
-    total: int = 0
-    done: int = 0
     timeouts: int = 0
     in_use: int = 0
     waiting: int = 0
     probe: PoolProbe | None = None
 
-    def begin(self, phase: str, run: int, total: int) -> None:
-        """Start counting a new run from zero."""
-        self.phase, self.run, self.total = phase, run, total
-        self.done = self.timeouts = self.in_use = self.waiting = 0
+    def __post_init__(self) -> None:
+        self.progress.phase = "Waiting for a free experiment slot (at most a few run at once on this server)"
+        self.progress.detail = self.describe
+
+    def begin(self, phase: str, run: int, requests: int) -> None:
+        """Start counting a new run from zero; the job's progress counts every run's requests."""
+        self.run = run
+        self.timeouts = self.in_use = self.waiting = 0
         self.probe = None
+        self.progress.begin(f"Run {run} of {self.runs}, {phase}", self.runs * requests, "requests finished")
+        self.progress.done = (run - 1) * requests
 
     @property
     def open_connections(self) -> int:
         """Connections the running experiment's engine holds open right now."""
         return self.probe.open_now if self.probe is not None else 0
 
-    @property
-    def fraction(self) -> float:
-        """How much of the whole experiment (every run) is done, from 0 to 1."""
-        if self.run == 0 or self.total == 0:
-            return 0.0
-        return min(1.0, (self.run - 1 + self.done / self.total) / self.runs)
-
     def describe(self) -> str:
+        """The live part of the progress text: who waits, who gave up, and the pool's counters."""
         if self.run == 0:
-            return self.phase + " (at most a few experiments run at once on this server)…"
-        text = f"Run {self.run} of {self.runs}, {self.phase}: {self.done} of {self.total} requests finished"
-        text += f", {self.waiting} waiting for a connection"
-        if self.timeouts:
-            text += f", {self.timeouts} gave up"
+            return ""
+        text = f"{self.waiting} waiting for a connection" + (f", {self.timeouts} gave up" if self.timeouts else "")
         probe = self.probe
         if probe is not None and probe.status is not None:
-            status = probe.status
-            extra = max(status.overflow, 0)
+            status, extra = probe.status, max(probe.status.overflow, 0)
             return text + f" · pool: {status.checked_out} lent out, {status.checked_in} idle, {extra} overflow"
         if probe is not None:
             return text + f" · {probe.open_now} connection{'s' if probe.open_now != 1 else ''} open"
@@ -92,17 +87,17 @@ class QueuedRequest:
     recorded as served or timed out.
     """
 
-    def __init__(self, tally: Tally, progress: Progress) -> None:
+    def __init__(self, tally: Tally, traffic: Traffic) -> None:
         self.tally = tally
-        self.progress = progress
+        self.traffic = traffic
         self.asked = time.perf_counter()
         self.queued = True
-        progress.waiting += 1
+        traffic.waiting += 1
 
     def _leave_queue(self) -> float:
         if self.queued:
             self.queued = False
-            self.progress.waiting -= 1
+            self.traffic.waiting -= 1
         return (time.perf_counter() - self.asked) * 1000
 
     def served(self) -> None:
@@ -112,31 +107,31 @@ class QueuedRequest:
     def timed_out(self) -> None:
         """It gave up waiting: record how long it waited before doing so."""
         self.tally.timeout_waits_ms.append(self._leave_queue())
-        self.progress.timeouts += 1
+        self.traffic.timeouts += 1
 
     def finish(self) -> None:
         self._leave_queue()
-        self.progress.done += 1
+        self.traffic.progress.done += 1
 
 
-async def hold_connection(conn: AsyncConnection, delay_s: float, tally: Tally, progress: Progress) -> None:
+async def hold_connection(conn: AsyncConnection, delay_s: float, tally: Tally, traffic: Traffic) -> None:
     """The work of one request once it holds a connection: a real query, then the hold."""
-    progress.in_use += 1
-    tally.peak = max(tally.peak, progress.in_use)
+    traffic.in_use += 1
+    tally.peak = max(tally.peak, traffic.in_use)
     try:
         await conn.execute(text("SELECT 1"))
         await asyncio.sleep(delay_s)  # injected: stands in for a slow query or network
     finally:
-        progress.in_use -= 1
+        traffic.in_use -= 1
 
 
-async def pooled_request(engine: AsyncEngine, delay_s: float, tally: Tally, progress: Progress) -> None:
+async def pooled_request(engine: AsyncEngine, delay_s: float, tally: Tally, traffic: Traffic) -> None:
     """One simulated request: borrow a connection, run a query, hold it for D, give it back."""
-    request = QueuedRequest(tally, progress)
+    request = QueuedRequest(tally, traffic)
     try:
         async with engine.connect() as conn:
             request.served()
-            await hold_connection(conn, delay_s, tally, progress)
+            await hold_connection(conn, delay_s, tally, traffic)
     except PoolTimeoutError:
         # The pool's own timeout: no connection became free within pool_timeout.
         request.timed_out()
@@ -147,7 +142,7 @@ async def pooled_request(engine: AsyncEngine, delay_s: float, tally: Tally, prog
 
 
 async def new_connection_request(
-    engine: AsyncEngine, delay_s: float, slots: asyncio.Semaphore, timeout_s: float, tally: Tally, progress: Progress
+    engine: AsyncEngine, delay_s: float, slots: asyncio.Semaphore, timeout_s: float, tally: Tally, traffic: Traffic
 ) -> None:
     """The same request without a pool: open a connection, use it, close it.
 
@@ -157,7 +152,7 @@ async def new_connection_request(
     one real difference from the pooled run is that nothing is reused: every request
     opens its own connection and really closes it afterwards.
     """
-    request = QueuedRequest(tally, progress)
+    request = QueuedRequest(tally, traffic)
     try:
         try:
             await asyncio.wait_for(slots.acquire(), timeout_s)
@@ -167,7 +162,7 @@ async def new_connection_request(
         try:
             async with engine.connect() as conn:
                 request.served()
-                await hold_connection(conn, delay_s, tally, progress)
+                await hold_connection(conn, delay_s, tally, traffic)
         except Exception as exc:  # noqa: BLE001 - e.g. the server refusing more connections
             tally.errors.append(explain(exc))
         finally:
@@ -176,9 +171,9 @@ async def new_connection_request(
         request.finish()
 
 
-def attach_probe(engine: AsyncEngine, progress: Progress) -> PoolProbe:
+def attach_probe(engine: AsyncEngine, traffic: Traffic) -> PoolProbe:
     """A probe on ``engine`` that knows how many of this run's requests are queued."""
-    probe = PoolProbe(waiting=lambda: progress.waiting)
+    probe = PoolProbe(waiting=lambda: traffic.waiting)
     probe.attach(engine)
-    progress.probe = probe
+    traffic.probe = probe
     return probe

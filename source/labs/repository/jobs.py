@@ -16,8 +16,8 @@ from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from source.domain.errors import LabError
 from source.platform.context import current_sandbox
-from source.platform.errors import LabError
 from source.platform.sandbox import Sandbox
 
 T = TypeVar("T")
@@ -117,7 +117,7 @@ async def exclusive(coro: Coroutine[Any, Any, T]) -> T:
 
 def start(sandbox: Sandbox, coro: Coroutine[Any, Any, T]) -> Future[T]:
     """Hand ``coro`` to the app's loop as this sandbox's job, without waiting for it."""
-    return sandbox.backends.runtime.submit(sandbox.bind(exclusive(coro)))
+    return sandbox.submit(exclusive(coro))
 
 
 def wait_with_progress(

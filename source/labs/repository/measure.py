@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
+from source.domain.errors import InvalidInput, NotFound
 from source.domain.repositories import UserRepository
 from source.instruments.n_plus_one import DEFAULT_THRESHOLD, Verdict, detect, readable, shape
 from source.instruments.query_log import QueryLog, StatementRecord, capture_queries
+from source.labs.repository import record
 from source.labs.repository.jobs import Progress
 from source.labs.repository.strategies import STRATEGIES, Loaded
-from source.learning import recorders
 from source.platform.context import current_sandbox
-from source.platform.errors import InvalidInput, NotFound
 from source.platform.session import get_session
 
 MAX_ROUND_TRIP_MS = 5.0
@@ -115,7 +115,9 @@ async def compare_strategies(settings: LoadSettings, progress: Progress | None =
         runs.append(await run_strategy(info.key, None, settings))
         progress.done += 1
     progress.phase = "Done"
-    await recorders.repository_comparison(runs)  # for the knowledge check and the class view
+    await record.repository_comparison(  # for the knowledge check and the class view
+        users, {run.key: (run.queries, run.wall_ms) for run in runs}
+    )
     return Comparison(runs, settings)
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from source.domain.errors import InvalidInput
 from source.instruments.n_plus_one import is_batch, readable
 from source.instruments.query_log import StatementRecord, capture_queries
 from source.labs.repository.strategies import STRATEGIES
 from source.platform.context import current_sandbox
-from source.platform.errors import InvalidInput
 from source.platform.session import get_session
 
 INDEX = "ix_air_scores_user_id"

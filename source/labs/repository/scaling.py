@@ -10,11 +10,11 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from source.domain.errors import InvalidInput
 from source.domain.repositories import UserRepository
 from source.labs.repository.jobs import Progress
 from source.labs.repository.measure import LoadSettings, run_strategy
 from source.labs.repository.strategies import STRATEGIES, Loaded
-from source.platform.errors import InvalidInput
 from source.platform.session import get_session
 
 SIZES = (10, 50, 100, 250, 500, 1000)

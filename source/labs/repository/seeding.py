@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
+from source.domain.errors import InvalidInput, NotFound
 from source.domain.repositories import UserRepository
-from source.domain.samples import sample_score_parts
 from source.labs.repository.jobs import Progress
-from source.platform.errors import InvalidInput, NotFound
 from source.platform.session import get_session
+from source.services.samples import sample_score_parts
 
 MAX_USERS = 2000
 MAX_SCORES_PER_USER = 20

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
 
+from source.domain.errors import InvalidInput
 from source.domain.repositories import UserRepository
 from source.instruments.query_log import capture_queries
 from source.labs.repository.strategies import load_lazy_guarded
 from source.platform.context import current_sandbox
-from source.platform.errors import InvalidInput
 from source.platform.session import get_session
 
 # On SQLite the refused lazy load leaves aiosqlite's cursor coroutine unawaited (SQLAlchemy

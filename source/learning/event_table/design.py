@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRES_RESERVED
 from sqlalchemy.dialects.sqlite.base import SQLiteIdentifierPreparer
 
-from source.platform.errors import InvalidInput
+from source.domain.errors import InvalidInput
 
 MAX_COLUMNS = 12
 MAX_INDEXES = 3

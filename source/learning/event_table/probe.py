@@ -19,6 +19,7 @@ from sqlalchemy import MetaData, Table, inspect, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from source.domain.errors import InvalidInput
 from source.domain.models import Base
 from source.learning import store
 from source.learning.event_table import build, claim
@@ -26,7 +27,6 @@ from source.learning.event_table.claim import Claim
 from source.learning.event_table.design import TEXT, WHOLE, ColumnDesign, EventTableDesign
 from source.learning.event_table.plan import PlanReading
 from source.platform.context import current_sandbox
-from source.platform.errors import InvalidInput
 
 EVENTS = 1000  # sample events written per check
 PENDING_EVERY = 20  # one in 20 is still pending: 50 pending among 950 published

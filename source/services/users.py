@@ -1,29 +1,29 @@
-"""Lab 1's unit-of-work functions: create, list, edit and delete users, and the join.
+"""Users' units of work: create, list, edit and delete users, and give them sample children.
 
-Each function is one transaction through the :class:`UserRepository`, and returns DTOs
-so the page never touches an ORM object outside its session.
+Each function is one transaction through the :class:`UserRepository`, and returns DTOs, so a
+page never touches an ORM object outside its session. Lab 1 teaches them; Labs 4 and 5 write
+users through them too. After a committed change to a user, :data:`AFTER_WRITE` hears of it:
+that is how Lab 4's cache drops the stale copy without this module knowing about caches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 
-from source.domain.dtos import CascadeReport, ProfileSave, QueryResult, UserCreate, UserRow, UserUpdate
+from source.domain.dtos import CascadeReport, ProfileSave, UserCreate, UserRow, UserUpdate
+from source.domain.errors import DuplicateEmail, InvalidInput, NotFound
 from source.domain.events import DomainEventRepository
-from source.domain.models import Assessment, EventType, User
+from source.domain.models import EventType, User
 from source.domain.repositories import UserRepository
-from source.domain.samples import sample_airscore, sample_assessment
 from source.instruments.query_log import capture_queries
-from source.labs.caching.sandbox_cache import invalidate_user
-from source.learning import recorders
 from source.platform.context import current_sandbox
-from source.platform.errors import DuplicateEmail, InvalidInput, NotFound
 from source.platform.session import get_session
+from source.services.samples import sample_airscore, sample_assessment
 
 if TYPE_CHECKING:
     from source.platform.sandbox import Sandbox
@@ -33,8 +33,8 @@ MAX_USERS = 500
 MAX_CHILDREN = 50
 
 
-#: Rows of the join shown per page: a page, not 25,000 rows sent to the browser at once.
-JOIN_PAGE_ROWS = 50
+#: Called with a user's id after a committed change to that user (the course adds Lab 4's cache invalidation).
+AFTER_WRITE: list[Callable[[str], Awaitable[object]]] = []
 
 _turns: weakref.WeakKeyDictionary[Sandbox, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = weakref.WeakKeyDictionary()
 
@@ -52,6 +52,12 @@ def _growing(sandbox: Sandbox) -> asyncio.Lock:
     if found is None or found[0] is not loop:
         found = _turns[sandbox] = (loop, asyncio.Lock())
     return found[1]
+
+
+async def user_changed(user_id: str) -> None:
+    """Tell whoever listens (:data:`AFTER_WRITE`) that a user changed; each listener is best effort and bounded."""
+    for listener in AFTER_WRITE:
+        await listener(user_id)
 
 
 async def create_user(data: UserCreate) -> UserRow:
@@ -104,7 +110,7 @@ async def update_user(user_id: str, data: UserUpdate) -> UserRow:
             )
         await session.commit()
         await session.refresh(user)  # read back the timestamp the database wrote
-    await invalidate_user(user_id)  # Lab 4: the cached copy is stale now (best effort, bounded)
+    await user_changed(user_id)  # a cached copy is stale now
     return UserRow.model_validate(user)
 
 
@@ -137,8 +143,7 @@ async def delete_user(user_id: str) -> CascadeReport:
             await repo.delete(user)
         await session.commit()
         after = await repo.count_children(user_id)
-    await invalidate_user(user_id)  # Lab 4: the cached copy is stale now (best effort, bounded)
-    await recorders.cascade_delete(before[0] - after[0], before[1] - after[1], log.count)  # for the class view
+    await user_changed(user_id)  # a cached copy is stale now
     return CascadeReport(
         user_email=email,
         assessments_removed=before[0] - after[0],
@@ -165,38 +170,5 @@ async def add_sample_children(user_id: str, assessments: int = 1, scores: int = 
         await session.commit()  # every child in one transaction: all of them, or none
         now = await repo.count_children(user_id)  # counted again, not added up
     if scores:
-        await invalidate_user(user_id)  # Lab 4: a new latest score (best effort, bounded)
+        await user_changed(user_id)  # a new latest score
     return now
-
-
-def users_join_assessments_statement() -> Select[str, str, str, str, float]:
-    """users ⋈ assessments on users.id = assessments.user_id, as a SQLAlchemy Core select."""
-    return (
-        select(User.name, User.email, Assessment.component, Assessment.status, Assessment.current_ability)
-        .join(Assessment, Assessment.user_id == User.id)
-        .order_by(User.email, Assessment.component)
-    )
-
-
-async def run_users_join_assessments(limit: int | None = None, offset: int = 0) -> QueryResult:
-    """Run the join and return the SQL the database received together with the rows.
-
-    With ``limit``, one page of rows (``LIMIT``/``OFFSET`` in the SQL) and the join's total.
-    """
-    sandbox = current_sandbox()
-    stmt = users_join_assessments_statement()
-    total = None
-    async with get_session() as session:
-        if limit is not None:
-            total = int(await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
-            stmt = stmt.limit(limit).offset(offset)
-        async with capture_queries(sandbox.engine) as log:
-            result = await session.execute(stmt)
-            rows = [list(r) for r in result.all()]
-    return QueryResult(
-        sql=log.statements[-1] if log.statements else str(stmt),
-        columns=list(stmt.selected_columns.keys()),
-        rows=rows,
-        total=len(rows) if total is None else total,
-        offset=offset,
-    )

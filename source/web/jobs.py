@@ -1,0 +1,101 @@
+"""Background jobs on a page: a start button, live progress with Stop, and the last result.
+
+The work itself runs on the app's event loop (:mod:`source.platform.jobs`), never in the page
+script, so a click elsewhere or a visit to another page cannot cut it short. A page draws
+:func:`start_button` (its callback starts the job) and :func:`job_section`: while the job runs,
+a fragment that redraws its progress bar and Stop button by itself; once it has ended, the
+last result, or why there is none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from source.platform.jobs import Job, JobRunner
+from source.web import sandbox
+from source.web.actions import act, show_outcome
+
+T = TypeVar("T")
+R = TypeVar("R", bound=JobRunner[Any])
+
+#: How often a running job's progress is redrawn (seconds).
+REDRAW_EVERY_S = 0.5
+
+
+def start_button(  # noqa: PLR0913 - Streamlit's own arguments, plus the job
+    where: Any,
+    label: str,
+    *,
+    key: str,
+    runner: type[R],
+    start: Callable[[R], object],
+    help: str,
+    form: bool = False,
+) -> None:
+    """A primary button whose callback starts a job with ``start(runner)``; disabled while one runs.
+
+    A refusal (a bad input, a job already running) is kept for :func:`job_section` to show.
+    """
+    running = runner.of(sandbox()).running() is not None
+
+    def begin() -> None:
+        start(runner.of(sandbox()))
+
+    draw = where.form_submit_button if form else where.button
+    draw(
+        label,
+        key=key,
+        type="primary",
+        disabled=running,
+        on_click=act,
+        args=(f"{key}_outcome", begin),
+        help="Disabled while it runs: wait for it, or press Stop." if running else help,
+    )
+
+
+def job_section(
+    runner: JobRunner[T],
+    *,
+    key: str,
+    show: Callable[[T], None],
+    start_key: str | None = None,
+    hide_previous: bool = True,
+) -> None:
+    """The job's live progress while it runs; afterwards, why it ended early (if it did) and its result.
+
+    ``start_key`` names the start button whose refusals are shown here. With ``hide_previous``
+    the last result is hidden while a new job runs, so no stale figures stand beside the bar.
+    """
+    if start_key is not None:
+        show_outcome(f"{start_key}_outcome")
+    if runner.running() is not None:
+        live_progress(runner.running, grace_s=runner.grace_s, key=f"{key}_stop")
+        if runner.last is not None and hide_previous:
+            st.caption("Your previous result is hidden while this runs; the new one replaces it when it ends.")
+            return
+    elif runner.last_note and runner.last_failed:
+        st.warning(runner.last_note, icon="⚠️")
+    elif runner.last_note:
+        st.info(runner.last_note, icon="⏹️")
+    if runner.last is not None:
+        show(runner.last)
+
+
+@st.fragment(run_every=REDRAW_EVERY_S)
+def live_progress(find: Callable[[], Job[Any] | None], *, key: str, grace_s: float = 0.0) -> None:
+    """A progress bar and a Stop button for the job ``find()`` returns, redrawn by itself.
+
+    ``find`` is called on every redraw, so the panel follows the job across the learner's other
+    clicks. When the job has ended, the whole page reruns once to show its result.
+    """
+    job = find()
+    if job is None or not job.running:
+        st.rerun(scope="app")
+    bar, stop = st.columns([5, 1], vertical_alignment="center")
+    bar.progress(job.fraction, text=job.describe())
+    if stop.button("Stop", key=key, help="Stops it now: everything it holds is given back.", width="stretch"):
+        job.stop(grace_s)
+        bar.caption(job.stopping_text)
