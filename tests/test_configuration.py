@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from source import Backends, Settings, explain, web
 from source.platform import sandbox as sandbox_module
 from source.platform.config import parse_database_url, parse_redis_url, safe_url
 from tests.conftest import PG_URL, REDIS_URL, assert_no_exception, check_services, open_app, page_text
+from tests.waiting import eventually
 
 PASSWORD = "Hid@den9:/#?x"  # noqa: S105 - a made-up password with the characters hosts leave unencoded
 
@@ -249,13 +249,10 @@ def test_a_sandbox_whose_migration_fails_cleans_up_after_itself(
             found = await conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})
             return found.first() is not None
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        gone = not backends.runtime.run(schema_left()) if schema else directory is not None and not directory.exists()
-        if gone:
-            break
-        time.sleep(0.1)
-    assert gone, "the half-made sandbox's schema or folder is removed"
+    def gone() -> bool:
+        return not backends.runtime.run(schema_left()) if schema else directory is not None and not directory.exists()
+
+    eventually(gone, "the half-made sandbox's schema or folder to be removed", every_s=0.1)
 
 
 def test_too_many_clients_is_explained_in_plain_words() -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
 from source.labs.pooling import config
 from tests.conftest import assert_no_exception, open_app, page_text, unavailable
+from tests.waiting import rerun_until
 
 PAGE = "views/lab2_connectivity.py"
 
@@ -38,13 +38,7 @@ def wait_for_the_experiment(at: AppTest, limit_s: float = 60.0) -> AppTest:
 
     The limit is a liveness bound, not a speed target.
     """
-    deadline = time.monotonic() + limit_s
-    while stop_buttons(at):
-        assert time.monotonic() < deadline, "the experiment is still running"
-        time.sleep(0.05)
-        at.run()
-        assert_no_exception(at)
-    return at
+    return rerun_until(at, lambda page: not stop_buttons(page), "the experiment to end", within_s=limit_s)
 
 
 def run_experiment(at: AppTest, **values: float | bool) -> AppTest:

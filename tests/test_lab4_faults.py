@@ -20,11 +20,11 @@ from source.labs.caching.cache import RedisCache
 from source.labs.caching.dtos import CacheSettings
 from source.labs.caching.keys import user_key
 from source.labs.caching.metrics import CacheCounts, CacheMetrics
-from source.labs.caching.outage import BlackHole, closed_port, unreachable_redis
 from source.labs.caching.sandbox_cache import SERVICE, cache_for, set_outage
 from source.labs.caching.strategies import run_strategy_lab
 from source.labs.caching.strategy_results import Progress
 from source.labs.caching.workload import parse_workload
+from source.platform.dead_redis import BlackHole, closed_port, unreachable_redis
 from source.services import users
 from tests.conftest import unavailable
 from tests.tcp_proxy import TcpProxy

@@ -16,7 +16,7 @@ from source.labs.outbox.faults import Faults, SimulatedCrash
 from source.labs.outbox.inbox import Inbox
 from source.labs.outbox.options import publisher_options
 from source.labs.outbox.publisher import OutboxPublisher
-from source.platform.redis_clients import fail_fast_redis
+from source.platform.dead_redis import unreachable_redis
 from tests.lab5_support import (
     backlog,
     first_order_by_aggregate,
@@ -108,7 +108,7 @@ def test_three_publishers_at_once_never_publish_an_event_twice(box: Sandbox) -> 
 def test_redis_stopped_mid_drain_then_everything_is_published_after_it_returns(box: Sandbox) -> None:
     port = free_port()
     with private_redis(port) as switch:
-        broker = fail_fast_redis(f"redis://127.0.0.1:{port}/0", timeout=0.5)
+        broker = unreachable_redis(port, timeout_s=0.5)
         options = publisher_options(max_events=50, max_attempts=20, backoff_base=0.05, backoff_cap=0.5, stream=False)
         publisher = OutboxPublisher(box, options, broker=broker)
 

@@ -1,9 +1,11 @@
 """The package's layers as a newcomer reads them from the tree, checked: no import cycle, no layer reaching up.
 
-``platform`` (config, loop, engines, sandboxes), ``domain`` (models, DTOs, repositories) and
-``instruments`` (recorders and probes) know nothing of Streamlit, of the labs or of the web
-glue; the labs know nothing of Streamlit; only ``source/web`` does. Pages import ``source``,
-never SQLAlchemy or redis themselves.
+From the bottom: ``domain`` (models, DTOs, repositories, errors), ``platform`` (config, loop,
+engines, sandboxes, jobs), ``instruments`` (query recorder, probes), ``services`` (units of work
+several labs share), ``learning`` (questions, measurements, progress, the Create exercise), the
+labs (one package each, never importing another), ``course`` (which labs there are) and the
+public names in ``source/__init__``, then ``web`` (the only Streamlit glue) and the pages.
+Imports under ``if TYPE_CHECKING:`` count too: a cycle a type checker needs is still a cycle.
 """
 
 from __future__ import annotations
@@ -20,6 +22,17 @@ from tests.conftest import ROOT
 
 SOURCE = ROOT / "source"
 FOUNDATIONS = ("source.platform", "source.domain", "source.instruments")
+#: Bottom to top; a module may import its own layer and the ones below it, never one above.
+LAYERS = (
+    ("source.domain",),
+    ("source.platform",),
+    ("source.instruments",),
+    ("source.services",),
+    ("source.learning",),
+    ("source.labs",),
+    ("source.course", "source"),
+    ("source.web",),
+)
 
 
 def module_name(path: Path) -> str:
@@ -30,11 +43,8 @@ def module_name(path: Path) -> str:
 
 
 def source_modules() -> dict[str, Path]:
-    return {
-        module_name(p): p
-        for p in sorted(SOURCE.rglob("*.py"))
-        if "migrations" not in p.relative_to(SOURCE).parts  # Alembic loads those files itself
-    }
+    """Every module of the package, the migrations included (Alembic loads them, but they import models)."""
+    return {module_name(p): p for p in sorted(SOURCE.rglob("*.py"))}
 
 
 def _type_checking_only(node: ast.If) -> bool:
@@ -44,13 +54,13 @@ def _type_checking_only(node: ast.If) -> bool:
     )
 
 
-def imports_of(path: Path, known: set[str]) -> set[str]:
-    """Every module ``path`` imports when it runs (imports under ``if TYPE_CHECKING:`` never run)."""
+def imports_of(path: Path, known: set[str], *, type_checking: bool = True) -> set[str]:
+    """Every module ``path`` imports, those under ``if TYPE_CHECKING:`` included unless ``type_checking`` is off."""
     found: set[str] = set()
 
     def visit(nodes: list[ast.stmt]) -> None:
         for node in nodes:
-            if isinstance(node, ast.If) and _type_checking_only(node):
+            if isinstance(node, ast.If) and _type_checking_only(node) and not type_checking:
                 visit(node.orelse)
                 continue
             if isinstance(node, ast.Import):
@@ -87,6 +97,62 @@ def reaches(imported: str, forbidden: tuple[str, ...]) -> bool:
     return any(imported == f or imported.startswith(f + ".") for f in forbidden)
 
 
+def layer_of(module: str) -> int | None:
+    """The index in :data:`LAYERS` of the most specific layer ``module`` belongs to (``source`` itself last)."""
+    best: tuple[int, int] | None = None  # (length of the matching prefix, layer)
+    for index, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            inside = module == prefix or (prefix != "source" and module.startswith(prefix + "."))
+            if inside and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), index)
+    return None if best is None else best[1]
+
+
+def test_every_module_belongs_to_a_layer() -> None:
+    homeless = [name for name in source_modules() if layer_of(name) is None]
+    assert not homeless, homeless
+
+
+def test_no_layer_imports_one_above_it() -> None:
+    graph = import_graph()
+    offences = [
+        f"{name} ({LAYERS[layer_of(name) or 0][0]}) imports {imported} ({LAYERS[above][0]})"
+        for name, imports in graph.items()
+        for imported in imports
+        if imported in graph and (above := layer_of(imported)) is not None and above > (layer_of(name) or 0)
+    ]
+    assert not offences, offences
+
+
+def lab_of(module: str) -> str | None:
+    """``source.labs.<lab>`` for a module inside a lab's package; ``None`` elsewhere."""
+    parts = module.split(".")
+    return ".".join(parts[:3]) if len(parts) >= 3 and parts[:2] == ["source", "labs"] else None
+
+
+def test_no_lab_imports_another_lab() -> None:
+    graph = import_graph()
+    offences = [
+        f"{name} imports {imported}"
+        for name, imports in graph.items()
+        if (mine := lab_of(name)) is not None
+        for imported in imports
+        if (theirs := lab_of(imported)) is not None and theirs != mine
+    ]
+    assert not offences, offences
+
+
+def test_no_page_or_web_glue_waits_with_time_sleep() -> None:
+    """Long work runs as a job on the event loop: a script thread that sleeps is cut short by the next click."""
+    scripts = [*sorted((ROOT / "views").glob("*.py")), *sorted((SOURCE / "web").rglob("*.py")), ROOT / "app.py"]
+    offences = []
+    for script in scripts:
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in ("time.sleep", "sleep"):
+                offences.append(f"{script.relative_to(ROOT)}:{node.lineno}")
+    assert not offences, offences
+
+
 def test_foundations_know_nothing_of_streamlit_the_web_glue_or_the_labs() -> None:
     graph = import_graph()
     offences = [
@@ -117,7 +183,7 @@ def test_pages_call_source_and_never_a_driver() -> None:
     offences = [
         f"{page.name} imports {imported}"
         for page in pages
-        for imported in imports_of(page, set())
+        for imported in imports_of(page, set(), type_checking=False)
         if reaches(imported, ("sqlalchemy", "redis", "asyncpg", "aiosqlite", "fakeredis"))
     ]
     assert not offences, offences
@@ -140,7 +206,7 @@ print("\\n".join(failed))
 
 
 def test_every_module_imports_on_its_own() -> None:
-    names = sorted(source_modules())
+    names = sorted(n for n in source_modules() if ".migrations" not in n)  # Alembic runs those, inside a migration
     done = subprocess.run(
         [sys.executable, "-c", IMPORT_EACH_FIRST, *names],
         cwd=ROOT,

@@ -7,8 +7,7 @@ import asyncio
 import csv
 import io
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from source.learning import measurements, presets, seed_job
 from source.learning.seed import BATCH, SeedReport, SeedRequest, parse_request, seed
 from source.platform.jobs import Progress
 from tests.conftest import assert_no_exception, open_app
+from tests.waiting import eventually, rerun_until
 
 PAGE = "views/instructor.py"
 
@@ -75,27 +75,13 @@ def test_seed_sizes_out_of_range_are_refused(values: dict[str, Any], told: str) 
         parse_request(**values)
 
 
-def wait_until(check: Callable[[], bool], what: str, limit_s: float = 60.0) -> None:
-    """Poll ``check`` (a liveness bound, not a speed target)."""
-    deadline = time.monotonic() + limit_s
-    while not check():
-        assert time.monotonic() < deadline, f"still waiting for: {what}"
-        time.sleep(0.02)
-
-
 def stop_buttons(at: AppTest) -> list[Any]:
     return [b for b in at.button if b.key == "ins_seed_stop"]
 
 
 def wait_for_the_seed(at: AppTest) -> AppTest:
     """Rerun the page until the background seed has ended (AppTest's fragments never tick by themselves)."""
-    deadline = time.monotonic() + 60
-    while stop_buttons(at):
-        assert time.monotonic() < deadline, "the seed is still running"
-        time.sleep(0.05)
-        at.run()
-        assert_no_exception(at)
-    return at
+    return rerun_until(at, lambda page: not stop_buttons(page), "the seed to end")
 
 
 def successes(at: AppTest) -> str:
@@ -120,7 +106,7 @@ def held_seed(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
 def test_a_background_seed_reports_what_it_wrote_and_is_kept(sandbox: Sandbox) -> None:
     runner = seed_job.SeedRunner.of(sandbox)
     job = runner.start(SeedRequest(users=300, assessments_per_user=1, scores_per_user=1, pending_events=200))
-    wait_until(lambda: runner.running() is None, "the seed to finish")
+    eventually(lambda: runner.running() is None, "the seed to finish")
     assert job.progress.fraction == 1.0
     assert runner.last is not None
     assert (runner.last.users, runner.last.scores, runner.last.events) == (300, 300, 300 + 300 + 200)
@@ -141,7 +127,7 @@ def test_a_second_seed_is_refused_while_one_runs_and_stop_says_nothing_was_writt
         runner.start(SeedRequest(users=10))
     job.stop()
     assert job.describe().startswith("Stopping")
-    wait_until(lambda: runner.running() is None, "the stopped seed to end")
+    eventually(lambda: runner.running() is None, "the stopped seed to end")
     assert runner.last is None, "no report was invented for a stopped seed"
     assert runner.last_note == "Seeding was stopped before it wrote anything."
     assert count(sandbox, User) == 0
@@ -163,7 +149,7 @@ def test_a_stopped_seed_keeps_the_batches_it_committed_and_says_how_far_it_got(s
     request = SeedRequest(users=3 * BATCH, scores_per_user=1)
     progress = StopAfterFirstBatch()
     runner.launch(lambda p: seed(request, p), progress)
-    wait_until(lambda: runner.running() is None, "the stopped seed to end")
+    eventually(lambda: runner.running() is None, "the stopped seed to end")
     assert runner.last is None
     assert runner.last_note is not None
     assert f"stopped after {BATCH:,} of {3 * BATCH:,}" in runner.last_note
@@ -179,7 +165,7 @@ def test_a_seed_past_its_time_limit_ends_with_a_sentence(sandbox: Sandbox, monke
         raise AssertionError("never reached")
 
     runner.launch(endless)
-    wait_until(lambda: runner.running() is None, "the seed to be stopped by its limit")
+    eventually(lambda: runner.running() is None, "the seed to be stopped by its limit")
     assert runner.last_note == (
         "Seeding did not finish. It took longer than 0.05 s and was stopped; the batches written before stay in "
         "your sandbox. Ask for fewer rows at once."
@@ -189,7 +175,7 @@ def test_a_seed_past_its_time_limit_ends_with_a_sentence(sandbox: Sandbox, monke
         raise TimeoutError
 
     runner.launch(driver_gave_up)  # a driver's own timeout is not mistaken for the limit
-    wait_until(lambda: runner.running() is None, "the seed to fail")
+    eventually(lambda: runner.running() is None, "the seed to fail")
     assert runner.last_note is not None
     assert "took longer than" not in runner.last_note
     assert "did not answer in time" in runner.last_note

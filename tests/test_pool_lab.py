@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
-from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -19,6 +17,7 @@ from source.labs.pooling import background, config, experiment, initialise
 from source.labs.pooling.config import ExperimentConfig
 from source.labs.pooling.requests import Traffic
 from source.labs.pooling.results import LabRun
+from tests.waiting import eventually
 
 
 def settings(
@@ -269,14 +268,6 @@ def endless() -> ExperimentConfig:
     return settings(requests=config.MAX_REQUESTS, delay_ms=config.MAX_DELAY_MS, pool_size=1, timeout=10.0)
 
 
-def wait_until(check: Callable[[], bool], what: str, limit_s: float = 30.0) -> None:
-    """Poll ``check`` (a liveness bound, not a speed target: the experiment alone would run for a minute)."""
-    deadline = time.monotonic() + limit_s
-    while not check():
-        assert time.monotonic() < deadline, f"still waiting for: {what}"
-        time.sleep(0.01)
-
-
 def gate_running(sandbox: Sandbox) -> int:
     async def read() -> int:
         return experiment.experiment_gate().running
@@ -287,7 +278,7 @@ def gate_running(sandbox: Sandbox) -> int:
 def test_a_background_experiment_finishes_and_its_result_is_kept(sandbox: Sandbox) -> None:
     runner = background.ExperimentRunner.of(sandbox)
     job = runner.start(settings(requests=10, delay_ms=5), compare_nullpool=False)
-    wait_until(lambda: runner.running() is None, "the experiment to finish")
+    eventually(lambda: runner.running() is None, "the experiment to finish")
     assert job.progress.phase == "Done"
     assert runner.last is not None
     assert runner.last.pooled.completed == 10
@@ -299,10 +290,10 @@ def test_a_background_experiment_finishes_and_its_result_is_kept(sandbox: Sandbo
 def test_stop_frees_the_slot_and_the_connections_and_keeps_the_last_result(sandbox: Sandbox) -> None:
     runner = background.ExperimentRunner.of(sandbox)
     runner.start(settings(requests=5, delay_ms=5), compare_nullpool=False)
-    wait_until(lambda: runner.running() is None, "a first experiment to finish")
+    eventually(lambda: runner.running() is None, "a first experiment to finish")
     kept = runner.last
     job = runner.start(endless(), compare_nullpool=False)
-    wait_until(
+    eventually(
         lambda: runner.traffic is not None and runner.traffic.in_use == 1, "the experiment to hold its connection"
     )
     assert gate_running(sandbox) == 1
@@ -311,7 +302,7 @@ def test_stop_frees_the_slot_and_the_connections_and_keeps_the_last_result(sandb
 
     job.stop()
 
-    wait_until(lambda: runner.running() is None, "the stopped experiment to end")
+    eventually(lambda: runner.running() is None, "the stopped experiment to end")
     assert gate_running(sandbox) == 0, "its slot was given back"
     assert runner.traffic is not None
     assert runner.traffic.open_connections == 0, "its connection was closed"
@@ -326,7 +317,7 @@ def test_a_reset_stops_the_running_experiment_first(backends: Backends) -> None:
     try:
         runner = background.ExperimentRunner.of(box)
         job = runner.start(endless(), compare_nullpool=False)
-        wait_until(
+        eventually(
             lambda: runner.traffic is not None and runner.traffic.in_use == 1, "the experiment to hold its connection"
         )
         box.run(box.reset())

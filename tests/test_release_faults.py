@@ -23,6 +23,7 @@ from source.platform.errors import PartialReset
 from source.services.users import create_user, list_users
 from tests.conftest import PG_URL, REDIS_URL, check_services
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import eventually
 
 #: Bounds on condition waits (seconds): generous, because the machine is shared.
 CONDITION_TIMEOUT = 90.0
@@ -31,11 +32,7 @@ FAST: dict[str, Any] = {"statement_timeout_s": 1.0, "sweep_interval_s": 0.5}
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = CONDITION_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
+    eventually(condition, what, within_s=timeout, every_s=0.1)
 
 
 def schema_exists(schema: str) -> bool:

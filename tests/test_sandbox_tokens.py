@@ -24,6 +24,7 @@ from source.web import TOKEN_PARAM
 from tests.conftest import ROOT, assert_no_exception, check_services, configure_app, page_text, settings_for
 from tests.test_lab1_page import create_user as create_user_on_page
 from tests.test_lab1_page import users_table
+from tests.waiting import eventually
 
 LAB1 = "views/lab1_data_models.py"
 
@@ -115,11 +116,7 @@ def test_idle_sandboxes_are_released_and_busy_ones_kept(backends: Backends) -> N
     try:
         later = time.monotonic() + registry.idle_s + 1
         assert registry.expire_idle(now=later) == 2
-        deadline = time.monotonic() + 60
-        while not (idle.released and untokened.released) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert idle.released
-        assert untokened.released
+        eventually(lambda: idle.released and untokened.released, "both idle sandboxes to be released")
         assert not busy.closed, "a sandbox in use is never expired"
         found, why = registry.find(token)
         assert found is None
@@ -138,10 +135,7 @@ def test_the_housekeeping_task_expires_idle_sandboxes_by_itself(backend_kind: st
         if backend_kind == "services":
             check_services(b)
         sb = b.open_sandbox()
-        deadline = time.monotonic() + 60
-        while not sb.released and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert sb.released, "a sandbox idle past PLAB_IDLE_MINUTES is released without anyone asking"
+        eventually(lambda: sb.released, "a sandbox idle past PLAB_IDLE_MINUTES to be released without anyone asking")
         assert b.open_sandboxes == 0
     finally:
         b.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +15,7 @@ from source import Backends, Settings, explain, web
 from source.services.users import list_users
 from tests.conftest import PG_URL, REDIS_URL, check_services, open_app, page_text, unavailable
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import rerun_until
 
 
 @pytest.fixture
@@ -111,10 +111,7 @@ def test_page_shows_a_message_when_the_database_goes_away(monkeypatch: pytest.Mo
 
         # The status follows: within a few seconds the sidebar and the home page say it is down.
         at.switch_page("views/home.py").run()
-        deadline = time.monotonic() + 60
-        while "not answering" not in page_text(at) and time.monotonic() < deadline:
-            time.sleep(0.5)
-            at.run()
+        rerun_until(at, lambda page: "not answering" in page_text(page), "the page to say the database is down")
         assert any("not answering" in e.value for e in at.sidebar.error), [e.value for e in at.sidebar.error]
         assert any("PostgreSQL is not answering right now" in e.value for e in at.main.error)
         assert "Set `DATABASE_URL`" not in page_text(at)

@@ -6,8 +6,6 @@ import functools
 
 import fakeredis
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from source.platform.connect import PROBE_TIMEOUT, REDIS_SOCKET_TIMEOUT_S
 
@@ -28,18 +26,3 @@ def _process_fake_server() -> fakeredis.FakeServer:
 def process_fake_redis() -> fakeredis.FakeAsyncRedis:
     """A fakeredis client on the process's one in-process server."""
     return fakeredis.FakeAsyncRedis(server=_process_fake_server(), decode_responses=True)
-
-
-def fail_fast_redis(url: str, timeout: float = 2.0) -> aioredis.Redis:
-    """A Redis client that gives up within ``timeout`` and never retries by itself.
-
-    For a lab's own broker (a private server a test stops, an address where nothing
-    listens): the lab's code decides what a failure means, not a hidden retry loop.
-    """
-    return aioredis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-    )

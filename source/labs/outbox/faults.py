@@ -11,12 +11,11 @@
 from __future__ import annotations
 
 import random
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from source.domain.errors import LabError
-from source.platform.redis_clients import fail_fast_redis
+from source.platform.dead_redis import closed_port, unreachable_redis
 
 
 class InjectedFailure(LabError):
@@ -25,14 +24,6 @@ class InjectedFailure(LabError):
 
 class SimulatedCrash(Exception):
     """The publisher 'dies' here: whatever its transaction did is rolled back."""
-
-
-def dead_endpoint() -> str:
-    """A loopback address where nothing listens: a port the OS just handed out and took back."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"redis://127.0.0.1:{port}/0"
 
 
 @dataclass
@@ -54,7 +45,7 @@ class Faults:
         """The client this batch publishes through: the real one, or the dead address."""
         if self.broker_down or (self.broker_failure_rate and self.rng.random() < self.broker_failure_rate):
             if self._dead is None:
-                self._dead = fail_fast_redis(dead_endpoint(), timeout=1.0)
+                self._dead = unreachable_redis(closed_port(), timeout_s=1.0)
             return self._dead
         return broker
 

@@ -1,9 +1,11 @@
-"""Redis that is not there: a client pointed at a closed port (refused) or at a listener that
-accepts and never answers (black-holed), so a learner can break *their* cache on purpose.
+"""A Redis that is not there, for the labs that break things on purpose: refused, or black-holed.
 
-These clients are built here, for this lab only; the app's real client comes from the
-composition root (``source/platform/backends.py``) and is never touched. A learner who
-switches Redis off gets one of these as their cache client; everybody else keeps Redis.
+*Refused*: a client pointed at a loopback port nothing listens on, so connecting fails at once.
+*Black-holed*: a client pointed at a listener that accepts and never answers a byte, so every
+call waits for its timeout. Both fail fast (short timeouts, no retries of their own), so the
+lab's code decides what a failure means. Lab 4 gives one to a learner's cache; Lab 5 gives one
+to a publisher whose broker is "down". The app's real client (``backends.py``) is never touched:
+everybody else keeps Redis.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def dead_endpoint() -> str:
+    """A ``redis://`` URL on loopback where nothing listens: a port the OS just handed out and took back."""
+    return f"redis://127.0.0.1:{closed_port()}/0"
 
 
 def unreachable_redis(port: int, *, timeout_s: float = 0.25) -> Redis:
@@ -104,7 +111,7 @@ async def shared_black_hole() -> BlackHole:
 
 
 async def dead_redis(mode: OutageMode, *, timeout_s: float = 0.25) -> Redis:
-    """The cache client of a learner who switched Redis off."""
+    """A client for a Redis that refuses (``"refused"``) or never answers (``"black-holed"``); call it on the loop."""
     if mode == "refused":
         return unreachable_redis(closed_port(), timeout_s=timeout_s)
     hole = await shared_black_hole()
