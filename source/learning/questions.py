@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -72,9 +72,6 @@ class Locked(_Base):
 
     kind: Literal["locked"] = "locked"
     unlock_by: str
-
-
-Question = Annotated[MultipleChoice | Numeric | Locked, Field(discriminator="kind")]
 
 
 class Grade(BaseModel):

@@ -145,6 +145,8 @@ class JobRunner(Generic[T]):
     time_limit_s: ClassVar[float | None] = 120.0
     #: How many jobs of this kind may run at once across the whole process (``None``: no limit).
     at_once: ClassVar[int | None] = None
+    #: Kinds that share one such cap name the same gate (by default each kind has its own).
+    gate: ClassVar[str | None] = None
     #: How long a job waits for one of those places before it gives up (seconds).
     admission_timeout_s: ClassVar[float] = 30.0
     #: After Stop, how long the work may take to end by itself before it is cancelled (seconds).
@@ -189,7 +191,7 @@ class JobRunner(Generic[T]):
         try:
             if self.at_once is None:
                 return await self._timed(work)
-            gate = _gate(self.service, self.at_once)
+            gate = _gate(self.gate or self.service, self.at_once)
             waiting_phase, progress.phase = progress.phase, "Waiting for a free slot (other learners' runs)"
             try:
                 async with asyncio.timeout(self.admission_timeout_s):

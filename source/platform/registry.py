@@ -23,7 +23,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from source.platform.errors import LabFull
@@ -44,15 +43,6 @@ RETRIES_AT_ONCE = 4
 
 GONE = "The sandbox this link pointed to does not exist here (the lab may have restarted since)."
 MALFORMED = "The sandbox code in this page's address is not one this lab hands out."
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The sandbox a page works in, the token its address must carry, and why it is new (if so)."""
-
-    sandbox: Sandbox
-    token: str
-    note: str | None = None
 
 
 class SandboxRegistry:

@@ -1,10 +1,13 @@
-"""Actions run from a widget's callback, with their outcome shown where the action lives.
+"""Every click runs its action in the widget's callback, and its outcome is shown in place.
 
 A callback runs *before* the page script, so the page that follows already shows the
 action's effect: no second rerun (``st.rerun()``) to redraw it. A callback may also clear
-or refill widgets, which a script may not do once they are drawn. Its outcome (a success
-sentence, or the one-sentence explanation of a failure) waits in session state under a
-key until the page shows it in place.
+or refill widgets, which a script may not do once they are drawn. Its outcome (a sentence,
+an :class:`~source.platform.outcome.Outcome`, or the one-sentence explanation of a failure)
+waits in session state under a key until the page shows it where the action lives.
+
+    st.button("Invalidate", key="lab4_invalidate", on_click=act, args=("lab4_invalidate", invalidate))
+    show_outcome("lab4_invalidate")
 """
 
 from __future__ import annotations
@@ -15,27 +18,34 @@ from typing import Any
 import streamlit as st
 
 from source.platform.errors import explain
+from source.platform.outcome import Outcome
+
+_ICONS = {"success": None, "info": "ℹ️", "warning": "⚠️", "error": "⚠️"}
 
 
-def act(outcome_key: str, action: Callable[[], str | None]) -> bool:
-    """Run ``action``; keep its success sentence, or the explanation of its failure, for :func:`show_outcome`."""
+def act(outcome_key: str, action: Callable[[], str | Outcome | None]) -> bool:
+    """Run ``action``; keep what it reported, or the explanation of its failure, for :func:`show_outcome`."""
     try:
-        message = action()
+        said = action()
     except Exception as exc:  # noqa: BLE001 - the learner sees a message, never a traceback
-        st.session_state[outcome_key] = ("error", explain(exc))
+        st.session_state[outcome_key] = Outcome(explain(exc), "error")
         return False
-    st.session_state[outcome_key] = ("success", message) if message else None
+    st.session_state[outcome_key] = Outcome(said) if isinstance(said, str) else said
     return True
 
 
 def show_outcome(outcome_key: str, where: Any = None) -> None:
-    """Show (once) what the last action under ``outcome_key`` reported."""
+    """Show (once) what the last action under ``outcome_key`` reported, coloured by its kind."""
     outcome = st.session_state.pop(outcome_key, None)
-    if outcome is None:
+    if not isinstance(outcome, Outcome):
         return
-    kind, message = outcome
     target = where or st
-    if kind == "error":
-        target.error(message, icon="⚠️")
-    else:
-        target.success(message)
+    getattr(target, outcome.kind)(outcome.text, icon=_ICONS[outcome.kind])
+    if outcome.detail:
+        target.caption(outcome.detail)
+
+
+def button(where: Any, label: str, *, key: str, action: Callable[[], str | Outcome | None], **options: Any) -> None:
+    """A button whose callback runs ``action``, with its outcome shown right under it."""
+    where.button(label, key=key, on_click=act, args=(key, action), **options)
+    show_outcome(key, where)
