@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -17,7 +19,8 @@ from source.labs.outbox import checks as checks_lab5
 from source.labs.pooling import checks as checks_lab2
 from source.labs.repository import checks as checks_lab3
 from source.learning import measurements, progress
-from source.learning.questions import Locked, MultipleChoice, Numeric, grade, parse_number
+from source.learning.questions import Locked, MultipleChoice, Numeric, grade, parse_number, reveal
+from source.web.checks import shuffled
 from tests.conftest import assert_no_exception, open_app, page_text, unavailable
 
 ALL_CHOICES = [
@@ -40,7 +43,12 @@ def test_every_choice_explains_right_and_wrong(question: MultipleChoice) -> None
         wrong = grade(question, option.id)
         assert wrong.status == "wrong"
         assert option.why in wrong.message, "the learner is told why their choice is wrong"
-        assert question.right.text in wrong.message, "and what the answer is, with its reason"
+        assert "The answer is" not in wrong.message, "a first wrong try gets a hint, not the answer"
+        again = grade(question, option.id, tries=2)
+        assert again.status == "revealed"
+        assert f"The answer is **{question.right.text}**: {question.right.why}" in again.message
+    assert reveal(question).status == "revealed"
+    assert question.right.why in reveal(question).message
     assert grade(question, None).status == "invalid"
     assert grade(question, "not-an-option").status == "invalid"
 
@@ -65,8 +73,14 @@ def test_numbers_are_graded_within_the_stated_tolerance() -> None:
     assert grade(q, "400").passed
     assert grade(q, " 400.9 ms").passed, "the unit may be typed"
     assert grade(q, "1,000").status == "wrong"
-    assert grade(q, "402").status == "wrong"
+    assert "too high" in grade(q, "402").message
+    assert "too low" in grade(q, "398").message
+    assert "400" not in grade(q, "398").message, "a first wrong number is not told the answer"
     assert "Check the unit" in grade(q, "0.4").message
+    shown = grade(q, "398", tries=2)
+    assert shown.status == "revealed"
+    assert "The answer is 400 ms" in shown.message
+    assert "w" in shown.message, "with the working"
     rel = _number(1000, tolerance_rel=0.02)
     assert rel.tolerance_text() == "within ±2 %"
     assert grade(rel, "1,019").passed
@@ -160,6 +174,34 @@ def test_lab1_check_right_wrong_and_unanswered(app_env: str) -> None:
     assert f"Knowledge checks passed: {len(checks_lab1.CHOICES)}/" in sidebar
 
 
+def test_options_come_in_each_learners_own_order() -> None:
+    alice, bob = cast(Sandbox, SimpleNamespace(id="a1b2c3d4e5f6")), cast(Sandbox, SimpleNamespace(id="0f9e8d7c6b5a"))
+    mine = [[o.id for o in shuffled(q, alice)] for q in ALL_CHOICES]
+    assert mine == [[o.id for o in shuffled(q, alice)] for q in ALL_CHOICES], "the same order on every rerun"
+    assert mine != [[o.id for o in shuffled(q, bob)] for q in ALL_CHOICES], "another learner gets another order"
+    assert not all(shuffled(q, alice)[0].correct for q in ALL_CHOICES), "the answer is not always listed first"
+    assert [sorted(order) for order in mine] == [sorted(o.id for o in q.options) for q in ALL_CHOICES]
+
+
+def test_a_second_wrong_try_or_show_me_reveals_and_a_revealed_answer_never_passes(app_env: str) -> None:
+    at = open_app("views/lab1_data_models.py")
+    first, second = checks_lab1.CHOICES[0], checks_lab1.CHOICES[1]
+    wrong = next(o for o in first.options if not o.correct)
+    at = _answer(at, first.id, wrong.id)
+    assert "Hint" in _feedback(at) or wrong.why in _feedback(at)
+    assert "The answer is" not in _feedback(at)
+    at = _answer(at, first.id, wrong.id)
+    assert f"The answer is **{first.right.text}**" in _feedback(at).replace("\\", "")
+    at = _answer(at, first.id, first.right.id)
+    assert "counts as revealed, not passed" in " ".join(c.value for c in at.caption)
+    at.button(key=f"kc_{second.id}_reveal").click().run()
+    assert_no_exception(at)
+    assert second.right.why in _feedback(at)
+    at = _answer(at, second.id, second.right.id)
+    sidebar = " ".join(c.value for c in at.sidebar.caption)
+    assert "Knowledge checks passed: 0/" in sidebar, "neither revealed question counts as passed"
+
+
 def test_lab1_cascade_question_uses_the_learners_delete(app_env: str) -> None:
     from tests.test_lab1_page import add_children, create_user, delete_selected
 
@@ -170,7 +212,8 @@ def test_lab1_cascade_question_uses_the_learners_delete(app_env: str) -> None:
     prompt = " ".join(m.value for m in at.markdown if "Your last delete removed" in m.value)
     assert "2 assessment(s) and 3 score(s)" in prompt
     at = _answer(at, "lab1_cascade_rows", "5")
-    assert "the answer is 6 rows" in _feedback(at)
+    assert "5 rows is too low" in _feedback(at)
+    assert "6" not in _feedback(at), "the first wrong try is not told the answer"
     at = _answer(at, "lab1_cascade_rows", "six")
     assert "'six' is not a number" in _feedback(at)
     at = _answer(at, "lab1_cascade_rows", "6")
@@ -189,7 +232,8 @@ def test_lab2_check_is_locked_then_graded_against_the_measured_run(app_env: str)
     assert "= 3 connections" in prompt
     assert "D = 10 ms" in prompt
     at = _answer(at, "lab2_bound", "60")  # wrong: 20/3 rounds up to 7
-    assert "the answer is 70 ms" in _feedback(at)
+    assert "60 ms is too low" in _feedback(at)
+    assert "70" not in _feedback(at)
     at = _answer(at, "lab2_bound", "70 ms")
     assert "⌈20/3⌉ = 7 rounds" in " ".join(s.value for s in at.success)
     at = _answer(at, "lab2_double_pool", "")
@@ -211,7 +255,7 @@ def test_lab3_check_is_graded_against_the_learners_comparison(app_env: str) -> N
     prompt = " ".join(m.value for m in at.markdown if "How many SQL statements did that send?" in m.value)
     assert "loaded 40 users" in prompt
     at = _answer(at, "lab3_lazy_queries", "40")
-    assert "the answer is 41 statements" in _feedback(at)
+    assert "40 statements is too low" in _feedback(at)
     at = _answer(at, "lab3_lazy_queries", "41")
     assert "40 + 1" in " ".join(s.value for s in at.success)
     for choice in checks_lab3.CHOICES:
@@ -232,7 +276,8 @@ def test_lab4_check_is_graded_against_the_learners_reads(app_env: str) -> None:
     at = _answer(at, "lab4_hit_ratio", "2/3")
     assert "is not a number" in _feedback(at)
     at = _answer(at, "lab4_hit_ratio", "0.5")
-    assert "the answer is 0.6667" in _feedback(at)
+    assert "is too low" in _feedback(at)
+    assert "0.6667" not in _feedback(at)
     at = _answer(at, "lab4_hit_ratio", "0.667")
     assert "Correct." in " ".join(s.value for s in at.success)
     for choice in checks_lab4.CHOICES:

@@ -18,12 +18,15 @@ if TYPE_CHECKING:
 
 VISITED = "progress:visited"
 CHECKS = "progress:checks"  # hash: question id -> lab
+REVEALED = "progress:revealed"  # hash: question id -> lab, for answers shown before they were found
+TRIES = "progress:tries"  # hash: question id -> wrong-or-right tries so far
 EXERCISE = "progress:exercise"  # the summary of the last design that passed
 
 
 class Progress(BaseModel):
     visited: set[str] = set()
     passed: dict[str, set[str]] = {}  # lab -> ids of the questions answered correctly
+    revealed: dict[str, set[str]] = {}  # lab -> ids of the questions whose answer was shown
     exercise: str | None = None
 
     def passed_in(self, lab: str) -> int:
@@ -40,11 +43,32 @@ async def visit(sandbox: Sandbox, page: str) -> None:
         await store.client(sandbox).sadd(VISITED, page)
 
 
-async def pass_check(sandbox: Sandbox, lab: str, question_id: str) -> None:
-    """Remember a correct answer. A later wrong answer does not take it back."""
+async def count_try(sandbox: Sandbox, question_id: str) -> int:
+    """Count one more graded answer to ``question_id``; returns how many there have been."""
     await store.ready(sandbox)
     async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-        await store.client(sandbox).hset(CHECKS, question_id, lab)
+        return int(await store.client(sandbox).hincrby(TRIES, question_id, 1))
+
+
+async def pass_check(sandbox: Sandbox, lab: str, question_id: str) -> bool:
+    """Remember a correct answer, unless its answer was shown first; True if it counts.
+
+    A later wrong answer does not take a pass back.
+    """
+    await store.ready(sandbox)
+    redis = store.client(sandbox)
+    async with asyncio.timeout(store.REDIS_TIMEOUT_S):
+        if await redis.hexists(REVEALED, question_id):
+            return False
+        await redis.hset(CHECKS, question_id, lab)
+        return True
+
+
+async def reveal_check(sandbox: Sandbox, lab: str, question_id: str) -> None:
+    """Remember that the answer was shown: the question counts as revealed, and no later answer passes it."""
+    await store.ready(sandbox)
+    async with asyncio.timeout(store.REDIS_TIMEOUT_S):
+        await store.client(sandbox).hset(REVEALED, question_id, lab)
 
 
 async def complete_exercise(sandbox: Sandbox, summary: str) -> None:
@@ -59,8 +83,13 @@ async def load(sandbox: Sandbox) -> Progress:
     async with asyncio.timeout(store.REDIS_TIMEOUT_S):
         visited = await redis.smembers(VISITED)
         checks = await redis.hgetall(CHECKS)
+        shown = await redis.hgetall(REVEALED)
         exercise = await redis.get(EXERCISE)
-    passed: dict[str, set[str]] = {}
-    for question_id, lab in checks.items():
-        passed.setdefault(lab, set()).add(question_id)
-    return Progress(visited=set(visited), passed=passed, exercise=exercise)
+    return Progress(visited=set(visited), passed=_by_lab(checks), revealed=_by_lab(shown), exercise=exercise)
+
+
+def _by_lab(ids: dict[str, str]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for question_id, lab in ids.items():
+        found.setdefault(lab, set()).add(question_id)
+    return found

@@ -1,9 +1,14 @@
-"""Knowledge-check questions as data, and the grader that explains *why*.
+"""Knowledge-check questions as data, and the grader that teaches instead of telling.
 
 Two kinds of question: multiple choice, where every option carries the reason it is right
 or wrong, and numeric, where the answer is computed from the learner's own measurements
 and accepted within a stated tolerance. A third kind, :class:`Locked`, stands for a
 numeric question whose measurement the learner has not made yet.
+
+A first wrong answer gets a hint toward the idea (why that choice does not hold; whether a
+number is too high or too low), never the answer. The answer and its working appear after a
+second wrong try, or when the learner asks (*Show me*): the question is then *revealed*, and
+a revealed question no longer counts as passed, whatever is answered after.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ class _Base(BaseModel):
     lab: str
     objective: str
     prompt: str
+    #: A nudge toward the idea for a first wrong answer; never the answer itself.
+    hint: str = ""
 
 
 class MultipleChoice(_Base):
@@ -74,9 +81,14 @@ class Locked(_Base):
     unlock_by: str
 
 
+#: How many wrong tries a question takes before its answer is shown.
+TRIES_BEFORE_REVEAL = 2
+
+
 class Grade(BaseModel):
     question_id: str
-    status: Literal["correct", "wrong", "invalid"]
+    #: ``wrong``: a hint, try again; ``revealed``: the answer is shown, the question cannot be passed any more.
+    status: Literal["correct", "wrong", "invalid", "revealed"]
     message: str
 
     @property
@@ -114,16 +126,45 @@ def parse_number(raw: object, unit: str) -> float | str:
     return value
 
 
-def grade(question: MultipleChoice | Numeric | Locked, raw: object) -> Grade:
-    """Grade one answer. Malformed or missing answers are ``invalid``, never ``wrong``."""
+def grade(question: MultipleChoice | Numeric | Locked, raw: object, *, tries: int = 1) -> Grade:
+    """Grade one answer, the learner's ``tries``-th (counting this one).
+
+    Malformed or missing answers are ``invalid``, never ``wrong``, and do not count as a try.
+    A wrong answer gets a hint; from the :data:`TRIES_BEFORE_REVEAL`-th on, the answer too.
+    """
     if isinstance(question, Locked):
         return Grade(question_id=question.id, status="invalid", message=f"Not yet: {question.unlock_by}")
     if isinstance(question, MultipleChoice):
-        return _grade_choice(question, raw)
-    return _grade_number(question, raw)
+        return _grade_choice(question, raw, tries)
+    return _grade_number(question, raw, tries)
 
 
-def _grade_choice(question: MultipleChoice, raw: object) -> Grade:
+def reveal(question: MultipleChoice | Numeric | Locked) -> Grade:
+    """The answer and why (*Show me*): the question is revealed, not passed."""
+    if isinstance(question, Locked):
+        return Grade(question_id=question.id, status="invalid", message=f"Not yet: {question.unlock_by}")
+    return Grade(question_id=question.id, status="revealed", message=_answer(question))
+
+
+def _answer(question: MultipleChoice | Numeric) -> str:
+    if isinstance(question, MultipleChoice):
+        return f"The answer is **{question.right.text}**: {question.right.why}"
+    return (
+        f"The answer is {question.answer:,.4g} {question.unit} (accepted {question.tolerance_text()}). "
+        f"{question.working}"
+    )
+
+
+def _wrong(question: MultipleChoice | Numeric, said: str, tries: int) -> Grade:
+    if tries >= TRIES_BEFORE_REVEAL:
+        return Grade(question_id=question.id, status="revealed", message=f"Not quite. {said} {_answer(question)}")
+    hint = f" Hint: {question.hint}" if question.hint else ""
+    return Grade(
+        question_id=question.id, status="wrong", message=f"Not quite. {said}{hint} Try once more, or press *Show me*."
+    )
+
+
+def _grade_choice(question: MultipleChoice, raw: object, tries: int) -> Grade:
     if raw is None or raw == "":
         return Grade(question_id=question.id, status="invalid", message="Pick one of the options first.")
     chosen = next((o for o in question.options if o.id == raw), None)
@@ -131,27 +172,19 @@ def _grade_choice(question: MultipleChoice, raw: object) -> Grade:
         return Grade(question_id=question.id, status="invalid", message="That is not one of the options; pick one.")
     if chosen.correct:
         return Grade(question_id=question.id, status="correct", message=f"Correct. {chosen.why}")
-    right = question.right
-    return Grade(
-        question_id=question.id,
-        status="wrong",
-        message=f"Not quite. {chosen.why} The answer is **{right.text}**: {right.why}",
-    )
+    return _wrong(question, chosen.why, tries)
 
 
-def _grade_number(question: Numeric, raw: object) -> Grade:
+def _grade_number(question: Numeric, raw: object, tries: int) -> Grade:
     value = parse_number(raw, question.unit)
     if isinstance(value, str):
         return Grade(question_id=question.id, status="invalid", message=value)
-    said = f"You said {value:,.4g} {question.unit}; the answer is {question.answer:,.4g} {question.unit}"
-    accepted = f"(accepted {question.tolerance_text()})"
     if abs(value - question.answer) <= question.tolerance:
-        return Grade(
-            question_id=question.id, status="correct", message=f"Correct. {said} {accepted}. {question.working}"
+        said = (
+            f"You said {value:,.4g} {question.unit}, accepted {question.tolerance_text()} of the value from your run."
         )
-    hint = ""
+        return Grade(question_id=question.id, status="correct", message=f"Correct. {said} {question.working}")
+    said = f"{value:,.4g} {question.unit} is too {'high' if value > question.answer else 'low'}."
     if question.answer and value and any(math.isclose(value / question.answer, f, rel_tol=0.05) for f in (1000, 0.001)):
-        hint = f" Check the unit: the question asks for {question.unit}."
-    return Grade(
-        question_id=question.id, status="wrong", message=f"Not quite. {said} {accepted}. {question.working}{hint}"
-    )
+        said += f" Check the unit: the question asks for {question.unit}."
+    return _wrong(question, said, tries)

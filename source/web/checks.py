@@ -1,12 +1,16 @@
 """A lab's knowledge check at the end of its page: one call, ``knowledge_check("lab1")``.
 
 Every question is its own form (so typing does not rerun the page) with explicit keys:
-``kc_<question id>`` for the answer, ``kc_<question id>_submit`` for the button. The grade
-stays under the question until the learner answers again.
+``kc_<question id>`` for the answer, ``kc_<question id>_submit`` to check it and
+``kc_<question id>_reveal`` for *Show me*. Options are shown in an order of the learner's own
+(stable across reruns, different from learner to learner), so "the first one" is no answer.
+Grading runs in the buttons' callbacks; the grade stays under the question until the next try.
 """
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
@@ -14,19 +18,34 @@ import streamlit as st
 from source import web
 from source.course import COURSE
 from source.learning import measurements, progress
+from source.learning.catalogue import AnyQuestion
 from source.learning.measurements import Measurement
-from source.learning.questions import Grade, Locked, MultipleChoice, Numeric, grade
+from source.learning.questions import Grade, Locked, MultipleChoice, grade, reveal
 from source.platform.errors import explain
 from source.platform.sandbox import Sandbox
 
-_SHOW = {"correct": (st.success, "✅"), "wrong": (st.warning, "🤔"), "invalid": (st.info, "✍️")}
+_SHOW = {
+    "correct": (st.success, "✅"),
+    "wrong": (st.warning, "🤔"),
+    "invalid": (st.info, "✍️"),
+    "revealed": (st.info, "👁️"),
+}
 
 
-async def _open(sandbox: Sandbox, lab: str) -> tuple[list[Measurement], set[str]]:
+@dataclass
+class Standing:
+    """What the learner has done with this lab's questions so far."""
+
+    found: list[Measurement] = field(default_factory=list)
+    passed: set[str] = field(default_factory=set)
+    revealed: set[str] = field(default_factory=set)
+
+
+async def _open(sandbox: Sandbox, lab: str) -> Standing:
     await progress.visit(sandbox, lab)
     found = await measurements.load(sandbox, lab)
     mine = await progress.load(sandbox)
-    return found, mine.passed.get(lab, set())
+    return Standing(found, mine.passed.get(lab, set()), mine.revealed.get(lab, set()))
 
 
 def record_visit(page: str) -> None:
@@ -47,39 +66,48 @@ def knowledge_check(lab: str) -> None:
     st.divider()
     st.header("✅ Knowledge check")
     try:
-        found, passed = box.run(_open(box, lab))
+        standing = box.run(_open(box, lab))
     except Exception as exc:  # noqa: BLE001 - the questions still work; only saving progress does not
         st.warning(f"Your progress could not be read, so it will not be saved this time: {explain(exc)}")
-        found, passed = [], set()
-    questions = COURSE.questions_for(lab, found)
+        standing = Standing()
+    questions = COURSE.questions_for(lab, standing.found)
     if not questions:
         st.info("This lab's knowledge check is on its way.")
         return
-    objective = questions[0].objective
-    summary = st.empty()  # filled in after the answers of this run are graded
+    st.caption(
+        f"Objective: **{questions[0].objective}**. A wrong answer gets a hint; the answer shows after a second "
+        "wrong try or when you press *Show me*, and a question whose answer was shown does not count as passed. "
+        "Questions with numbers are computed from your own measurements on this page."
+    )
     for number, question in enumerate(questions, 1):
-        if _render(box, question, number, question.id in passed):
-            passed = passed | {question.id}
-    summary.caption(
-        f"Objective: **{objective}**. Every answer gets an explanation; questions with numbers are computed from "
-        f"your own measurements on this page. You have answered {len(passed & {q.id for q in questions})} of "
-        f"{len(questions)} correctly so far."
+        _render(box, question, number, standing)
+    ids = {q.id for q in questions}
+    st.caption(
+        f"You have answered {len(standing.passed & ids)} of {len(questions)} correctly so far"
+        + (f"; {len(standing.revealed & ids)} answer(s) shown." if standing.revealed & ids else ".")
     )
 
 
-def _render(box: Sandbox, question: MultipleChoice | Numeric | Locked, number: int, passed_before: bool) -> bool:
-    """Draw one question and its last grade; True when it was answered correctly in this run."""
+def shuffled(question: MultipleChoice, sandbox: Sandbox) -> list[Any]:
+    """The options in this learner's own order: the same on every rerun, not the same for every learner."""
+    options = list(question.options)
+    random.Random(f"{sandbox.id}:{question.id}").shuffle(options)  # noqa: S311 - an order, not a secret
+    return options
+
+
+def _render(box: Sandbox, question: AnyQuestion, number: int, standing: Standing) -> None:
+    """Draw one question, its buttons and its last grade."""
     key = f"kc_{question.id}"
     if isinstance(question, Locked):
         st.markdown(f"**{number}. {question.prompt}**")
         st.info(f"🔒 Unlocks when you {question.unlock_by}")
-        return False
-    answer: Any
+        return
+    mark = " ✅" if question.id in standing.passed else (" 👁️" if question.id in standing.revealed else "")
     with st.form(f"{key}_form"):
-        st.markdown(f"**{number}.** {question.prompt}" + (" ✅" if passed_before else ""))
+        st.markdown(f"**{number}.** {question.prompt}{mark}")
         if isinstance(question, MultipleChoice):
-            texts = {o.id: o.text for o in question.options}
-            answer = st.radio(
+            texts = {o.id: o.text for o in shuffled(question, box)}
+            st.radio(
                 "Your answer",
                 list(texts),
                 index=None,
@@ -88,25 +116,71 @@ def _render(box: Sandbox, question: MultipleChoice | Numeric | Locked, number: i
                 label_visibility="collapsed",
             )
         else:
-            answer = st.text_input(
+            st.text_input(
                 f"Your answer, in {question.unit}",
                 key=key,
                 max_chars=40,
                 help=f"A number; accepted {question.tolerance_text()} of the value computed from your run.",
             )
             st.caption(f"Computed from {question.measured_from}; accepted {question.tolerance_text()}.")
-        submitted = st.form_submit_button("Check my answer", key=f"{key}_submit")
-    passed_now = False
-    if submitted:
-        result = grade(question, answer)
-        st.session_state[f"{key}_grade"] = result.model_dump()
-        if result.passed:
-            passed_now, _ = web.attempt(lambda: box.run(progress.pass_check(box, question.lab, question.id)))
-            if not passed_now:
-                st.caption("Your answer is right, but it could not be saved to your progress.")
-    shown = st.session_state.get(f"{key}_grade")
-    if shown is not None:
+        left, right = st.columns([1, 1])
+        left.form_submit_button("Check my answer", key=f"{key}_submit", on_click=_check, args=(box, question))
+        right.form_submit_button(
+            "Show me",
+            key=f"{key}_reveal",
+            on_click=_show,
+            args=(box, question),
+            help="Shows the answer and why; the question then counts as revealed, not passed.",
+        )
+    if (shown := st.session_state.get(f"{key}_grade")) is not None:
         result = Grade.model_validate(shown)
         show, icon = _SHOW[result.status]
         show(result.message, icon=icon)
-    return passed_now
+        if note := st.session_state.get(f"{key}_note"):
+            st.caption(note)
+
+
+def _check(box: Sandbox, question: AnyQuestion) -> None:
+    """The *Check my answer* callback: grade this try, and keep a pass or a reveal in the learner's progress."""
+    key = f"kc_{question.id}"
+    answer = st.session_state.get(key)
+    first = grade(question, answer)
+    st.session_state.pop(f"{key}_note", None)
+    if first.status == "invalid":  # a malformed answer is no try
+        st.session_state[f"{key}_grade"] = first.model_dump()
+        return
+    try:
+        tries = box.run(progress.count_try(box, question.id))
+    except Exception as exc:  # noqa: BLE001 - graded all the same, as a first try
+        tries = 1
+        st.session_state[f"{key}_note"] = f"Your answer could not be saved to your progress: {explain(exc)}"
+    result = grade(question, answer, tries=tries)
+    st.session_state[f"{key}_grade"] = result.model_dump()
+    if result.status == "correct":
+        _save(
+            box,
+            key,
+            progress.pass_check(box, question.lab, question.id),
+            "This one's answer was shown earlier, so it counts as revealed, not passed.",
+        )
+    elif result.status == "revealed":
+        _save(box, key, progress.reveal_check(box, question.lab, question.id), None)
+
+
+def _show(box: Sandbox, question: AnyQuestion) -> None:
+    """The *Show me* callback: the answer and why, and the question recorded as revealed."""
+    key = f"kc_{question.id}"
+    st.session_state[f"{key}_grade"] = reveal(question).model_dump()
+    st.session_state.pop(f"{key}_note", None)
+    _save(box, key, progress.reveal_check(box, question.lab, question.id), None)
+
+
+def _save(box: Sandbox, key: str, saving: Any, refused: str | None) -> None:
+    """Write a pass or a reveal; a pass that did not count (or could not be written) is said under the grade."""
+    try:
+        counted = box.run(saving)
+    except Exception as exc:  # noqa: BLE001 - the grade stands; only the progress is not saved
+        st.session_state[f"{key}_note"] = f"Your answer could not be saved to your progress: {explain(exc)}"
+        return
+    if counted is False and refused:
+        st.session_state[f"{key}_note"] = refused

@@ -39,9 +39,10 @@ def send_replies_at_once() -> None:
         return
     st.session_state[DONE_KEY] = True
     ctx = get_script_run_ctx()
-    if ctx is None or not Runtime.exists():
+    sessions = getattr(Runtime.instance(), "_session_mgr", None) if Runtime.exists() else None
+    if ctx is None or sessions is None:
         return  # not served over a websocket (AppTest, bare mode)
-    info = Runtime.instance()._session_mgr.get_active_session_info(ctx.session_id)
+    info = sessions.get_active_session_info(ctx.session_id)
     client = getattr(info, "client", None)
     websocket, sender = getattr(client, "_websocket", None), getattr(client, "_sender_task", None)
     if websocket is None or not isinstance(sender, asyncio.Task):
