@@ -13,6 +13,7 @@ from sqlalchemy import text
 from source import Backends, Settings, explain, web
 from source.platform import sandbox as sandbox_module
 from source.platform.config import parse_database_url, parse_redis_url, safe_url
+from source.platform.connect import in_short
 from tests.conftest import PG_URL, REDIS_URL, assert_no_exception, check_services, open_app, page_text
 from tests.waiting import eventually
 
@@ -118,6 +119,22 @@ def test_unreachable_configured_servers_never_ask_the_learner_to_set_the_url(mon
     shown = page_text(at)
     assert "Set `DATABASE_URL`" not in shown
     assert "configured for its own servers" in shown
+    assert "The configured PostgreSQL is unreachable" in shown
+    assert "127.0.0.1" not in shown, "the learners are told which server failed, never where it is"
+    assert "nowhere" not in shown
+
+
+def test_learners_see_which_backend_runs_never_its_address(app_env: str) -> None:
+    at = open_app("views/home.py")
+    assert_no_exception(at)
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    if app_env == "services":
+        assert "PostgreSQL · configured" in sidebar
+        assert "Redis · configured" in sidebar
+    else:
+        assert "SQLite · a temporary file per learner" in sidebar
+    assert "127.0.0.1" not in page_text(at)
+    assert "postgres" not in page_text(at).replace("PostgreSQL", "")
 
 
 def test_the_settings_are_read_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,3 +275,20 @@ def test_a_sandbox_whose_migration_fails_cleans_up_after_itself(
 def test_too_many_clients_is_explained_in_plain_words() -> None:
     message = explain(asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"))
     assert "no free connections" in message
+
+
+@pytest.mark.parametrize(
+    ("failure", "kept"),
+    [
+        (ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 1)"), "Connect call failed"),
+        (ConnectionError('PostgreSQL server at "10.1.2.3:5432" rejected SSL upgrade'), "rejected SSL upgrade"),
+        (OSError("Connect call failed ('::1', 1, 0, 0)"), "Connect call failed"),
+        (OSError("could not reach db.internal.example:6543"), "could not reach"),
+        (TimeoutError(), "no answer within the time limit"),
+    ],
+)
+def test_a_failure_is_told_without_the_servers_address(failure: BaseException, kept: str) -> None:
+    said = in_short(failure, "postgresql://lab:pw@db.internal.example:6543/x")
+    assert kept in said
+    for address in ("127.0.0.1", "10.1.2.3", "::1", "db.internal.example", "6543", "5432"):
+        assert address not in said, said

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import tempfile
 import time
 import uuid
@@ -35,6 +36,8 @@ from source.platform.runtime import AsyncRuntime
 from source.platform.sandbox import Sandbox
 
 __all__ = ["SQLITE_FOLDER_PREFIX", "BackendStatus", "Backends", "sweep_stale_sqlite_folders"]
+
+log = logging.getLogger(__name__)
 
 #: How long a blocking release (tests, benchmarks) waits before leaving it to the sweep (seconds).
 RELEASE_WAIT_S = 60.0
@@ -92,13 +95,19 @@ class Backends:
             redis_configured=settings.redis_configured or settings.redis_url is not None,
             config_notes=settings.notes,
             database="PostgreSQL" if engine is not None else "SQLite",
-            database_where=safe_url(settings.database_url) if engine is not None else "a temporary file per learner",
+            database_where="configured" if engine is not None else "a temporary file per learner",
             database_note=db_note,
             redis="Redis" if not isinstance(client, fakeredis.FakeAsyncRedis) else "fakeredis",
-            redis_where=safe_url(settings.redis_url)
-            if not isinstance(client, fakeredis.FakeAsyncRedis)
-            else "in-process",
+            redis_where="configured" if not isinstance(client, fakeredis.FakeAsyncRedis) else "in-process",
             redis_note=redis_note,
+        )
+        # Where the servers are is for whoever runs the app (the log), never for the learners' pages.
+        log.info(
+            "Backends: %s (%s), %s (%s)",
+            status.database,
+            safe_url(settings.database_url) if engine is not None else "SQLite files",
+            status.redis,
+            safe_url(settings.redis_url) if status.redis == "Redis" else "in-process",
         )
         backends = cls(settings, runtime, status, engine, client)
         try:

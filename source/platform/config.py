@@ -180,7 +180,7 @@ def parse_redis_url(url: str | None) -> tuple[str | None, list[str]]:
     except ValueError as exc:
         return None, [f"REDIS_URL cannot be used: {exc}. The lab runs on fakeredis instead."]
     if parsed.drivername not in ("redis", "rediss", "unix"):
-        return None, [f"REDIS_URL must start with redis://, rediss:// or unix:// ({safe_url(url)}); using fakeredis."]
+        return None, ["REDIS_URL must start with redis://, rediss:// or unix://; using fakeredis."]
     # redis-py parses the URL itself (and decodes the credentials): hand it the encoded form.
     return parsed.render_as_string(hide_password=False), []
 

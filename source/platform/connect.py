@@ -7,6 +7,8 @@ fakeredis), and says why. Every probe is bounded, and a probe cut short disposes
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from typing import Any
 
 import fakeredis
@@ -14,8 +16,10 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from source.platform.config import Settings, safe_url
+from source.platform.config import Settings, safe_url, split_url
 from source.platform.engines import postgres_engine
+
+log = logging.getLogger(__name__)
 
 #: How long start-up waits for a configured server before falling back (seconds).
 PROBE_TIMEOUT = 5.0
@@ -33,7 +37,8 @@ async def connect_database(settings: Settings) -> tuple[AsyncEngine | None, str 
     if not url:
         return None, None
     if not url.startswith("postgresql"):
-        return None, f"DATABASE_URL names an unsupported database ({safe_url(url)}); using SQLite."
+        log.warning("DATABASE_URL names an unsupported database (%s); using SQLite", safe_url(url))
+        return None, "DATABASE_URL names a database this lab does not support; using SQLite."
     engine = postgres_engine(
         url,
         statement_timeout_s=settings.statement_timeout_s,
@@ -47,7 +52,8 @@ async def connect_database(settings: Settings) -> tuple[AsyncEngine | None, str 
         await engine.dispose()
         if not isinstance(exc, Exception):
             raise  # cancelled: the engine is disposed, the cancellation goes on
-        return None, f"PostgreSQL at {safe_url(url)} is unreachable ({describe(exc)}); using SQLite instead."
+        log.warning("PostgreSQL at %s is unreachable (%s); using SQLite instead", safe_url(url), describe(exc))
+        return None, f"The configured PostgreSQL is unreachable ({in_short(exc, url)}); using SQLite instead."
     return engine, None
 
 
@@ -62,7 +68,8 @@ async def connect_redis(url: str | None) -> tuple[Any, str | None]:
             return client, None
         except Exception as exc:  # noqa: BLE001
             await client.aclose()
-            note = f"Redis at {safe_url(url)} is unreachable ({describe(exc)}); using fakeredis instead."
+            log.warning("Redis at %s is unreachable (%s); using fakeredis instead", safe_url(url), describe(exc))
+            note = f"The configured Redis is unreachable ({in_short(exc, url)}); using fakeredis instead."
             return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True), note
     return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True), None
 
@@ -73,3 +80,20 @@ def describe(exc: BaseException) -> str:
         return "no answer within the time limit"
     text_ = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text_}"[:200] if text_ else type(exc).__name__
+
+
+#: Addresses as drivers quote them: ``('127.0.0.1', 1)``, ``"127.0.0.1:5432"``, ``[::1]:6379``, ``db.host:5432``.
+_ADDRESSES = (
+    re.compile(r"\('[^']*'(,\s*\d+)*\)"),
+    re.compile(r"\"[^\"\s]*:\d+\""),
+    re.compile(r"\[[0-9a-fA-F:]+\](:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b|\b[\w-]+(\.[\w-]+)+:\d+\b"),
+)
+
+
+def in_short(exc: BaseException, url: str | None = None) -> str:
+    """The failure in a sentence fit for a page every learner reads: the driver's reason, without the address."""
+    text = describe(exc)
+    for pattern in _ADDRESSES:
+        text = pattern.sub("(the server)", text)
+    host = split_url(url).host if url else None
+    return text.replace(host, "(the server)") if host else text
