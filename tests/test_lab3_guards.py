@@ -1,21 +1,25 @@
-"""Lab 3's limits: the simulated round trip, bad input, and jobs that stop when nobody waits."""
+"""Lab 3's limits: the simulated round trip, bad input, and jobs that run on in the background until stopped."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import statistics
+import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from source import Backends, InvalidInput, LabError, NotFound, Sandbox
 from source.domain.dtos import parse, parse_id
-from source.labs.repository import jobs, measure, plans, scaling, seeding, trap
+from source.domain.repositories import UserRepository
+from source.labs.repository import actions, jobs, measure, plans, scaling, seeding, trap
 from source.labs.repository.measure import LoadSettings, run_strategy
 from source.labs.repository.seeding import SeedRequest
-
-T = TypeVar("T")
+from source.platform.jobs import Progress
+from tests.waiting import eventually
 
 
 def seed(sandbox: Sandbox, users: int, scores: int) -> None:
@@ -128,59 +132,155 @@ def test_an_empty_sandbox_gets_a_clear_message_everywhere(sandbox: Sandbox) -> N
     assert sandbox.run(seeding.remove_seeded()) == 0
 
 
-def wait_until_running(progress: jobs.Progress, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while progress.done == 0:
-        assert time.monotonic() < deadline, "the job never started"
-        time.sleep(0.01)
+@pytest.fixture
+def held_second_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seeding writes its first batch of users, then waits at the second one until it is stopped."""
+    real = UserRepository.bulk_insert_users
+    calls = 0
+
+    async def held(self: UserRepository, users: list[dict[str, object]]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            await asyncio.sleep(3600)  # Stop cancels this wait
+        await real(self, users)
+
+    monkeypatch.setattr(UserRepository, "bulk_insert_users", held)
 
 
-def wait_until_stopped(sandbox: Sandbox, timeout: float = 10) -> None:
-    slot = sandbox.services[jobs.JOB_KEY]
-    deadline = time.monotonic() + timeout
-    while slot.task is not None:
-        assert time.monotonic() < deadline, "the job is still registered as running"
-        time.sleep(0.01)
+@pytest.mark.usefixtures("held_second_batch")
+def test_a_stopped_seed_leaves_nothing_behind_and_says_so(sandbox: Sandbox) -> None:
+    runner = jobs.SeedRunner.of(sandbox)
+    job = runner.start(SeedRequest(users=2000, scores_per_user=20))
+    eventually(lambda: job.progress.done == seeding.BATCH_USERS, "the seed to write its first batch")
+    with pytest.raises(LabError, match="already running"):
+        runner.start(SeedRequest(users=10, scores_per_user=1))
+    with pytest.raises(LabError, match="A seed is running in your sandbox"):
+        sandbox.run(actions.remove_seeded())
+    assert runner.stop()
+    eventually(lambda: runner.running() is None, "the stopped seed to end")
+    assert runner.last is None, "no report was invented for a stopped seed"
+    assert not runner.last_failed
+    assert runner.last_note == (
+        f"Seeding was stopped after {seeding.BATCH_USERS} of 2,000 users. It writes in one transaction, which was "
+        "rolled back: nothing was added."
+    )
+    assert sandbox.run(seeding.seeded_count()) == 0, "one transaction: the batch written before the stop is gone"
 
 
-def test_a_seeding_cut_off_leaves_nothing_behind(sandbox: Sandbox) -> None:
-    progress = jobs.Progress()
-    future = jobs.start(sandbox, seeding.seed(SeedRequest(users=2000, scores_per_user=20), progress))
-    wait_until_running(progress)
-    future.cancel()  # what the page does when the learner navigates away
-    with pytest.raises(LabError, match="stopped"):
-        jobs.wait_with_progress(future, lambda: None, timeout_s=30)
-    assert sandbox.run(seeding.seeded_count()) in (0, 2000), "one transaction: all of it or none of it"
-    wait_until_stopped(sandbox)
+def test_a_job_runs_on_with_nobody_watching(sandbox: Sandbox) -> None:
+    """Nothing polls the job (the learner left the page): it still ends, and keeps its result for their return."""
+    seed(sandbox, 40, 2)
+    runner = jobs.ComparisonRunner.of(sandbox)
+    actions.start_comparison(runner, round_trip_ms=1.0, threshold=3)
+    done = eventually(lambda: runner.job is not None and not runner.job.running, "the comparison to end")
+    assert done
+    assert runner.running() is None
+    assert runner.last is not None
+    assert [run.queries for run in runner.last.runs] == [41, 41, 2, 1]
+    assert runner.last_note is None
+    assert jobs.ComparisonRunner.of(sandbox) is runner, "a learner who comes back finds the same runner"
 
 
-def test_a_new_job_or_a_reset_stops_the_running_one(sandbox: Sandbox) -> None:
-    seed(sandbox, 100, 1)
-    first_progress = jobs.Progress()
-    first = jobs.start(sandbox, scaling.run_scaling(5.0, first_progress))
-    wait_until_running(first_progress)
-    second = jobs.start(sandbox, scaling.run_scaling(5.0))
-    with pytest.raises(LabError, match="stopped"):
-        jobs.wait_with_progress(first, lambda: None, timeout_s=30)
-    assert not second.done()
+def test_bad_inputs_are_refused_before_a_job_starts(sandbox: Sandbox) -> None:
+    with pytest.raises(InvalidInput, match="users"):
+        actions.start_seed(jobs.SeedRunner.of(sandbox), users=0, scores_per_user=1)
+    with pytest.raises(InvalidInput, match="round trip ms"):
+        actions.start_comparison(jobs.ComparisonRunner.of(sandbox), round_trip_ms=6.0, threshold=3)
+    with pytest.raises(InvalidInput, match="round trip ms"):
+        actions.start_scaling(jobs.ScalingRunner.of(sandbox), round_trip_ms=-1.0)
+    assert all(kind.of(sandbox).job is None for kind in (jobs.SeedRunner, jobs.ComparisonRunner, jobs.ScalingRunner))
+
+
+def test_one_lab3_job_at_a_time_per_sandbox_stop_and_reset_end_it(sandbox: Sandbox) -> None:
+    seed(sandbox, 200, 1)
+    comparison = jobs.ComparisonRunner.of(sandbox)
+    job = actions.start_comparison(comparison, round_trip_ms=5.0, threshold=3)  # >= 201 x 5 ms per lazy strategy
+    with pytest.raises(LabError, match="A comparison is already running"):
+        actions.start_comparison(comparison, round_trip_ms=5.0, threshold=3)
+    scaling_runner = jobs.ScalingRunner.of(sandbox)
+    with pytest.raises(LabError, match="Your sandbox is running the comparison already"):
+        actions.start_scaling(scaling_runner, round_trip_ms=5.0)
+    eventually(lambda: job.progress.phase.startswith("Loading every user"), "the comparison to start")
+    assert comparison.stop()
+    eventually(lambda: comparison.running() is None, "the stopped comparison to end")
+    assert comparison.last is None
+    assert comparison.last_note is not None
+    stopped = r"The comparison was stopped after \d of 4 strategies; nothing was recorded\."
+    assert re.fullmatch(stopped, comparison.last_note), comparison.last_note
+
+    scaling_job = actions.start_scaling(scaling_runner, round_trip_ms=5.0)  # its turn, now that nothing runs
+    eventually(lambda: scaling_job.progress.done > 0, "the scaling experiment to start")
     sandbox.run(sandbox.reset())
-    with pytest.raises(LabError, match="stopped"):
-        jobs.wait_with_progress(second, lambda: None, timeout_s=30)
+    assert not scaling_job.running, "the reset waited until the experiment had ended"
+    assert jobs.ScalingRunner.of(sandbox) is not scaling_runner, "the reset sandbox starts with a fresh runner"
 
 
-def test_the_page_stopping_its_wait_cancels_the_job(sandbox: Sandbox) -> None:
-    seed(sandbox, 100, 1)
-    progress = jobs.Progress()
-    future = jobs.start(sandbox, scaling.run_scaling(5.0, progress))
+def test_recorded_actions_wait_while_the_comparison_times_the_sandbox(sandbox: Sandbox) -> None:
+    """Plans, fetches and the traps are refused while the comparison runs: they would run among its timed statements."""
+    seed(sandbox, 200, 1)
+    user_id = sandbox.run(seeding.some_users(1))[0][1]
+    runner = jobs.ComparisonRunner.of(sandbox)
+    job = actions.start_comparison(runner, round_trip_ms=5.0, threshold=3)  # >= 201 x 5 ms per lazy strategy
+    eventually(lambda: job.progress.phase.startswith("Loading every user"), "the comparison to start")
+    recorded: list[Callable[[], Coroutine[Any, Any, object]]] = [
+        actions.query_plans,
+        lambda: actions.fetch_user(user_id, "lazy"),
+        actions.read_without_await,
+        actions.lazy_loop_under_raiseload,
+    ]
+    for action in recorded:
+        with pytest.raises(LabError, match="Wait until the comparison has ended, or press its Stop"):
+            sandbox.run(action())
+    eventually(lambda: runner.running() is None, "the comparison to end")
+    assert runner.last_note is None, runner.last_note
+    assert runner.last is not None
+    assert [run.queries for run in runner.last.runs] == [201, 201, 2, 1], "undisturbed"
+    assert sandbox.run(actions.query_plans()).plans, "their turn, once it has ended"
 
-    class PageStopped(Exception):
-        """Stands in for Streamlit stopping the script when the learner leaves the page."""
 
-    def tick() -> None:
-        if progress.done:
-            raise PageStopped
+def test_a_job_past_the_time_limit_says_what_to_try(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs.ComparisonRunner, "time_limit_s", 0.05)
+    runner = jobs.ComparisonRunner.of(sandbox)
 
-    with pytest.raises(PageStopped):
-        jobs.wait_with_progress(future, tick)
-    assert future.cancelled(), "leaving the page cancelled the job"
-    wait_until_stopped(sandbox)
+    async def endless(_: Progress) -> measure.Comparison:
+        await asyncio.sleep(3600)
+        raise AssertionError("never reached")
+
+    runner.launch(endless)
+    eventually(lambda: runner.running() is None, "the comparison to be stopped by its limit")
+    assert runner.last_failed
+    assert runner.last_note == (
+        "This took longer than the lab's 0.05 s limit and was stopped. "
+        "Try fewer users or a shorter simulated round trip."
+    )
+
+
+def test_at_most_two_lab3_jobs_run_at_once_whatever_their_kind(backends: Backends, sandbox: Sandbox) -> None:
+    """Three learners start a seed, a comparison and the scaling experiment: the third waits for a place."""
+    others = [backends.open_sandbox(), backends.open_sandbox()]
+    release = threading.Event()
+    started: list[str] = []
+
+    def held(kind: str) -> Callable[[Progress], Coroutine[Any, Any, Any]]:
+        async def work(_: Progress) -> None:
+            started.append(kind)
+            await asyncio.to_thread(release.wait)  # Stop cancels this wait at once
+
+        return work
+
+    try:
+        jobs.SeedRunner.of(sandbox).launch(held("seed"))
+        comparison = jobs.ComparisonRunner.of(others[0])
+        comparison.launch(held("comparison"))
+        eventually(lambda: len(started) == 2, "two jobs to start")
+        third = jobs.ScalingRunner.of(others[1]).launch(held("scaling"))
+        eventually(lambda: third.progress.phase.startswith("Waiting for a free slot"), "the third job to wait")
+        assert sorted(started) == ["comparison", "seed"], "the third one waits while two run"
+        assert comparison.stop()
+        eventually(lambda: "scaling" in started, "the third job to start once a place is free")
+        assert not third.progress.phase.startswith("Waiting")
+    finally:
+        release.set()
+        for other in others:
+            backends.release(other)

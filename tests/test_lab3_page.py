@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from collections.abc import Iterator
+from typing import Any
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+from source.labs.repository import jobs, seeding
+from source.labs.repository.seeding import SeedReport, SeedRequest
+from source.platform.jobs import Progress
 from tests.conftest import assert_no_exception, open_app, page_text
+from tests.waiting import rerun_until
 
 PAGE = "views/lab3_repository.py"
 
@@ -23,8 +32,22 @@ def click(at: AppTest, key: str) -> AppTest:
     return at
 
 
+def stop_buttons(at: AppTest, job: str) -> list[Any]:
+    return [b for b in at.button if b.key == f"{job}_stop"]
+
+
+def start(at: AppTest, job: str) -> AppTest:
+    """Press a job's start button, then rerun until it has ended (in AppTest its live fragment never redraws)."""
+    click(at, job)
+    return rerun_until(at, lambda page: not stop_buttons(page, job), f"the {job} job to end")
+
+
 def errors(at: AppTest) -> str:
     return " ".join(e.value for e in at.error)
+
+
+def warnings(at: AppTest) -> str:
+    return " ".join(w.value for w in at.warning)
 
 
 def successes(at: AppTest) -> str:
@@ -37,7 +60,10 @@ def metrics(at: AppTest) -> list[tuple[str, str]]:
 
 def test_an_empty_sandbox_gets_clear_messages(app_env: str) -> None:
     at = lab3()
-    for key in ("lab3_compare", "lab3_scale", "lab3_trap", "lab3_guard", "lab3_plans"):
+    for key in ("lab3_compare", "lab3_scale"):  # background jobs: they end at once, saying why
+        start(at, key)
+        assert "seed" in warnings(at).lower(), key
+    for key in ("lab3_trap", "lab3_guard", "lab3_plans"):
         click(at, key)
         assert "seed" in errors(at).lower() or "sample users" in errors(at), key
     at.text_input(key="lab3_user_id").input("not-a-uuid")
@@ -76,14 +102,14 @@ def test_seed_compare_scale_trap_guard_plans_and_remove(app_env: str) -> None:
     at = lab3()
     at.number_input(key="lab3_n").set_value(60)
     at.number_input(key="lab3_m").set_value(2)
-    click(at, "lab3_seed")
+    start(at, "lab3_seed")
     assert "Seeded 60 users and 120 scores" in successes(at)
-    click(at, "lab3_seed")
-    assert "already holds 60 seeded users" in errors(at)
+    start(at, "lab3_seed")
+    assert "already holds 60 seeded users" in warnings(at)
 
     at.slider(key="lab3_rtt").set_value(1.0)
     at.number_input(key="lab3_threshold").set_value(3)
-    click(at, "lab3_compare")
+    start(at, "lab3_compare")
     table = next(f.value for f in at.dataframe if "strategy" in f.value.columns)
     assert list(table["queries"]) == [61, 61, 2, 1]
     assert all(table["simulated network round trip (ms)"] >= table["queries"] * 1.0)
@@ -97,7 +123,7 @@ def test_seed_compare_scale_trap_guard_plans_and_remove(app_env: str) -> None:
     assert "N+1: `User.scores` loaded 60 times from `source/domain/repositories.py:" in errors(at)
     assert "Checked: all 4 strategies returned the same 60 users and the same 120 scores" in successes(at)
 
-    click(at, "lab3_scale")
+    start(at, "lab3_scale")
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     names = {trace["name"] for trace in spec["data"]}
     assert "selectinload" in names
@@ -118,6 +144,59 @@ def test_seed_compare_scale_trap_guard_plans_and_remove(app_env: str) -> None:
 
     click(at, "lab3_unseed")
     assert "Removed 60 seeded users" in successes(at)
+    assert "Seeded 60 users" not in successes(at), "the seed's report went with its users"
     sources = "\n".join(c.value for c in at.code)
     for real in ("async def load_lazy", "async def load_selectin", "async def capture_queries", "def detect"):
         assert real in sources, f"the page shows the real source: {real}"
+
+
+@pytest.fixture
+def held_seed(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Seeding waits until the returned event is set, then runs for real: the running state, held still."""
+    gate = threading.Event()
+    real = seeding.seed
+
+    async def held(request: SeedRequest, progress: Progress | None = None) -> SeedReport:
+        await asyncio.to_thread(gate.wait)  # a Stop cancels this wait at once
+        return await real(request, progress)
+
+    monkeypatch.setattr(jobs, "seed", held)  # what SeedRunner.start calls
+    yield gate
+    gate.set()
+
+
+def test_the_seed_runs_on_when_the_learner_leaves_and_its_result_waits(
+    app_env: str, held_seed: threading.Event
+) -> None:
+    at = lab3()
+    at.number_input(key="lab3_n").set_value(50)
+    at.number_input(key="lab3_m").set_value(2)
+    click(at, "lab3_seed")
+    assert stop_buttons(at, "lab3_seed"), "a Stop button while it runs"
+    assert at.button(key="lab3_seed").disabled, "Seed is disabled while it runs"
+    click(at, "lab3_samples")  # another click on the page does not cancel it
+    assert stop_buttons(at, "lab3_seed"), "still running after an unrelated click"
+    click(at, "lab3_compare")
+    assert "Your sandbox is running a seed already" in errors(at), "one Lab 3 job at a time in a sandbox"
+    at.switch_page("views/home.py").run()  # and leaving the page does not either
+    at.switch_page(PAGE).run()
+    assert_no_exception(at)
+    assert stop_buttons(at, "lab3_seed"), "still running after the learner came back"
+    held_seed.set()
+    rerun_until(at, lambda page: not stop_buttons(page, "lab3_seed"), "the seed to end")
+    assert "Seeded 50 users and 100 scores" in successes(at), "the result shows once it is done"
+    assert not at.button(key="lab3_seed").disabled
+    at.switch_page("views/home.py").run()
+    at.switch_page(PAGE).run()
+    assert "Seeded 50 users and 100 scores" in successes(at), "and is still there after leaving and coming back"
+
+
+def test_stop_ends_the_seed_and_says_so(app_env: str, held_seed: threading.Event) -> None:
+    at = lab3()
+    click(at, "lab3_seed")
+    stop_buttons(at, "lab3_seed")[0].click().run()
+    assert_no_exception(at)
+    rerun_until(at, lambda page: not stop_buttons(page, "lab3_seed"), "the stopped seed to end")
+    assert "Seeding was stopped before it started: nothing was added." in " ".join(i.value for i in at.info)
+    assert "Seeded" not in successes(at), "no report was invented for a stopped seed"
+    assert not at.button(key="lab3_seed").disabled

@@ -14,9 +14,10 @@ from source import Sandbox, User, get_session
 from source.domain import repositories
 from source.instruments.n_plus_one import detect
 from source.instruments.query_log import capture_queries
-from source.labs.repository import jobs, measure, plans, scaling, seeding, strategies, trap
+from source.labs.repository import measure, plans, scaling, seeding, strategies, trap
 from source.labs.repository.measure import LoadSettings, run_strategy
 from source.labs.repository.seeding import SeedRequest
+from source.platform.jobs import Progress
 
 #: selectinload sends the users' query, then one ``IN (...)`` query per 500 users (its chunk size).
 SELECTIN_CHUNK = 500
@@ -144,7 +145,7 @@ def test_the_per_user_lookup_uses_the_user_id_index(sandbox: Sandbox) -> None:
 
 def test_the_scaling_experiment_counts_every_point(sandbox: Sandbox) -> None:
     seed(sandbox, 60, 1)
-    progress = jobs.Progress()
+    progress = Progress()
     result = sandbox.run(scaling.run_scaling(1.0, progress))
     assert result.sizes == [10, 50], "only sizes the sandbox has users for"
     assert result.round_trips == [0.0, 1.0]

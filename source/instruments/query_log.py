@@ -18,6 +18,7 @@ import asyncio
 import functools
 import sys
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -132,6 +133,31 @@ class QueryLog:
             record.duration_ms = (time.perf_counter() - since) * 1000
 
 
+#: The logs recording each engine right now. Each engine gets one pair of listeners, once:
+#: SQLAlchemy iterates an engine's listeners while a statement runs, and a listener that waits
+#: out a simulated round trip (``await_``) would see that list change under it whenever another
+#: recorder came or went meanwhile ("deque mutated during iteration").
+_recording: weakref.WeakKeyDictionary[Any, list[QueryLog]] = weakref.WeakKeyDictionary()
+
+
+def _logs_of(target: Any) -> list[QueryLog]:
+    logs = _recording.get(target)
+    if logs is None:
+        logs = _recording[target] = []
+
+        def before(*args: Any) -> None:
+            for log in list(logs):  # a copy: recorders may come and go while one of them sleeps
+                log._before(*args)
+
+        def after(*args: Any) -> None:
+            for log in list(logs):
+                log._after(*args)
+
+        event.listen(target, "before_cursor_execute", before)
+        event.listen(target, "after_cursor_execute", after)
+    return logs
+
+
 @asynccontextmanager
 async def capture_queries(
     engine: AsyncEngine, *, round_trip_ms: float = 0.0, this_task_only: bool = False
@@ -145,14 +171,12 @@ async def capture_queries(
     with ``asyncio.sleep``: other coroutines keep running meanwhile.
     """
     log = QueryLog(round_trip_ms=round_trip_ms, task=asyncio.current_task() if this_task_only else None)
-    target = engine.sync_engine
-    event.listen(target, "before_cursor_execute", log._before)
-    event.listen(target, "after_cursor_execute", log._after)
+    logs = _logs_of(engine.sync_engine)
+    logs.append(log)
     try:
         yield log
     finally:
-        event.remove(target, "before_cursor_execute", log._before)
-        event.remove(target, "after_cursor_execute", log._after)
+        logs.remove(log)
         log.elapsed_ms = (time.perf_counter() - log.started) * 1000
 
 

@@ -6,8 +6,8 @@ or refill widgets, which a script may not do once they are drawn. Its outcome (a
 an :class:`~source.platform.outcome.Outcome`, or the one-sentence explanation of a failure)
 waits in session state under a key until the page shows it where the action lives.
 
-    st.button("Invalidate", key="lab4_invalidate", on_click=act, args=("lab4_invalidate", invalidate))
-    show_outcome("lab4_invalidate")
+    st.button("Invalidate", key="lab4_invalidate", on_click=act, args=("lab4_invalidated", invalidate))
+    show_outcome("lab4_invalidated")
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ def act(outcome_key: str, action: Callable[[], str | Outcome | None]) -> bool:
 def show_outcome(outcome_key: str, where: Any = None) -> None:
     """Show (once) what the last action under ``outcome_key`` reported, coloured by its kind."""
     outcome = st.session_state.pop(outcome_key, None)
-    if not isinstance(outcome, Outcome):
-        return
+    if isinstance(outcome, Outcome):
+        say(outcome, where)
+
+
+def say(outcome: Outcome, where: Any = None) -> None:
+    """One outcome on the page: its sentence in the box of its kind, and its detail as a caption under it."""
     target = where or st
     getattr(target, outcome.kind)(outcome.text, icon=_ICONS[outcome.kind])
     if outcome.detail:
@@ -46,6 +50,9 @@ def show_outcome(outcome_key: str, where: Any = None) -> None:
 
 
 def button(where: Any, label: str, *, key: str, action: Callable[[], str | Outcome | None], **options: Any) -> None:
-    """A button whose callback runs ``action``, with its outcome shown right under it."""
-    where.button(label, key=key, on_click=act, args=(key, action), **options)
-    show_outcome(key, where)
+    """A button whose callback runs ``action``, with its outcome shown right under it.
+
+    The outcome waits under ``<key>_outcome``: a button's own key is read-only in session state.
+    """
+    where.button(label, key=key, on_click=act, args=(f"{key}_outcome", action), **options)
+    show_outcome(f"{key}_outcome", where)

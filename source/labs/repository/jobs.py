@@ -1,144 +1,136 @@
-"""Long work (seeding, comparing, the scaling experiment) as one cancellable job per sandbox.
+"""Lab 3's long work (the seed, the four-strategy comparison, the scaling experiment) as background jobs.
 
-A job runs on the app's event loop while the page polls it and redraws a progress bar. A
-learner's sandbox runs one Lab 3 job at a time: a new one cancels the old, and so does a
-sandbox reset or release (``Sandbox.on_stop``). Across all learners at most
-:data:`MAX_JOBS_AT_ONCE` run together, so nobody's experiment can starve the shared host.
+Each runs as a job of the learner's sandbox on the app's event loop (:mod:`source.platform.jobs`),
+never in the page script: another click, or a visit to another lab, cannot cut it short; Stop
+and a reset of the sandbox do. A sandbox runs one Lab 3 job at a time (a comparison beside the
+scaling experiment would measure each other's round trips, and a seed changes what they load),
+and the three kinds share one process-wide gate: across every learner at most
+:data:`MAX_JOBS_AT_ONCE` Lab 3 jobs run together, so nobody's experiment can starve the shared
+host. A job still running after :data:`JOB_TIME_LIMIT_S` is stopped with a sentence that says
+what to ask for instead.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-import weakref
 from collections.abc import Callable, Coroutine
-from concurrent.futures import CancelledError, Future
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from source.domain.errors import LabError
-from source.platform.context import current_sandbox
-from source.platform.sandbox import Sandbox
+from source.labs.repository.measure import Comparison, LoadSettings, compare_strategies
+from source.labs.repository.scaling import ScalingResult, run_scaling
+from source.labs.repository.seeding import COMMITTED, SeedReport, SeedRequest, seed
+from source.platform.jobs import Job, JobRunner, Progress
 
 T = TypeVar("T")
 
+#: How many Lab 3 jobs, of all three kinds together, may run at once across the whole process.
 MAX_JOBS_AT_ONCE = 2
-#: How long a job waits for a free slot before giving up (seconds).
-ADMISSION_TIMEOUT_S = 30.0
 #: How long one job may run (seconds).
 JOB_TIME_LIMIT_S = 120.0
-#: How long the page waits in all.
-WAIT_TIMEOUT_S = ADMISSION_TIMEOUT_S + JOB_TIME_LIMIT_S + 10.0
-#: Where a sandbox keeps its running job, in ``Sandbox.services``.
-JOB_KEY = "lab3_job"
-
-_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
-@dataclass
-class Progress:
-    """How far a job has got; written on the loop, read by the page between polls."""
+class Lab3Runner(JobRunner[T]):
+    """What Lab 3's three kinds of job share: the time limit, one process-wide cap, and the sentences."""
 
-    phase: str = "Waiting for a free slot"
-    done: int = 0
-    total: int = 1
+    time_limit_s = JOB_TIME_LIMIT_S
+    at_once = MAX_JOBS_AT_ONCE
+    gate = "lab3"  # the same gate for every kind: two Lab 3 jobs at once, whatever they are
+    #: What this kind of job is called in a sentence ("the comparison").
+    what: ClassVar[str] = "a Lab 3 job"
 
-    @property
-    def fraction(self) -> float:
-        return min(1.0, self.done / self.total) if self.total else 0.0
+    def launch(self, work: Callable[[Progress], Coroutine[Any, Any, T]], progress: Progress | None = None) -> Job[T]:
+        """Start ``work`` unless a Lab 3 job of any kind is running in this sandbox already."""
+        for kind in KINDS:
+            if kind is not type(self) and kind.of(self.sandbox).running() is not None:
+                raise LabError(f"Your sandbox is running {kind.what} already: wait for it to end, or press its Stop.")
+        return super().launch(work, progress)
 
-    def describe(self) -> str:
-        return f"{self.phase} · {self.done:,}/{self.total:,}"
+    def full_text(self) -> str:
+        return (
+            f"This server runs at most {MAX_JOBS_AT_ONCE} Lab 3 jobs at once (seeds, comparisons, scaling), and "
+            f"both places stayed taken for {self.admission_timeout_s:g} s; try again in a few seconds."
+        )
 
-
-def _gate() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    gate = _gates.get(loop)
-    if gate is None:
-        gate = _gates[loop] = asyncio.Semaphore(MAX_JOBS_AT_ONCE)
-    return gate
-
-
-class JobSlot:
-    """The one job a sandbox may run now; its stopper is registered with the sandbox once."""
-
-    def __init__(self) -> None:
-        self.task: asyncio.Task[Any] | None = None
-
-    async def stop(self) -> None:
-        await _cancel(self.task)
+    def too_long_text(self) -> str:
+        return (
+            f"This took longer than the lab's {self.time_limit_s:g} s limit and was stopped. "
+            "Try fewer users or a shorter simulated round trip."
+        )
 
 
-async def _cancel(task: asyncio.Task[Any] | None) -> None:
-    if task is not None and not task.done() and task is not asyncio.current_task():
-        task.cancel()
-        await asyncio.wait({task}, timeout=5)
+def _how_far(progress: Progress, noun: str) -> str:
+    """``after 2 of 4 strategies``, or ``before it started`` (stopped while it waited for a place)."""
+    done, total = progress.done, progress.total
+    return f"after {done:,} of {total:,} {noun}" if total else "before it started"
 
 
-def _slot(sandbox: Sandbox) -> JobSlot:
-    slot = sandbox.services.get(JOB_KEY)
-    if not isinstance(slot, JobSlot):
-        slot = sandbox.services[JOB_KEY] = JobSlot()
-        sandbox.on_stop(slot.stop)  # a reset or a release cancels the running job
-    return slot
+class SeedRunner(Lab3Runner[SeedReport]):
+    """A sandbox's seeding of N users × M scores: one at a time, and the report of the last one."""
+
+    service = "repository.seed"
+    what = "a seed"
+    busy_text = "A seed is already running in your sandbox: wait for it, or press Stop."
+    stopping_text = "Stopping: the seed's transaction is rolled back…"
+
+    def start(self, request: SeedRequest) -> Job[SeedReport]:
+        """Start seeding ``request`` unless a seed is running in this sandbox already."""
+        return self.launch(lambda progress: seed(request, progress))
+
+    def forget(self) -> None:
+        """Drop the last report: once the seeded users are removed, it no longer describes the sandbox."""
+        self.last, self.last_note, self.last_failed = None, None, False
+
+    def too_long_text(self) -> str:
+        return (
+            f"Seeding took longer than the lab's {self.time_limit_s:g} s limit and was stopped; its transaction "
+            "was rolled back, so nothing was added. Try fewer users or fewer scores per user."
+        )
+
+    def stopped_note(self, job: Job[SeedReport]) -> str:
+        progress = job.progress
+        if progress.phase == COMMITTED:
+            return "Seeding was stopped after its transaction had committed: the seeded users are in your sandbox."
+        if not progress.total:
+            return "Seeding was stopped before it started: nothing was added."
+        return (
+            f"Seeding was stopped after {progress.done:,} of {progress.total:,} users. It writes in one "
+            "transaction, which was rolled back: nothing was added."
+        )
 
 
-async def exclusive(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` as the sandbox's only Lab 3 job, within the process-wide limit."""
-    slot = _slot(current_sandbox())
-    me = asyncio.current_task()
-    try:
-        previous, slot.task = slot.task, me
-        await _cancel(previous)  # the sandbox's previous job, if one is still running
-        gate = _gate()
-        try:
-            async with asyncio.timeout(ADMISSION_TIMEOUT_S):
-                await gate.acquire()
-        except TimeoutError:
-            raise LabError("Other learners' experiments are running; try again in a moment.") from None
-        limit = asyncio.timeout(JOB_TIME_LIMIT_S)
-        try:
-            async with limit:
-                return await coro
-        except TimeoutError:
-            if not limit.expired():
-                raise
-            raise LabError(
-                f"This took longer than the lab's {JOB_TIME_LIMIT_S:g} s limit and was stopped. "
-                "Try fewer users or a shorter simulated round trip."
-            ) from None
-        finally:
-            gate.release()
-    finally:
-        coro.close()  # a job cancelled before it started never runs: say so, quietly
-        if slot.task is me:
-            slot.task = None
+class ComparisonRunner(Lab3Runner[Comparison]):
+    """A sandbox's four-strategy comparison: one at a time, and the last complete one."""
+
+    service = "repository.comparison"
+    what = "the comparison"
+    busy_text = "A comparison is already running in your sandbox: wait for it, or press Stop."
+    stopping_text = "Stopping the comparison…"
+
+    def start(self, settings: LoadSettings) -> Job[Comparison]:
+        """Start loading every user with every strategy, unless a comparison is running already."""
+        return self.launch(lambda progress: compare_strategies(settings, progress))
+
+    def stopped_note(self, job: Job[Comparison]) -> str:
+        kept = "your previous comparison is shown below" if self.last is not None else "nothing was recorded"
+        return f"The comparison was stopped {_how_far(job.progress, 'strategies')}; {kept}."
 
 
-def start(sandbox: Sandbox, coro: Coroutine[Any, Any, T]) -> Future[T]:
-    """Hand ``coro`` to the app's loop as this sandbox's job, without waiting for it."""
-    return sandbox.submit(exclusive(coro))
+class ScalingRunner(Lab3Runner[ScalingResult]):
+    """A sandbox's scaling experiment: one at a time, and the last complete one."""
+
+    service = "repository.scaling"
+    what = "the scaling experiment"
+    busy_text = "The scaling experiment is already running in your sandbox: wait for it, or press Stop."
+    stopping_text = "Stopping the scaling experiment…"
+
+    def start(self, settings: LoadSettings) -> Job[ScalingResult]:
+        """Start the experiment at ``settings``' round trip, unless it is running already."""
+        return self.launch(lambda progress: run_scaling(settings.round_trip_ms, progress))
+
+    def stopped_note(self, job: Job[ScalingResult]) -> str:
+        kept = "your previous result is shown below" if self.last is not None else "nothing was plotted"
+        return f"The scaling experiment was stopped {_how_far(job.progress, 'runs')}; {kept}."
 
 
-def wait_with_progress(
-    future: Future[T], on_tick: Callable[[], object], *, every_s: float = 0.1, timeout_s: float = WAIT_TIMEOUT_S
-) -> T:
-    """Block until ``future`` is done, calling ``on_tick`` between polls (to redraw a bar).
-
-    Whatever ends the wait early (a timeout, or Streamlit stopping the script because the
-    learner clicked again or left the page) cancels the job on the loop: nothing keeps
-    running for nobody.
-    """
-    deadline = time.monotonic() + timeout_s
-    try:
-        while not future.done():
-            if time.monotonic() > deadline:
-                raise LabError("The job did not finish in time and was stopped.")
-            on_tick()
-            time.sleep(every_s)
-        return future.result()
-    except CancelledError:
-        raise LabError("This run was stopped: a newer one started, or the sandbox was reset.") from None
-    finally:
-        if not future.done():
-            future.cancel()
+#: Every kind of Lab 3 job: a sandbox runs one of them at a time.
+KINDS: tuple[type[Lab3Runner[Any]], ...] = (SeedRunner, ComparisonRunner, ScalingRunner)

@@ -18,9 +18,9 @@ from source.domain.repositories import UserRepository
 from source.instruments.n_plus_one import DEFAULT_THRESHOLD, Verdict, detect, readable, shape
 from source.instruments.query_log import QueryLog, StatementRecord, capture_queries
 from source.labs.repository import record
-from source.labs.repository.jobs import Progress
 from source.labs.repository.strategies import STRATEGIES, Loaded
 from source.platform.context import current_sandbox
+from source.platform.jobs import Progress
 from source.platform.session import get_session
 
 MAX_ROUND_TRIP_MS = 5.0
@@ -108,10 +108,10 @@ async def compare_strategies(settings: LoadSettings, progress: Progress | None =
         users = await UserRepository(session).count()
     if users == 0:
         raise InvalidInput("Your sandbox has no users yet: seed some first (section 2), then compare.")
-    progress.total, progress.done = len(STRATEGIES), 0
+    progress.begin("Loading every user", len(STRATEGIES), "strategies")
     runs = []
     for info in STRATEGIES.values():
-        progress.phase = info.label
+        progress.phase = f"Loading every user: {info.label}"
         runs.append(await run_strategy(info.key, None, settings))
         progress.done += 1
     progress.phase = "Done"

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from source.domain.errors import InvalidInput
 from source.domain.repositories import UserRepository
-from source.labs.repository.jobs import Progress
 from source.labs.repository.measure import LoadSettings, run_strategy
 from source.labs.repository.strategies import STRATEGIES, Loaded
+from source.platform.jobs import Progress
 from source.platform.session import get_session
 
 SIZES = (10, 50, 100, 250, 500, 1000)
@@ -75,7 +75,7 @@ async def run_scaling(round_trip_ms: float, progress: Progress | None = None) ->
         )
     round_trips = [0.0, round_trip_ms] if round_trip_ms > 0 else [0.0]
     repeats = {delay: REPEATS_WITHOUT_ROUND_TRIP if delay == 0 else 1 for delay in round_trips}
-    progress.total, progress.done = len(sizes) * len(STRATEGIES) * sum(repeats.values()), 0
+    progress.begin("Scaling", len(sizes) * len(STRATEGIES) * sum(repeats.values()), "runs")
     points, identical = [], True
     for delay in round_trips:
         settings = LoadSettings(round_trip_ms=delay)

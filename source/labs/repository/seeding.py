@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from source.domain.errors import InvalidInput, NotFound
 from source.domain.repositories import UserRepository
-from source.labs.repository.jobs import Progress
+from source.platform.jobs import Progress
 from source.platform.session import get_session
 from source.services.samples import sample_score_parts
 
@@ -31,6 +31,8 @@ BATCH_USERS = 250
 #: The codelab's button adds this many sample scores at a time; a user may keep at most MAX_SAMPLE_SCORES.
 SAMPLE_SCORES = 3
 MAX_SAMPLE_SCORES = 60
+#: The seed's phase once its transaction has committed: a Stop after this point no longer undoes it.
+COMMITTED = "Committed; updating the planner's statistics"
 
 
 class SeedRequest(BaseModel):
@@ -81,7 +83,7 @@ async def seed(request: SeedRequest, progress: Progress | None = None) -> SeedRe
                 f"Your sandbox already holds {already:,} seeded users (emails @{SEED_DOMAIN}); nothing was added. "
                 "Remove them first to seed a different size."
             )
-        progress.phase, progress.total, progress.done = "Seeding", request.users, 0
+        progress.begin("Seeding", request.users, "users")
         try:
             for first in range(0, request.users, BATCH_USERS):
                 users = [
@@ -93,6 +95,7 @@ async def seed(request: SeedRequest, progress: Progress | None = None) -> SeedRe
                 await repo.bulk_insert_scores(scores)
                 progress.done += len(users)
             await session.commit()
+            progress.begin(COMMITTED)
             await repo.refresh_statistics()
         except IntegrityError:
             raise InvalidInput("Another seeding run in your sandbox got there first; nothing was added.") from None
