@@ -1,14 +1,13 @@
-"""Helpers for the Lab 5 tests: users, a backlog of events, waiting on conditions, stream contents."""
+"""Helpers for the Lab 5 tests: users, a backlog of events, stream contents, a private Redis server."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
+import socket
 import subprocess
 import tempfile
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from source import DomainEvent, DomainEventRepository, create_sample_user, get_s
 from source.domain.models import new_id
 from source.labs.outbox.publish import STREAM
 from tests.conftest import unavailable
+from tests.waiting import eventually
 
 
 async def a_user(email: str = "alex.smith@innovateai.com") -> str:
@@ -53,15 +53,6 @@ async def statuses() -> dict[str, int]:
 async def count(*where: Any) -> int:
     async with get_session() as session:
         return int(await session.scalar(select(func.count()).select_from(DomainEvent).where(*where)) or 0)
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], within: float = 60, every: float = 0.05) -> None:
-    """Poll ``check`` until it holds; fail (not hang) after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(every)
 
 
 async def stream_events(redis: Any) -> list[dict[str, Any]]:
@@ -111,16 +102,15 @@ def private_redis(port: int) -> Iterator[Callable[[bool], None]]:
 
 
 def _wait_port(port: int) -> None:
-    import socket
+    eventually(lambda: _accepts(port), f"the private redis-server to accept connections on port {port}")
 
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise AssertionError(f"the private redis-server did not start on port {port}")
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 async def forget_outbox_keys(redis: Any) -> None:

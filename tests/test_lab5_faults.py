@@ -23,8 +23,8 @@ from tests.lab5_support import (
     private_redis,
     statuses,
     stream_events,
-    wait_until,
 )
+from tests.waiting import eventually_async
 
 
 async def run_until_drained(publisher: OutboxPublisher, crashes: list[int]) -> None:
@@ -72,7 +72,7 @@ def test_random_broker_failures_and_crashes_lose_nothing_and_apply_each_effect_o
             assert sequences == sorted(sequences), "per-aggregate order held"
 
         inbox = Inbox(box.redis)
-        await wait_until(lambda: _effects_reach(inbox, len(published)))
+        await eventually_async(lambda: _effects_reach(inbox, len(published)), "the consumer to apply every effect")
         stop.set()
         await consuming
         assert sum((await inbox.effects()).values()) == len(published), "each effect exactly once"
@@ -117,9 +117,9 @@ def test_redis_stopped_mid_drain_then_everything_is_published_after_it_returns(b
 
         box.run(seed())
         future = box.submit(run_until_drained(publisher, []))
-        box.run(wait_until(lambda: _published_between(1, 2000)))
+        box.run(eventually_async(lambda: _published_between(1, 2000), "the drain to publish its first events"))
         switch(False)  # the broker goes away mid-drain
-        box.run(wait_until(lambda: _failures(publisher, 3)))
+        box.run(eventually_async(lambda: _failures(publisher, 3), "three broker failures once Redis is stopped"))
         assert (box.run(statuses())).get("pending", 0) > 0
         switch(True)  # and comes back
         future.result(timeout=120)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 
 import pytest
@@ -20,12 +21,12 @@ from source import (
 )
 from source.domain.dtos import UserCreate, UserUpdate, parse
 from source.instruments.query_log import capture_queries
-from source.labs.outbox import dead_letter, retention
+from source.labs.outbox import actions, dead_letter, retention
 from source.labs.outbox.consumers import Feed, listen_pubsub
 from source.labs.outbox.faults import Faults, InjectedFailure
 from source.labs.outbox.metrics import outbox_metrics
 from source.labs.outbox.options import publisher_options
-from source.labs.outbox.publisher import OutboxPublisher
+from source.labs.outbox.publisher import BatchResult, OutboxPublisher
 from source.labs.outbox.writes import complete_assessment
 from source.services.samples import create_sample_assessment
 from source.services.users import create_user, update_user
@@ -36,8 +37,8 @@ from tests.lab5_support import (
     first_order_by_aggregate,
     statuses,
     stream_events,
-    wait_until,
 )
+from tests.waiting import eventually_async
 
 
 def test_a_failure_before_commit_leaves_neither_the_score_nor_the_event(box: Sandbox) -> None:
@@ -57,6 +58,33 @@ def test_a_failure_before_commit_leaves_neither_the_score_nor_the_event(box: San
                 score.id,
                 score.id,
             )
+
+    box.run(scenario())
+
+
+def test_recording_a_score_says_what_was_committed_or_rolled_back(box: Sandbox) -> None:
+    async def scenario() -> None:
+        user_id = await a_user()
+        rolled = await actions.record_score(user_id, "SW_ENG", fail_before_commit=True)
+        assert rolled.kind == "error"
+        assert "neither the score nor its event exists" in rolled.text
+        assert rolled.detail is not None
+        assert "scores 0 → 0" in rolled.detail, rolled.detail
+        events = re.search(r"events (\d+) → (\d+)", rolled.detail)
+        assert events is not None
+        assert events.group(1) == events.group(2), "the event's INSERT was rolled back with the score's"
+        committed = await actions.record_score(user_id, "SW_ENG")
+        assert committed.kind == "success"
+        ids = re.fullmatch(r"Score `(\S+)` and its pending event `(\S+)` committed\.", committed.text)
+        assert ids is not None, committed.text
+        async with get_session() as session:
+            score = await session.get(AIRScore, ids.group(1))
+            event = await session.get(DomainEvent, ids.group(2))
+        assert score is not None
+        assert event is not None
+        assert (event.status, event.aggregate_id) == ("pending", score.id)
+        with pytest.raises(InvalidInput, match="occupation code"):
+            await actions.record_score(user_id, " ")  # refused before any INSERT: not a rollback to report
 
     box.run(scenario())
 
@@ -81,7 +109,7 @@ def test_one_run_publishes_every_pending_event_exactly_once_in_aggregate_order(b
         assert Counter(m["id"] for m in messages) == Counter(ids), "each event exactly once on the stream"
         for sequences in first_order_by_aggregate(messages).values():
             assert sequences == sorted(sequences)
-        await wait_until(lambda: _heard(feed, 300))
+        await eventually_async(lambda: _heard(feed, 300), "the subscriber to hear all 300 events")
         stop.set()
         await listener
         assert Counter(d.event_id for d in feed.recent) == Counter(ids), "each event heard once on Pub/Sub"
@@ -125,10 +153,8 @@ def test_dead_letter_after_max_attempts_and_requeue(box: Sandbox) -> None:
             assert row.last_error
             assert "Connection" in row.last_error
         assert (await publisher.publish_batch()).claimed == 0, "not claimable during its backoff"
-        second = await publisher.publish_batch()
-        while second.claimed == 0:  # its backoff (0.5 to 1 s) has not passed yet
-            await asyncio.sleep(0.05)
-            second = await publisher.publish_batch()
+        second = await eventually_async(lambda: _claim(publisher), "its backoff (0.5 to 1 s) to pass")
+        assert second is not None
         assert second.dead_lettered == 1
         assert await statuses() == {"failed": 1}
         assert (await outbox_metrics()).failed == 1
@@ -140,6 +166,12 @@ def test_dead_letter_after_max_attempts_and_requeue(box: Sandbox) -> None:
             await dead_letter.requeue(event_id)
 
     box.run(scenario())
+
+
+async def _claim(publisher: OutboxPublisher) -> BatchResult | None:
+    """One batch, if it claimed something (``None`` while every event waits for its backoff)."""
+    result = await publisher.publish_batch()
+    return result if result.claimed else None
 
 
 def test_bad_input_gets_a_clear_message_and_loses_nothing(box: Sandbox) -> None:

@@ -1,13 +1,12 @@
 """Lab 5's page as a learner uses it: every control, on both backends.
 
 AppTest does not tick ``run_every`` fragments, so each check reruns the page until the
-live panel shows what the background tasks did (the logic is tested in the other Lab 5 files).
+live panel shows what the background jobs did (the logic is tested in the other Lab 5 files).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from source.labs.outbox import consumers
 from tests.conftest import assert_no_exception, open_app, page_text
+from tests.waiting import rerun_until
 
 PAGE = "views/lab5_outbox.py"
 
@@ -23,13 +23,12 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
-def rerun_until(at: AppTest, label: str, value: str, within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    while metric(at, label) != value:
-        assert time.monotonic() < deadline, f"{label} stayed {metric(at, label)!r}, wanted {value!r}"
-        time.sleep(0.2)
-        at.run()
-        assert_no_exception(at)
+def shows(label: str, value: str) -> Callable[[AppTest], bool]:
+    return lambda at: metric(at, label) == value
+
+
+def says(text: str) -> Callable[[AppTest], bool]:
+    return lambda at: text in page_text(at)
 
 
 def table(at: AppTest, status: str) -> Any:
@@ -37,13 +36,8 @@ def table(at: AppTest, status: str) -> Any:
     return at.dataframe[-3 + ("pending", "published", "failed").index(status)].value
 
 
-def rerun_until_text(at: AppTest, text: str, within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    while text not in page_text(at):
-        assert time.monotonic() < deadline, f"the page never showed {text!r}"
-        time.sleep(0.2)
-        at.run()
-        assert_no_exception(at)
+def said(elements: Any) -> str:
+    return " ".join(e.value for e in elements)
 
 
 def click(at: AppTest, key: str) -> AppTest:
@@ -57,6 +51,7 @@ def page(app_env: str) -> Iterator[AppTest]:
     at = open_app(PAGE)
     assert_no_exception(at)
     click(at, "lab5_samples")
+    assert "Alex Smith and Jane Doe are in your sandbox" in said(at.success)
     yield at
     if at.button(key="lab5_stop"):
         click(at, "lab5_stop")
@@ -67,32 +62,38 @@ def test_write_publish_consume_and_the_tables(page: AppTest) -> None:
     at = page
     at.checkbox(key="lab5_fail").check().run()
     click(at, "lab5_calc")
-    assert "neither the score nor its event" in " ".join(e.value for e in at.error)
+    assert "neither the score nor its event" in said(at.error)
+    assert "the rollback removed both" in said(at.caption)
     assert metric(at, "Pending") == "0"
     at.checkbox(key="lab5_fail").uncheck().run()
     at.text_input(key="lab5_occupation").set_value("Data_Engineer").run()
     click(at, "lab5_calc")
-    assert metric(at, "Pending") == "1"
+    assert "and its pending event" in said(at.success)
+    assert metric(at, "Pending") == "1", "the callback ran before the page: no second rerun needed"
     click(at, "lab5_assessment")
+    assert "Assessment completed" in said(at.success)
     at.number_input(key="lab5_many_n").set_value(30).run()
     click(at, "lab5_many")
+    assert "30 scores and 30 pending events committed" in said(at.success)
     assert metric(at, "Pending") == "32"
     at.number_input(key="lab5_max_events").set_value(10).run()
     at.number_input(key="lab5_max_attempts").set_value(3).run()
     at.number_input(key="lab5_backoff").set_value(0.05).run()
     at.number_input(key="lab5_publishers").set_value(2).run()
     click(at, "lab5_listen")
+    assert "Listening" in said(at.success)
     click(at, "lab5_start")
-    rerun_until(at, "Published", "32")
+    assert "2 publisher loop(s), at most 10 events per batch" in said(at.success)
+    rerun_until(at, shows("Published", "32"), "the live panel to show 32 published")
     click(at, "lab5_start")
-    assert "already running" in " ".join(e.value for e in at.error)
-    rerun_until_text(at, "{'score.calculated': 31, 'assessment.completed': 1}")  # each event applied once
+    assert "already running" in said(at.error)
+    rerun_until(at, says("{'score.calculated': 31, 'assessment.completed': 1}"), "each event applied once")
     assert len(table(at, "published")) == 32
     click(at, "lab5_stop")
-    assert "Stopped" in " ".join(s.value for s in at.success)
+    assert "Stopped" in said(at.success)
     at.number_input(key="lab5_retention").set_value(0).run()
     click(at, "lab5_cleanup")
-    assert "Deleted 32 published event(s)" in " ".join(s.value for s in at.success)
+    assert "Deleted 32 published event(s)" in said(at.success)
 
 
 def test_faults_dead_letter_requeue_and_bad_input(page: AppTest) -> None:
@@ -100,35 +101,65 @@ def test_faults_dead_letter_requeue_and_bad_input(page: AppTest) -> None:
     at.number_input(key="lab5_max_attempts").set_value(2).run()
     at.number_input(key="lab5_backoff").set_value(0.05).run()
     at.toggle(key="lab5_broker_down").set_value(True).run()
+    assert "The broker is down" in said(at.warning)
     click(at, "lab5_start")
     click(at, "lab5_calc")
-    rerun_until(at, "Failed (dead letter)", "1")
+    rerun_until(at, shows("Failed (dead letter)", "1"), "the event to land in the dead letter")
     assert "Last failure" in page_text(at)
     failed_id = str(table(at, "failed")["id"].iloc[0])
     for bad, message in (("nonsense", "is not an event id"), ("0f8c1a52-0000-4000-8000-000000000000", "No event")):
         at.text_input(key="lab5_requeue_id").set_value(bad).run()
         click(at, "lab5_requeue")
-        assert message in " ".join(e.value for e in at.error)
+        assert message in said(at.error)
     at.toggle(key="lab5_broker_down").set_value(False).run()
+    assert at.toggle(key="lab5_broker_down").value is False
     at.text_input(key="lab5_requeue_id").set_value(failed_id).run()
     click(at, "lab5_requeue")
-    rerun_until(at, "Published", "1")
+    assert f"Requeued `{failed_id}`" in said(at.success)
+    rerun_until(at, shows("Published", "1"), "the requeued event to be published")
     click(at, "lab5_requeue_all")
-    assert "0 event(s) back in the queue" in " ".join(s.value for s in at.success)
+    assert "0 event(s) back in the queue" in said(at.success)
     click(at, "lab5_consumer_crash")
-    assert "Start the consumers first" in " ".join(e.value for e in at.error)
+    assert "Start the consumers first" in said(at.error)
     click(at, "lab5_listen")
     click(at, "lab5_consumer_crash")
+    assert "will apply its next batch and die before `XACK`" in said(at.info), "the fault answers with a sentence"
     click(at, "lab5_crash")
+    assert "will be published but not marked" in said(at.info)
     click(at, "lab5_calc")
-    rerun_until(at, "Published", "2")
+    rerun_until(at, shows("Published", "2"), "the crashed batch to be published again")
     click(at, "lab5_nobody")
-    assert "Stop the consumers first" in " ".join(e.value for e in at.error)
+    assert "Stop the consumers first" in said(at.error)
     click(at, "lab5_unlisten")
     click(at, "lab5_stop")
     click(at, "lab5_nobody")
-    assert "reached **0** subscribers" in " ".join(i.value for i in at.info)
-    assert "**kept** it" in " ".join(i.value for i in at.info)
+    assert "reached **0** subscribers" in said(at.info)
+    assert "**kept** it" in said(at.info)
+
+
+def test_the_broker_toggle_follows_the_real_state(app_env: str) -> None:
+    """A preset on the instructor's page takes the broker down: Lab 5's toggle says so, then the page stops it."""
+    at = open_app("views/instructor.py")
+    at.button(key="ins_preset_lab5_broker_down").click().run()
+    assert_no_exception(at)
+    at.switch_page(PAGE).run()
+    assert_no_exception(at)
+    assert at.toggle(key="lab5_broker_down").value is True
+    assert "publisher(s) running" in page_text(at)
+    at.toggle(key="lab5_broker_down").set_value(False).run()
+    assert "The broker is back" in said(at.success)
+    click(at, "lab5_stop")
+    assert "Stopped" in said(at.success)
+
+
+def test_the_publisher_keeps_running_while_the_learner_visits_another_page(page: AppTest) -> None:
+    at = click(page, "lab5_start")
+    at.switch_page("views/lab1_data_models.py").run()
+    assert_no_exception(at)
+    at.switch_page(PAGE).run()
+    assert "1 publisher(s) running" in page_text(at)
+    click(at, "lab5_calc")
+    rerun_until(at, shows("Published", "1"), "the publisher started before the visit to publish the new event")
 
 
 def test_the_takeover_note_states_the_consumers_idle_time(app_env: str, monkeypatch: pytest.MonkeyPatch) -> None:

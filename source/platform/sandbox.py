@@ -35,7 +35,7 @@ from source.platform.orphans import mark_schema
 from source.platform.redis_namespace import NamespacedRedis
 
 if TYPE_CHECKING:
-    from source.platform.health import Health
+    from source.platform.health import BackendStatus, Health
     from source.platform.runtime import AsyncRuntime
 
 T = TypeVar("T")
@@ -71,6 +71,10 @@ class SandboxHost(Protocol):
     @property
     def redis(self) -> Any:
         """The shared Redis client; a sandbox wraps it in its own namespace."""
+
+    @property
+    def status(self) -> BackendStatus:
+        """Which database and Redis are live, and where (for whoever runs the host: a notebook prints it)."""
 
     @property
     def experiment_connections(self) -> int:

@@ -3,11 +3,11 @@
 Modules, one idea each: ``writes`` (business change + event in one transaction), ``claim``
 (which events a publisher may take), ``publish`` (the Redis pipeline), ``backoff`` (retry
 delays), ``publisher`` (claim-publish-mark), ``dead_letter``, ``retention``, ``metrics``,
-``inbox`` and ``consumers`` (receiving, exactly-once effects), ``faults``, ``runner``
-(background tasks per sandbox) and ``control`` (what the page calls).
+``inbox`` and ``consumers`` (receiving, exactly-once effects), ``faults``, ``jobs`` (the
+publisher and the consumers as background jobs per sandbox) and ``actions`` (what the page calls).
 """
 
-from source.labs.outbox.control import event_publisher
+from source.labs.outbox.actions import event_publisher
 from source.labs.outbox.options import PublisherOptions
 from source.labs.outbox.publisher import OutboxPublisher
 from source.labs.outbox.writes import calculate_and_store_airscore, complete_assessment

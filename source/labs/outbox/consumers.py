@@ -17,7 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import ResponseError
 
@@ -28,6 +28,12 @@ GROUP = "projector"
 #: A pending entry idle this long belongs to a consumer presumed dead: it may be taken over.
 CLAIM_IDLE_MS = 2_000
 BATCH = 100
+
+
+class StopSignal(Protocol):
+    """What a consumer loop watches between reads: an ``asyncio.Event``, or a job's Stop (``jobs.py``)."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ def _delivery(via: str, event: dict[str, Any] | None, outcome: str) -> Delivery:
     )
 
 
-async def listen_pubsub(redis: Any, feed: Feed, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+async def listen_pubsub(redis: Any, feed: Feed, stop: StopSignal, ready: asyncio.Event | None = None) -> None:
     """Subscribe to every event channel and record what arrives until ``stop`` is set."""
     pubsub = redis.pubsub()
     try:
@@ -116,7 +122,7 @@ class StreamConsumer:
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
             await self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: StopSignal) -> None:
         """Read, apply once, acknowledge; take over idle entries of dead consumers now and then."""
         await self.ensure_group()
         last_takeover = 0.0

@@ -6,7 +6,7 @@ import contextlib
 import time
 
 from source.domain.errors import InvalidInput
-from source.labs.outbox import control, writes
+from source.labs.outbox import actions, writes
 from source.learning.presets import Preset
 from source.services.samples import create_sample_users
 
@@ -28,10 +28,10 @@ async def backlog() -> str:
 async def broker_down() -> str:
     """The publisher's broker points where nothing listens; 20 new events; the publisher starts and fails."""
     user_id = await _story_user()
-    await control.set_broker_down(True)
+    await actions.set_broker_down(True)
     await writes.calculate_many_scores(user_id, 20)
     with contextlib.suppress(InvalidInput):  # already running: it will meet the dead broker all the same
-        await control.start_publisher()
+        await actions.start_publisher()
     return "The broker is down and the publisher is running: watch attempts grow and back off on Lab 5's page."
 
 

@@ -19,10 +19,6 @@ CHANNEL_PREFIX = "events:"
 STREAM = "outbox:events"
 
 
-def channel_for(event_type: str) -> str:
-    return CHANNEL_PREFIX + event_type
-
-
 def encode(event_id: str, event_type: str, aggregate_type: str, aggregate_id: str, sequence: int, payload: str) -> str:
     """The message: the event's id (consumers dedupe on it), type, aggregate, order and payload.
 

@@ -1,0 +1,251 @@
+"""Lab 5's panels: the write, the publisher and the consumers with their live panel, the faults, the outbox table.
+
+Every button runs its action (``source/labs/outbox/actions.py``) in its callback and shows
+what it reported right under it; the live panel redraws itself every second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from source import web
+from source.labs.outbox import actions, consumers, retention, writes
+from source.labs.outbox.jobs import MAX_PUBLISHERS
+from source.labs.outbox.metrics import STATUSES
+from source.platform.outcome import Outcome
+from source.platform.sandbox import Sandbox
+from source.web.actions import act, button, show_outcome
+from source.web.widgets import whole_number_input
+
+#: How many rows each of the outbox's tabs shows.
+TABLE_ROWS = 50
+
+
+def _state(key: str) -> Any:
+    return st.session_state[key]
+
+
+# -- 1. The write ---------------------------------------------------------------------------------
+def write_panel() -> None:
+    """Pick a user and write a score with its event (or many, or an assessment); without users, add the samples."""
+    show_outcome("lab5_samples_outcome")
+    ok, people = web.attempt(lambda: web.run(actions.users_to_score()))
+    if not ok or people is None:
+        return
+    if not people:
+        st.info("Your sandbox has no users yet: add the course's two sample users to score them.")
+        button(
+            st,
+            "Add Alex and Jane",
+            key="lab5_samples",
+            action=lambda: web.run(actions.add_samples()),
+            help="Creates the two sample users.",
+        )
+        return
+    left, right = st.columns(2)
+    left.selectbox("User", list(people), format_func=people.__getitem__, key="lab5_user", help="Who is scored.")
+    left.text_input("Occupation code", "SW_ENG", max_chars=20, key="lab5_occupation", help="1–20 chars.")
+    left.checkbox(
+        "Fail before COMMIT", key="lab5_fail", help="Raise after both INSERTs ran: the rollback must remove both rows."
+    )
+    button(
+        left,
+        "Calculate and store the score",
+        key="lab5_calc",
+        action=_record_score,
+        type="primary",
+        help="Score + event, one COMMIT.",
+    )
+    whole_number_input(
+        right, "Scores at once", (1, writes.MAX_BATCH), 200, key="lab5_many_n", help="A backlog to drain."
+    )
+    button(
+        right,
+        "Calculate many (one transaction)",
+        key="lab5_many",
+        action=lambda: web.run(actions.calculate_many(str(_state("lab5_user")), round(_state("lab5_many_n")))),
+        help="N scores and N events, one COMMIT.",
+    )
+    button(
+        right,
+        "Complete an assessment",
+        key="lab5_assessment",
+        action=lambda: web.run(actions.complete_sample_assessment(str(_state("lab5_user")))),
+        help="Records `assessment.completed`.",
+    )
+
+
+def _record_score() -> Outcome:
+    user_id, occupation, fail = str(_state("lab5_user")), _state("lab5_occupation"), bool(_state("lab5_fail"))
+    return web.run(actions.record_score(user_id, occupation, fail_before_commit=fail))
+
+
+# -- 2. Publisher and consumers ---------------------------------------------------------------------
+def publisher_panel() -> None:
+    """The publisher's knobs, and Start/Stop for the publisher and for the consumers."""
+    c = st.columns(4)
+    whole_number_input(c[0], "Max events per batch", (1, 1000), 100, key="lab5_max_events", help="1 to 1000.")
+    whole_number_input(c[1], "Max attempts", (1, 20), 5, key="lab5_max_attempts", help="Then: dead letter.")
+    c[2].number_input("Backoff base (s)", 0.05, 60.0, 1.0, key="lab5_backoff", help="≈ base·2^(n−1) + jitter.")
+    whole_number_input(
+        c[3], "Publishers", (1, MAX_PUBLISHERS), 1, key="lab5_publishers", help="On PostgreSQL they share the work."
+    )
+    b = st.columns(4)
+    button(
+        b[0], "▶ Start publisher", key="lab5_start", action=_start_publisher, help="Refused if it is already running."
+    )
+    button(
+        b[1],
+        "⏹ Stop publisher",
+        key="lab5_stop",
+        action=lambda: web.run(actions.stop_publisher()),
+        help="Finishes its batch, or rolls it back.",
+    )
+    button(
+        b[2],
+        "👂 Start consumers",
+        key="lab5_listen",
+        action=lambda: web.run(actions.start_consumers()),
+        help="A Pub/Sub subscriber and a Stream consumer.",
+    )
+    button(
+        b[3],
+        "🔇 Stop consumers",
+        key="lab5_unlisten",
+        action=lambda: web.run(actions.stop_consumers()),
+        help="Nobody listens any more.",
+    )
+
+
+def _start_publisher() -> str:
+    options = {
+        "max_events": round(_state("lab5_max_events")),
+        "max_attempts": round(_state("lab5_max_attempts")),
+        "backoff_base": float(_state("lab5_backoff")),
+    }
+    return web.run(actions.start_publisher(round(_state("lab5_publishers")), **options))
+
+
+@st.fragment(run_every="1s")
+def live_panel() -> None:
+    """The outbox's counts, the publisher's and consumers' state and the last deliveries, redrawn every second."""
+    ok, status = web.attempt(lambda: web.run(actions.live_status()))
+    if not ok or status is None:
+        return
+    m = status.metrics
+    total = m.pending + m.published + m.failed
+    st.progress(m.published / total if total else 0.0, text=f"{m.published} of {total} events published")
+    k = st.columns(6)
+    k[0].metric("Pending", m.pending, help="Waiting to be published (due now or in backoff).")
+    k[1].metric("Published", m.published)
+    k[2].metric("Failed (dead letter)", m.failed)
+    k[3].metric("Oldest pending", f"{m.oldest_pending_age_s:.1f} s" if m.oldest_pending_age_s is not None else "—")
+    k[4].metric("Published/s", f"{status.rate:,.0f}", help="Measured over the last 5 s.")
+    k[5].metric("Failed tries recorded", m.attempts, help="attempts on events not yet published.")
+    st.caption(status.summary())
+    for problem in status.problems():
+        st.warning(f"Last failure: {problem}")
+    st.markdown(
+        f"**Consumer's effect** (applied once per event id): `{status.effects or {}}` · "
+        f"deliveries: `{status.feed_counts or {}}`"
+    )
+    if status.feed:
+        st.dataframe(status.feed_rows(), hide_index=True, key="lab5_feed")
+
+
+# -- 3. Faults ------------------------------------------------------------------------------------
+def faults_panel(box: Sandbox) -> None:
+    """The broker down (a toggle that follows the real state), a crash before the mark, a consumer's death."""
+    f1, f2 = st.columns(2)
+    st.session_state["lab5_broker_down"] = actions.broker_is_down(box)  # a preset or another tab may have flipped it
+    f1.toggle(
+        "Broker down",
+        key="lab5_broker_down",
+        help="Route the publisher to an address where nothing listens (the real Redis is untouched).",
+        on_change=_switch_broker,
+    )
+    show_outcome("lab5_broker_down_outcome", f1)
+    f1.caption(
+        "Events stay pending; attempts climb with backoff (tenacity's exponential + jitter), then they drain "
+        "when the broker is back, or land in the dead letter after *max attempts*."
+    )
+    button(
+        f1,
+        "Crash after publish, before mark",
+        key="lab5_crash",
+        action=lambda: web.run(actions.crash_next_batch()),
+        help="The next batch is published, not marked.",
+    )
+    f1.caption(
+        "Delivery is **at-least-once**: the crashed batch is published again, and the consumer's inbox "
+        "ignores the duplicate (its effect count does not move)."
+    )
+    button(
+        f2,
+        "Consumer dies before XACK",
+        key="lab5_consumer_crash",
+        action=lambda: web.run(actions.crash_consumer_before_ack()),
+        help="Its entries stay pending in the group.",
+    )
+    f2.caption(
+        f"A successor takes the dead consumer's entries over with `XAUTOCLAIM` after "
+        f"{consumers.CLAIM_IDLE_MS / 1000:g} s idle."
+    )
+    button(
+        f2,
+        "Publish with nobody listening",
+        key="lab5_nobody",
+        action=lambda: web.run(actions.publish_with_nobody_listening()),
+        help="Stop the consumers and the publisher first.",
+    )
+
+
+def _switch_broker() -> None:
+    act("lab5_broker_down_outcome", lambda: web.run(actions.set_broker_down(bool(_state("lab5_broker_down")))))
+
+
+# -- 4. The table ---------------------------------------------------------------------------------
+def tables_panel() -> None:
+    """The outbox's rows by status, then requeue (one or all failed) and the clean-up of published rows."""
+    for tab, status in zip(st.tabs([s.capitalize() for s in STATUSES]), STATUSES, strict=True):
+        _event_tab(tab, status)
+    r1, r2 = st.columns(2)
+    r1.text_input("Failed event id", key="lab5_requeue_id", max_chars=64, help="From the Failed tab.")
+    button(
+        r1,
+        "Requeue it",
+        key="lab5_requeue",
+        action=lambda: web.run(actions.requeue(_state("lab5_requeue_id"))),
+        help="Back to pending with fresh attempts.",
+    )
+    button(
+        r1,
+        "Requeue all failed",
+        key="lab5_requeue_all",
+        action=lambda: web.run(actions.requeue_all()),
+        help="One UPDATE.",
+    )
+    whole_number_input(
+        r2,
+        "Keep published events for (s)",
+        (0, retention.MAX_RETENTION_S),
+        60,
+        key="lab5_retention",
+        help="0 s to 30 days. Pending and failed events are never cleaned up.",
+    )
+    button(
+        r2,
+        "Clean up published events",
+        key="lab5_cleanup",
+        action=lambda: web.run(actions.clean_up(round(_state("lab5_retention")))),
+        help="One DELETE of published rows older than that.",
+    )
+
+
+def _event_tab(tab: Any, status: str) -> None:
+    ok, rows = web.attempt(lambda: web.run(actions.event_table(status, TABLE_ROWS)), where=tab)
+    if ok and rows is not None:
+        tab.dataframe(rows, hide_index=True, key=f"lab5_{status}")
+        tab.caption(f"Up to {TABLE_ROWS} rows, {'next to go first' if status == 'pending' else 'newest first'}.")
