@@ -13,13 +13,12 @@ from typing import Any
 
 from bench._common import PG_URL, REDIS_URL, _port_open, print_table
 from source import Backends, Sandbox, Settings
-from source.labs.caching import demo, stampede
-from source.labs.caching.keys import user_key
+from source.labs.caching import actions, stampede
+from source.labs.caching.cache import user_key
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for
-from source.labs.caching.strategies import run_strategy_lab
-from source.labs.caching.strategy_results import Progress
-from source.labs.caching.workload import parse_workload
+from source.labs.caching.strategies import parse_workload, run_strategy_lab
+from source.platform.jobs import Progress
 from source.platform.session import get_session
 
 WORKLOAD = {"operations": 2000, "keys": 50, "read_share": 0.9, "skew": 1.0, "ttl_ms": 500, "seed": 7}
@@ -36,7 +35,7 @@ async def _time_each(op: Callable[[], Awaitable[Any]], n: int) -> list[float]:
 
 async def hit_against_bare_get(reads: int) -> tuple[float, float]:
     """Median µs of a cached hit (GET + DTO parse + counting) and of a bare GET + json.loads."""
-    uid = (await demo.add_samples())[0]
+    uid = (await actions.add_samples()).ids[0]
     cache = cache_for_current()
     async with get_session() as session:
         repo = CachedUserRepository(session, cache.client, cache=cache)
@@ -64,13 +63,13 @@ def cache_for_current() -> Any:
 
 async def hit_and_miss(reads: int) -> tuple[float, float]:
     """Median ms of a hit and of a miss (key deleted first; only the read is timed)."""
-    uid = (await demo.add_samples())[0]
+    uid = (await actions.add_samples()).ids[0]
     cache = cache_for_current()
     misses, hits = [], []
     for _ in range(reads):
         await cache.invalidate(user_key(uid))
-        misses.append((await demo.fetch_user(uid)).lookup.total_ms)
-        hits.append((await demo.fetch_user(uid)).lookup.total_ms)
+        misses.append((await actions.fetch_user(uid)).lookup.total_ms)
+        hits.append((await actions.fetch_user(uid)).lookup.total_ms)
     return statistics.median(hits), statistics.median(misses)
 
 
@@ -82,7 +81,7 @@ def measure(kind: str, database_url: str | None, reads: int) -> dict[str, Any]:
         if database_url is None:
             out["hit_vs_bare"] = sandbox.run(hit_against_bare_get(reads), timeout=600)
         out["hit_miss"] = sandbox.run(hit_and_miss(max(50, reads // 20)), timeout=600)
-        uid = sandbox.run(demo.add_samples())[0]
+        uid = sandbox.run(actions.add_samples()).ids[0]
         out["stampede"] = [sandbox.run(stampede.run_stampede(uid, 50, p), timeout=120) for p in (True, False)]
         out["strategies"] = sandbox.run(run_strategy_lab(parse_workload(**WORKLOAD), Progress()), timeout=300)
         return out

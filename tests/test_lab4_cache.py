@@ -4,8 +4,6 @@ every write path invalidates, exact counts, stampede protection, repair, bad inp
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 
 import fakeredis
 import pytest
@@ -15,18 +13,19 @@ from source import Sandbox
 from source.domain.dtos import UserUpdate
 from source.domain.errors import InvalidInput, NotFound
 from source.domain.models import User
-from source.labs.caching import demo, stampede
-from source.labs.caching.cache import RedisCache
+from source.labs.caching import actions, stampede
+from source.labs.caching.cache import RedisCache, latest_score_key, user_key
 from source.labs.caching.dtos import MAX_OP_TIMEOUT_S, CacheSettings
-from source.labs.caching.keys import latest_score_key, user_key
+from source.labs.caching.jobs import StampedeRunner
 from source.labs.caching.lookup import Lookup
 from source.labs.caching.metrics import CacheCounts
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for, default_cache
-from source.labs.caching.start_line import LinedUpCache, StartLine
+from source.labs.caching.stampede import LinedUpCache, StartLine
 from source.platform.session import get_session
 from source.services import users
 from source.services.samples import create_sample_airscore, create_sample_users
+from tests.waiting import eventually
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -54,27 +53,20 @@ def cached_text(sandbox: Sandbox, logical: str) -> str | None:
 
 def patient_settings(**values: float | bool) -> CacheSettings:
     """The page's settings with ``values``, keeping the longest Redis call timeout."""
-    return demo.settings_from(op_timeout_s=MAX_OP_TIMEOUT_S, **values)
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
+    return actions.settings_from(op_timeout_s=MAX_OP_TIMEOUT_S, **values)
 
 
 def test_miss_then_hit_for_user_and_latest_score(sandbox: Sandbox) -> None:
     uid = alex(sandbox, scores=2)
-    first = sandbox.run(demo.fetch_user(uid))
-    second = sandbox.run(demo.fetch_user(uid))
+    first = sandbox.run(actions.fetch_user(uid))
+    second = sandbox.run(actions.fetch_user(uid))
     assert (first.lookup.outcome, second.lookup.outcome) == ("miss", "hit")
     assert first.value == second.value
     assert second.value is not None
     assert second.value.name == "Alex Smith"
     assert first.lookup.db_ms > 0
     assert second.lookup.db_ms == 0
-    s1, s2 = sandbox.run(demo.fetch_latest_score(uid)), sandbox.run(demo.fetch_latest_score(uid))
+    s1, s2 = sandbox.run(actions.fetch_latest_score(uid)), sandbox.run(actions.fetch_latest_score(uid))
     assert (s1.lookup.outcome, s2.lookup.outcome) == ("miss", "hit")
     assert s2.value is not None
     assert s2.value.air_score == 71.0, "the newest of the two scores"
@@ -92,24 +84,24 @@ def test_miss_then_hit_for_user_and_latest_score(sandbox: Sandbox) -> None:
 def test_counts_are_exact_over_a_sequence(sandbox: Sandbox) -> None:
     uid = alex(sandbox)
     for _ in range(5):
-        sandbox.run(demo.fetch_user(uid))
-    sandbox.run(demo.invalidate(uid))
+        sandbox.run(actions.fetch_user(uid))
+    sandbox.run(actions.invalidate(uid))
     for _ in range(3):
-        sandbox.run(demo.fetch_user(uid))
-    sandbox.run(demo.fetch_user(UNKNOWN))
+        sandbox.run(actions.fetch_user(uid))
+    sandbox.run(actions.fetch_user(UNKNOWN))
     c = counts(sandbox)
     assert (c.hits, c.misses, c.requests) == (6, 3, 9)
     formula = cache_for(sandbox).metrics.formula()
     assert formula is not None
     assert formula.reads == 9
     assert formula.hit_ratio == pytest.approx(6 / 9)
-    sandbox.run(demo.reset_counts())
+    sandbox.run(actions.reset_counts())
     assert counts(sandbox).requests == 0
 
 
 def test_counts_are_kept_in_redis_under_the_sandbox(sandbox: Sandbox) -> None:
     uid = alex(sandbox)
-    sandbox.run(demo.fetch_user(uid))
+    sandbox.run(actions.fetch_user(uid))
     cache = cache_for(sandbox)
     sandbox.run(cache.metrics.flush())
     shared = sandbox.host.redis  # the process-wide client: full key names, prefix included
@@ -119,40 +111,41 @@ def test_counts_are_kept_in_redis_under_the_sandbox(sandbox: Sandbox) -> None:
 
 def test_ttl_expiry_makes_the_next_read_a_miss(sandbox: Sandbox) -> None:
     uid = alex(sandbox)
-    sandbox.run(demo.configure(patient_settings(user_ttl_s=0.4)))
-    assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "miss"
-    state = sandbox.run(demo.key_states(uid))[0]
+    sandbox.run(actions.configure(patient_settings(user_ttl_s=0.4)))
+    assert sandbox.run(actions.fetch_user(uid)).lookup.outcome == "miss"
+    state = sandbox.run(actions.key_states(uid))[0]
     assert state.ttl_ms is not None
     assert 0 < state.ttl_ms <= 400
-    assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "hit"
-    wait_until(lambda: sandbox.run(demo.key_states(uid))[0].ttl_ms is None)
+    assert sandbox.run(actions.fetch_user(uid)).lookup.outcome == "hit"
+    eventually(lambda: sandbox.run(actions.key_states(uid))[0].ttl_ms is None, "the cached user to expire")
     assert cached_text(sandbox, user_key(uid)) is None
-    assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "miss"
+    assert sandbox.run(actions.fetch_user(uid)).lookup.outcome == "miss"
 
 
 def test_every_write_path_invalidates(sandbox: Sandbox) -> None:
     uid = alex(sandbox)
 
     def warm() -> None:
-        sandbox.run(demo.fetch_user(uid))
-        sandbox.run(demo.fetch_latest_score(uid))
+        sandbox.run(actions.fetch_user(uid))
+        sandbox.run(actions.fetch_latest_score(uid))
         assert cached_text(sandbox, user_key(uid)) is not None
         assert cached_text(sandbox, latest_score_key(uid)) is not None
 
     warm()
     sandbox.run(users.update_user(uid, UserUpdate(name="Alex Renamed")))
     assert cached_text(sandbox, user_key(uid)) is None
-    fetched = sandbox.run(demo.fetch_user(uid))
+    fetched = sandbox.run(actions.fetch_user(uid))
     assert fetched.value is not None
     assert fetched.value.name == "Alex Renamed"
     assert not fetched.stale
 
     warm()
-    new = sandbox.run(demo.add_score(uid, 99.5))
+    added = sandbox.run(actions.add_score(uid, 99.5))
+    assert (added.kind, added.text) == ("success", "Added AI-R 99.5; the cached latest score was invalidated.")
     assert cached_text(sandbox, latest_score_key(uid)) is None
-    score = sandbox.run(demo.fetch_latest_score(uid))
+    score = sandbox.run(actions.fetch_latest_score(uid))
     assert score.value is not None
-    assert score.value.id == new.id
+    assert score.value.air_score == 99.5, "the new score, not the one cached before it"
     assert not score.stale
 
     warm()
@@ -163,7 +156,7 @@ def test_every_write_path_invalidates(sandbox: Sandbox) -> None:
     sandbox.run(users.delete_user(uid))
     assert cached_text(sandbox, user_key(uid)) is None
     assert cached_text(sandbox, latest_score_key(uid)) is None
-    gone = sandbox.run(demo.fetch_user(uid))
+    gone = sandbox.run(actions.fetch_user(uid))
     assert gone.value is None
     assert not gone.stale
     assert gone.verdict == "no such user"
@@ -172,17 +165,17 @@ def test_every_write_path_invalidates(sandbox: Sandbox) -> None:
 
 def test_a_write_that_skips_invalidation_is_caught_as_a_stale_read(sandbox: Sandbox) -> None:
     uid = alex(sandbox)
-    sandbox.run(demo.fetch_user(uid))
-    sandbox.run(demo.rename_without_invalidating(uid, "Alex Forgotten"))
-    served = sandbox.run(demo.fetch_user(uid))
+    sandbox.run(actions.fetch_user(uid))
+    sandbox.run(actions.rename_without_invalidating(uid, "Alex Forgotten"))
+    served = sandbox.run(actions.fetch_user(uid))
     assert served.lookup.outcome == "hit"
     assert served.value is not None
     assert served.value.name == "Alex Smith"
     assert served.stale
     assert served.verdict.startswith("STALE")
     assert counts(sandbox).stale == 1
-    sandbox.run(demo.invalidate(uid))
-    fresh = sandbox.run(demo.fetch_user(uid))
+    sandbox.run(actions.invalidate(uid))
+    fresh = sandbox.run(actions.fetch_user(uid))
     assert fresh.value is not None
     assert fresh.value.name == "Alex Forgotten"
     assert not fresh.stale
@@ -190,7 +183,7 @@ def test_a_write_that_skips_invalidation_is_caught_as_a_stale_read(sandbox: Sand
 
 def test_user_deleted_behind_the_cache_is_reported_stale(sandbox: Sandbox) -> None:
     uid = alex(sandbox, scores=0)
-    sandbox.run(demo.fetch_user(uid))
+    sandbox.run(actions.fetch_user(uid))
 
     async def delete_without_invalidating() -> None:
         async with get_session() as session:
@@ -198,7 +191,7 @@ def test_user_deleted_behind_the_cache_is_reported_stale(sandbox: Sandbox) -> No
             await session.commit()
 
     sandbox.run(delete_without_invalidating())
-    served = sandbox.run(demo.fetch_user(uid))
+    served = sandbox.run(actions.fetch_user(uid))
     assert served.value is not None
     assert served.stale
     assert "no such user any more" in served.verdict
@@ -211,7 +204,7 @@ def test_a_malformed_cached_value_is_a_miss_that_repairs_itself(sandbox: Sandbox
     uid = alex(sandbox)
     cache = cache_for(sandbox)
     sandbox.run(cache.client.set(cache.key(user_key(uid)), damage, px=60_000))
-    fetched = sandbox.run(demo.fetch_user(uid))
+    fetched = sandbox.run(actions.fetch_user(uid))
     assert fetched.lookup.outcome == "miss"
     assert fetched.lookup.repaired
     assert fetched.value is not None
@@ -221,7 +214,7 @@ def test_a_malformed_cached_value_is_a_miss_that_repairs_itself(sandbox: Sandbox
     assert repaired is not None
     assert repaired != damage
     assert '"Alex Smith"' in repaired
-    assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "hit"
+    assert sandbox.run(actions.fetch_user(uid)).lookup.outcome == "hit"
     c = counts(sandbox)
     assert (c.misses, c.repaired, c.hits) == (1, 1, 1)
 
@@ -229,19 +222,19 @@ def test_a_malformed_cached_value_is_a_miss_that_repairs_itself(sandbox: Sandbox
 def test_a_malformed_value_of_a_deleted_user_is_removed(sandbox: Sandbox) -> None:
     cache = cache_for(sandbox)
     sandbox.run(cache.client.set(cache.key(user_key(UNKNOWN)), "garbage", px=60_000))
-    fetched = sandbox.run(demo.fetch_user(UNKNOWN))
+    fetched = sandbox.run(actions.fetch_user(UNKNOWN))
     assert fetched.value is None
     assert fetched.lookup.repaired
     assert cached_text(sandbox, user_key(UNKNOWN)) is None
 
 
 def test_unknown_user_is_none_and_not_cached(sandbox: Sandbox) -> None:
-    fetched = sandbox.run(demo.fetch_user(UNKNOWN))
+    fetched = sandbox.run(actions.fetch_user(UNKNOWN))
     assert fetched.value is None
     assert fetched.lookup.outcome == "miss"
     assert fetched.verdict == "no such user"
     assert cached_text(sandbox, user_key(UNKNOWN)) is None
-    assert sandbox.run(demo.fetch_latest_score(UNKNOWN)).value is None
+    assert sandbox.run(actions.fetch_latest_score(UNKNOWN)).value is None
 
 
 @pytest.mark.parametrize("readers", [50])
@@ -327,14 +320,14 @@ def test_single_flight_across_processes(sandbox: Sandbox) -> None:
 def test_early_refresh_renews_a_hot_key_in_the_background(sandbox: Sandbox) -> None:
     uid = alex(sandbox)
     cache = cache_for(sandbox)
-    sandbox.run(demo.configure(patient_settings(user_ttl_s=2.0, early_refresh=True, early_refresh_share=0.9)))
-    assert sandbox.run(demo.fetch_user(uid)).lookup.outcome == "miss"
-    wait_until(lambda: (sandbox.run(demo.key_states(uid))[0].ttl_ms or 0) < 1700)
-    hit = sandbox.run(demo.fetch_user(uid))
+    sandbox.run(actions.configure(patient_settings(user_ttl_s=2.0, early_refresh=True, early_refresh_share=0.9)))
+    assert sandbox.run(actions.fetch_user(uid)).lookup.outcome == "miss"
+    eventually(lambda: (sandbox.run(actions.key_states(uid))[0].ttl_ms or 0) < 1700, "the key to enter its last 85%")
+    hit = sandbox.run(actions.fetch_user(uid))
     assert hit.lookup.outcome == "hit"
     assert hit.lookup.db_ms == 0, "the reader did not wait for the refresh"
     sandbox.run(cache.early.wait_idle())
-    ttl = sandbox.run(demo.key_states(uid))[0].ttl_ms
+    ttl = sandbox.run(actions.key_states(uid))[0].ttl_ms
     assert ttl is not None
     assert ttl > 1700, "refreshed with a full TTL"
     assert counts(sandbox).refreshes == 1
@@ -379,7 +372,7 @@ def test_any_redis_client_works_as_the_notebook_passes_one(sandbox: Sandbox) -> 
 def test_bad_ttls_are_refused_with_a_clear_message(sandbox: Sandbox, values: dict[str, float], message: str) -> None:
     before = cache_for(sandbox).settings
     with pytest.raises(InvalidInput) as caught:
-        demo.settings_from(**values)
+        actions.settings_from(**values)
     assert message in str(caught.value)
     assert "previous settings are kept" in str(caught.value)
     assert cache_for(sandbox).settings == before
@@ -394,8 +387,86 @@ def test_stampede_sizes_out_of_range_are_refused(sandbox: Sandbox, readers: int)
 def test_bad_scores_and_names_are_refused(sandbox: Sandbox) -> None:
     uid = alex(sandbox)
     with pytest.raises(InvalidInput, match="between 0 and 100"):
-        sandbox.run(demo.add_score(uid, 101))
+        sandbox.run(actions.add_score(uid, 101))
     with pytest.raises(InvalidInput, match="1 to 255"):
-        sandbox.run(demo.rename_without_invalidating(uid, "   "))
+        sandbox.run(actions.rename_without_invalidating(uid, "   "))
     with pytest.raises(NotFound):
-        sandbox.run(demo.add_score(UNKNOWN, 50))
+        sandbox.run(actions.add_score(UNKNOWN, 50))
+
+
+def test_a_read_says_what_kind_of_news_it_is(sandbox: Sandbox) -> None:
+    uid = alex(sandbox)
+    miss = sandbox.run(actions.fetch_user(uid)).outcome("fetch user")
+    assert miss.kind == "success"
+    assert miss.text.startswith("fetch user: **MISS** in ")
+    sandbox.run(actions.rename_without_invalidating(uid, "Alex Forgotten"))
+    stale = sandbox.run(actions.fetch_user(uid)).outcome("fetch user")
+    assert stale.kind == "warning", "a stale hit is no success"
+    assert "STALE" in stale.text
+
+
+def test_save_name_keeps_the_profile_and_update_user_invalidates(sandbox: Sandbox) -> None:
+    uid = alex(sandbox)
+    sandbox.run(actions.fetch_user(uid))
+    said = sandbox.run(actions.save_name(uid, "  Alex Saved  "))
+    assert (said.kind, said.text) == (
+        "success",
+        "Saved, and the cached user was invalidated: the next fetch is a miss with the new name.",
+    )
+    assert cached_text(sandbox, user_key(uid)) is None, "update_user's AFTER_WRITE hook deleted the key"
+    fetched = sandbox.run(actions.fetch_user(uid))
+    assert fetched.lookup.outcome == "miss"
+    assert fetched.value is not None
+    saved = fetched.value
+    assert (saved.name, saved.occupation_code, saved.education_level, saved.years_experience) == (
+        "Alex Saved",
+        "SW_ENG",
+        "Masters",
+        5.0,
+    ), "only the name changed"
+    with pytest.raises(InvalidInput, match="Please fix: name"):
+        sandbox.run(actions.save_name(uid, "   "))
+    with pytest.raises(NotFound):
+        sandbox.run(actions.save_name(UNKNOWN, "Nobody"))
+
+
+def test_delete_user_says_what_the_cascade_removed(sandbox: Sandbox) -> None:
+    uid = alex(sandbox, scores=2)
+    sandbox.run(actions.fetch_user(uid))
+    said = sandbox.run(actions.delete_user(uid))
+    assert said.text == (
+        "Deleted alex.smith@innovateai.com with 0 assessment(s) and 2 score(s); the user's cached keys were "
+        "invalidated."
+    )
+    assert cached_text(sandbox, user_key(uid)) is None
+
+
+def test_apply_changes_what_the_form_shows_and_keeps_the_rest(sandbox: Sandbox) -> None:
+    said = sandbox.run(
+        actions.apply_settings(user_ttl_s=30.0, score_ttl_s=10.0, stampede_protection=False, early_refresh=True)
+    )
+    assert said.text.startswith("Applied.")
+    applied = cache_for(sandbox).settings
+    assert (applied.user_ttl_s, applied.score_ttl_s, applied.stampede_protection, applied.early_refresh) == (
+        30.0,
+        10.0,
+        False,
+        True,
+    )
+    assert applied.op_timeout_s == MAX_OP_TIMEOUT_S, "a setting the form does not show is kept"
+    with pytest.raises(InvalidInput, match="User TTL"):
+        sandbox.run(actions.apply_settings(user_ttl_s=0.0))
+    assert cache_for(sandbox).settings == applied
+
+
+def test_the_stampede_as_a_job_keeps_the_last_results_for_the_chart(sandbox: Sandbox) -> None:
+    uid = alex(sandbox)
+    runner = StampedeRunner.of(sandbox)
+    for protection in (True, False):
+        runner.start(uid, 10, protection)
+        eventually(lambda: runner.running() is None, "the stampede to end")
+    assert [(r.protection, r.readers, r.cold) for r in runner.history] == [(True, 10, 10), (False, 10, 10)]
+    assert runner.last is runner.history[-1]
+    assert runner.last.outcome().kind == "success"
+    with pytest.raises(InvalidInput, match="between 1 and"):
+        runner.start(uid, stampede.MAX_STAMPEDE + 1, True)

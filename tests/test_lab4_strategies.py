@@ -7,12 +7,31 @@ import pytest
 from sqlalchemy import func, select
 
 from source import Sandbox
-from source.domain.errors import InvalidInput
+from source.domain.errors import InvalidInput, LabError
 from source.domain.models import User
-from source.labs.caching.strategies import EMAIL_DOMAIN, STRATEGIES, run_strategy_lab
-from source.labs.caching.strategy_results import Progress
-from source.labs.caching.workload import MAX_KEYS, MAX_OPERATIONS, generate, parse_workload
+from source.labs.caching.jobs import StrategyRunner
+from source.labs.caching.strategies import (
+    EMAIL_DOMAIN,
+    MAX_KEYS,
+    MAX_OPERATIONS,
+    STRATEGIES,
+    generate,
+    parse_workload,
+    run_strategy_lab,
+)
+from source.platform.jobs import Progress
 from source.platform.session import get_session
+from tests.waiting import eventually
+
+
+def leftovers(sandbox: Sandbox) -> int:
+    """The workload's users still in the sandbox."""
+
+    async def count() -> int:
+        async with get_session() as session:
+            return int(await session.scalar(select(func.count()).where(User.email.like(f"%{EMAIL_DOMAIN}"))) or 0)
+
+    return sandbox.run(count())
 
 
 @pytest.mark.usefixtures("patient_cache")  # not about timeouts (see conftest)
@@ -41,13 +60,7 @@ def test_same_workload_stale_only_without_invalidation(sandbox: Sandbox) -> None
     behind = by_name["write-behind"]
     assert behind.db_writes < writes, "write-behind batches and coalesces its writes"
     assert behind.max_unflushed >= 1
-
-    async def leftovers() -> int:
-        async with get_session() as session:
-            count = await session.scalar(select(func.count()).where(User.email.like(f"%{EMAIL_DOMAIN}")))
-            return int(count or 0)
-
-    assert sandbox.run(leftovers()) == 0, "the workload's users are removed after the run"
+    assert leftovers(sandbox) == 0, "the workload's users are removed after the run"
 
 
 @pytest.mark.usefixtures("patient_cache")  # not about timeouts (see conftest)
@@ -88,3 +101,46 @@ def test_zipf_skew_concentrates_traffic() -> None:
     top = max(sum(op.key == k for op in steep) for k in range(20))
     assert top > 2000 * 0.5, "with s = 2 the most popular key takes over half the traffic"
     assert max(sum(op.key == k for op in flat) for k in range(20)) < 2000 * 0.1
+
+
+@pytest.mark.usefixtures("patient_cache")  # not about timeouts (see conftest)
+def test_the_run_as_a_job_keeps_its_result_refuses_a_second_and_stops(sandbox: Sandbox) -> None:
+    runner = StrategyRunner.of(sandbox)
+    small = {"operations": 100, "keys": 5, "ttl_ms": 60_000}
+    job = runner.start(["no cache"], **small)
+    with pytest.raises(LabError, match="already going"):
+        runner.start(["no cache"], **small)
+    eventually(lambda: runner.running() is None, "the strategy run to end")
+    assert job.progress.done == job.progress.total == 100
+    assert runner.last is not None
+    assert [r.strategy for r in runner.last.results] == ["no cache"]
+    assert StrategyRunner.of(sandbox) is runner, "a learner who comes back finds the same runner and its result"
+
+    big = runner.start(list(STRATEGIES), operations=MAX_OPERATIONS, keys=20, ttl_ms=60_000)
+    eventually(lambda: big.progress.done > 0, "the big run to get going")
+    assert runner.stop()
+    eventually(lambda: runner.running() is None, "the stopped run to end")
+    assert big.progress.done < big.progress.total
+    assert runner.last_note is not None
+    assert runner.last_note.startswith(f"The run was stopped after {big.progress.done:,} of {big.progress.total:,}")
+    assert "previous result is kept" in runner.last_note
+    assert not runner.last_failed, "a stop is not a failure"
+    assert [r.strategy for r in runner.last.results] == ["no cache"], "the previous result is kept"
+    assert leftovers(sandbox) == 0, "the stopped run removed its users"
+
+
+@pytest.mark.parametrize(
+    ("strategies", "workload", "message"),
+    [
+        ([], {}, "Choose one or more"),
+        (["write-around"], {}, "Choose one or more"),
+        (list(STRATEGIES), {"operations": MAX_OPERATIONS + 1}, "Operations: input should be less than or equal"),
+    ],
+)
+def test_a_bad_run_is_refused_before_it_starts(
+    sandbox: Sandbox, strategies: list[str], workload: dict[str, int], message: str
+) -> None:
+    runner = StrategyRunner.of(sandbox)
+    with pytest.raises(InvalidInput, match=message):
+        runner.start(strategies, **workload)
+    assert runner.running() is None, "nothing was started"

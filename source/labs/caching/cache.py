@@ -5,6 +5,10 @@ This is the engine under :class:`~source.labs.caching.repository.CachedUserRepos
 keeps what must outlive one repository (which lives as long as one session): the
 counters, the circuit breaker, the stampede locks, invalidations that could not be
 delivered yet, and early refreshes running in the background.
+
+Every call to Redis goes through the breaker with a timeout (:func:`~source.labs.caching.breaker.guarded`),
+so a Redis that fails makes a write fall back, never fail: a value that could not be written or
+deleted is remembered, and deleted before the cache serves that key again.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+from pydantic import BaseModel
 from redis.exceptions import LockError
 
-from source.labs.caching.breaker import CacheUnavailable, guarded
-from source.labs.caching.cache_writes import CacheWrites, px
+from source.labs.caching.breaker import Breaker, CacheUnavailable, guarded
 from source.labs.caching.dtos import CacheSettings, decode, encode
 from source.labs.caching.early_refresh import EarlyRefresh
 from source.labs.caching.lookup import Loader, Lookup, M, Read, ms_since, timed
@@ -26,11 +31,26 @@ from source.labs.caching.metrics import CacheMetrics
 from source.labs.caching.single_flight import KeyLocks, poll_delays
 
 
-class RedisCache(CacheWrites):
+# -- the cache's logical key names: a namespaced client (or the cache's prefix) places them in a sandbox --
+def user_key(user_id: str) -> str:
+    return f"cache:user:{user_id}"
+
+
+def latest_score_key(user_id: str) -> str:
+    return f"cache:latest_score:{user_id}"
+
+
+def px(ttl_s: float) -> int:
+    """A TTL in whole milliseconds, at least 1 (``SET ... PX`` refuses 0)."""
+    return max(1, round(ttl_s * 1000))
+
+
+class RedisCache:
     """Read-through caching of Pydantic DTOs, with counters, a breaker and single flight.
 
-    The keys, the breaker-guarded calls and the write side (write-through, invalidation) come
-    from :class:`~source.labs.caching.cache_writes.CacheWrites`; this class adds the read path.
+    A key prefix over a Redis client, every call guarded by the breaker; the read path
+    (read-through, single flight, early refresh) and the writes that keep it honest
+    (write-through, invalidation kept until Redis answers).
     """
 
     def __init__(
@@ -42,15 +62,27 @@ class RedisCache(CacheWrites):
         metrics_client: Any = None,
         stats_key: str = "cache:stats",
     ) -> None:
-        super().__init__(client, settings or CacheSettings(), prefix)
+        self.client = client
+        self.prefix = prefix
+        self.settings = settings or CacheSettings()
+        self.breaker = Breaker(self.settings.cooldown_s)
+        #: Keys whose invalidation Redis did not receive: deleted before the cache serves again.
+        self.pending_invalidations: set[str] = set()
         self.metrics = CacheMetrics(metrics_client if metrics_client is not None else client, prefix + stats_key)
         self.locks = KeyLocks()
         self.early = EarlyRefresh()
+
+    def key(self, logical: str) -> str:
+        """The Redis key for a logical name (a namespaced client adds its own prefix on top)."""
+        return self.prefix + logical
 
     def configure(self, settings: CacheSettings) -> None:
         self.settings = settings
         self.breaker.cooldown_s = settings.cooldown_s
         self.metrics.timeout_s = settings.op_timeout_s
+
+    async def _call(self, op: Callable[[], Awaitable[Any]]) -> Any:
+        return await guarded(self.breaker, self.settings.op_timeout_s, op)
 
     # -- the read path ---------------------------------------------------------------------
     async def read_through(
@@ -189,6 +221,47 @@ class RedisCache(CacheWrites):
         finally:
             with contextlib.suppress(CacheUnavailable, LockError):
                 await self._call(lock.release)
+
+    # -- the write side ----------------------------------------------------------------------
+    async def store(self, logical: str, value: BaseModel, ttl_s: float) -> bool:
+        """Write-through: put the new value in the cache. If Redis fails, invalidate instead."""
+        key = self.key(logical)
+        try:
+            await self._call(lambda: self.client.set(key, encode(value), px=px(ttl_s)))
+            return True
+        except CacheUnavailable:
+            self.pending_invalidations.add(key)  # the old value must not be served when Redis is back
+            return False
+
+    async def invalidate(self, *logicals: str) -> bool:
+        """Delete cached values that a write made stale. Never raises; remembers what failed."""
+        keys = [self.key(k) for k in logicals]
+        try:
+            await self._call(lambda: self.client.delete(*keys))
+            return True
+        except CacheUnavailable:
+            self.pending_invalidations.update(keys)
+            return False
+
+    async def _deliver_invalidations(self) -> None:
+        keys = sorted(self.pending_invalidations)
+        await self.client.delete(*keys)
+        self.pending_invalidations.difference_update(keys)
+
+    async def peek(self, logical: str) -> tuple[str | None, int | None]:
+        """The raw cached text and its remaining TTL in ms, without counting a read."""
+        key = self.key(logical)
+
+        async def both() -> tuple[Any, Any]:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.get(key)
+                pipe.pttl(key)
+                raw, pttl = await pipe.execute()
+            return raw, pttl
+
+        raw, pttl = await self._call(both)
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        return text, (int(pttl) if raw is not None and int(pttl) >= 0 else None)
 
     async def aclose(self) -> None:
         await self.early.aclose()

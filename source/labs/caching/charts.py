@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from source.labs.caching.stampede import StampedeResult
-from source.labs.caching.strategy_results import StrategyRun, mean_ms, p95_ms
+from source.labs.caching.strategies.results import StrategyRun, mean_ms, p95_ms
 
 COLOURS = ["#6b7280", "#2563eb", "#d97706", "#059669", "#7c3aed"]
 

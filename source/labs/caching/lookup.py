@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from source.labs.caching.metrics import CacheMetrics, Outcome, ReadSample
+from source.labs.caching.metrics import CacheMetrics, ReadOutcome, ReadSample
 
 M = TypeVar("M", bound=BaseModel)
 Loader = Callable[[], Awaitable[M | None]]
@@ -19,7 +19,7 @@ Loader = Callable[[], Awaitable[M | None]]
 class Lookup:
     """How one cached read went: where the answer came from and what each part cost."""
 
-    outcome: Outcome
+    outcome: ReadOutcome
     cache_ms: float
     db_ms: float
     total_ms: float
@@ -44,10 +44,12 @@ class Read:
     started: float
     cache_ms: float = 0.0
     repaired: bool = False
-    failure: Outcome | None = None  # "error" or "bypassed" when Redis could not be asked
+    failure: ReadOutcome | None = None  # "error" or "bypassed" when Redis could not be asked
     reason: str | None = None
 
-    def finish(self, metrics: CacheMetrics, outcome: Outcome, db_ms: float = 0.0, *, waited: bool = False) -> Lookup:
+    def finish(
+        self, metrics: CacheMetrics, outcome: ReadOutcome, db_ms: float = 0.0, *, waited: bool = False
+    ) -> Lookup:
         """Count the read and time it in ``metrics``, and say how it went."""
         total = ms_since(self.started)
         record = metrics.record

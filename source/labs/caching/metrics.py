@@ -1,5 +1,6 @@
 """Hit, miss, error and stale counts kept in Redis, so every process serving a sandbox adds to
-the same figures (fakeredis has no ``INFO``, and ``INFO`` would count the whole server anyway).
+the same figures (fakeredis has no ``INFO``, and ``INFO`` would count the whole server anyway),
+what they report (the hit ratio), and the T_avg formula filled in from recent timed reads.
 
 A read must not pay a second round trip to count itself: that would make every hit twice
 as slow. So counts gather in process for a moment and reach Redis as one batch of ``HINCRBY``
@@ -18,11 +19,11 @@ import contextlib
 import statistics
 import uuid
 from collections import Counter, deque
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from redis.exceptions import RedisError
 
-from source.labs.caching.counts import CacheCounts, Formula, Outcome, ReadSample
 from source.platform.redis_namespace import trust_script
 
 FIELDS = ("hits", "misses", "errors", "bypassed", "stale", "repaired", "waited", "refreshes")
@@ -43,7 +44,86 @@ return 1
 """
 trust_script(ADD_BATCH_ONCE)  # touches only the KEYS it is given: allowed in a sandbox
 
-__all__ = ["FIELDS", "CacheCounts", "CacheMetrics", "Formula", "Outcome", "ReadSample"]
+#: How one cached read was answered.
+ReadOutcome = Literal["hit", "miss", "bypassed", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadSample:
+    """One cached read, timed: the Redis part and (when it went there) the database part."""
+
+    outcome: ReadOutcome
+    cache_ms: float
+    db_ms: float
+    total_ms: float
+
+
+@dataclass(frozen=True)
+class CacheCounts:
+    hits: int = 0
+    misses: int = 0
+    errors: int = 0
+    bypassed: int = 0
+    stale: int = 0
+    repaired: int = 0
+    waited: int = 0
+    refreshes: int = 0
+    #: Counts that could not be written to Redis yet (it did not answer): they live in this process.
+    in_process: int = 0
+    from_redis: bool = True
+
+    @property
+    def requests(self) -> int:
+        return self.hits + self.misses + self.bypassed + self.errors
+
+    @property
+    def hit_ratio(self) -> float | None:
+        """H = hits / all requests (None before the first request)."""
+        return self.hits / self.requests if self.requests else None
+
+    def tiles(self) -> list[tuple[str, int | str]]:
+        h = f"{self.hit_ratio:.0%}" if self.hit_ratio is not None else "–"
+        return [
+            ("Hits", self.hits),
+            ("Misses", self.misses),
+            ("Errors", self.errors),
+            ("Bypassed", self.bypassed),
+            ("Stale reads", self.stale),
+            ("H", h),
+        ]
+
+    def note(self) -> str:
+        text = (
+            f"Counted in Redis (`HINCRBY` on your sandbox's `cache:stats` hash): {self.repaired} repaired, "
+            f"{self.waited} waited for another reader's load, {self.refreshes} early refreshes."
+        )
+        if not self.from_redis:
+            text += f" Redis is not answering: {self.in_process} count(s) are kept in this process until it does."
+        return text
+
+
+@dataclass(frozen=True)
+class Formula:
+    """T_avg = H·T_cache + (1−H)·(T_cache + T_db), every term measured on recent reads."""
+
+    reads: int
+    hit_ratio: float
+    t_cache_ms: float
+    t_db_ms: float
+    predicted_ms: float
+    measured_ms: float
+
+    def filled_in(self) -> str:
+        """The formula as LaTeX with the measured values in place."""
+        h, tc, td, avg = self.hit_ratio, self.t_cache_ms, self.t_db_ms, self.predicted_ms
+        return rf"= {h:.2f} \cdot {tc:.3f} + {1 - h:.2f} \cdot ({tc:.3f} + {td:.3f}) = {avg:.3f}\ \text{{ms}}"
+
+    def measured(self) -> str:
+        """What the same reads took, measured: the figure the formula predicts."""
+        return (
+            f"Measured over the same {self.reads} reads: **{self.measured_ms:.3f} ms** on average. The formula "
+            "leaves out what a miss does after the database answers (storing the value in Redis)."
+        )
 
 
 class CacheMetrics:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from source.labs.caching import demo
+from source.labs.caching import actions
 from source.learning.presets import Preset
 from source.services import users
 
 
 async def cold_cache() -> str:
     """Alex and Jane with a score each, every user's cached keys deleted and the counters zeroed."""
-    await demo.add_samples()
+    await actions.add_samples()
     everyone = await users.list_users()
     for user in everyone:
-        await demo.invalidate(user.id)
-    await demo.reset_counts()
+        await actions.invalidate(user.id)
+    await actions.reset_counts()
     return f"Cold cache: {len(everyone)} user(s), none cached, counters at zero: the next read of each is a miss."
 
 

@@ -13,9 +13,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from source.domain.repositories import UserRepository
-from source.labs.caching.cache import RedisCache
+from source.labs.caching.cache import RedisCache, latest_score_key, user_key
 from source.labs.caching.dtos import ScoreRow, UserRow
-from source.labs.caching.keys import latest_score_key, user_key
 from source.labs.caching.lookup import Loader, Lookup
 from source.labs.caching.sandbox_cache import default_cache
 

@@ -12,8 +12,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from source.labs.caching.cache import RedisCache
-from source.labs.caching.keys import latest_score_key, user_key
+from source.labs.caching.cache import RedisCache, latest_score_key, user_key
 from source.platform.context import current_sandbox
 from source.platform.dead_redis import OutageMode, dead_redis
 from source.platform.sandbox import Sandbox

@@ -1,22 +1,35 @@
-"""A stampede on one cold key: many concurrent readers, and how many of them reached the database."""
+"""A stampede on one cold key: many concurrent readers, and how many of them reached the database.
+
+A stampede is many readers finding one key cold at the same moment. Started together, they
+still run one after another on the event loop, and on a busy machine a late reader could look
+the key up after an early one had already loaded and cached it: that reader finds a hit, and
+the stampede is smaller than it says. So the readers line up at a :class:`StartLine`: a reader
+that missed waits (a bounded time) until every reader has looked the key up, then the loads go
+ahead, with or without protection.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from source.domain.errors import InvalidInput
 from source.instruments.query_log import capture_queries
-from source.labs.caching.keys import user_key
+from source.labs.caching.cache import RedisCache, user_key
 from source.labs.caching.lookup import Lookup
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for
-from source.labs.caching.start_line import LinedUpCache, StartLine
 from source.platform.context import current_sandbox
+from source.platform.jobs import Progress
+from source.platform.outcome import Outcome
 from source.platform.session import get_session
 
 MAX_STAMPEDE = 100
+#: The longest a reader waits at the start line (far more than looking a key up ever takes).
+START_LINE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -41,11 +54,67 @@ class StampedeResult:
             f"in {self.wall_ms:.0f} ms."
         )
 
+    def outcome(self) -> Outcome:
+        """The message, as a warning when some readers went without the cache (Redis failed)."""
+        return Outcome(self.message(), "warning" if self.other else "success")
 
-async def run_stampede(user_id: str, readers: int, protection: bool) -> StampedeResult:
-    """``readers`` concurrent cold reads of one user; the database reads are counted in SQL."""
+
+class StartLine:
+    """Everyone is in when each reader has either missed (and waits here) or finished its read.
+
+    The caller counts every reader in when its read is over: one that waited here is counted
+    twice, but only after the line opened, since until then it is still waiting.
+    """
+
+    def __init__(self, readers: int) -> None:
+        self.readers = readers
+        self.counted = 0
+        self._all_in = asyncio.Event()
+
+    def count_in(self) -> None:
+        self.counted += 1
+        if self.counted >= self.readers:
+            self._all_in.set()
+
+    async def wait(self) -> None:
+        """A reader that missed: count it in, then wait for the others (never past the bound)."""
+        self.count_in()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(START_LINE_S):
+                await self._all_in.wait()
+
+
+class LinedUpCache(RedisCache):
+    """The stampede's cache: a reader that missed waits at ``line`` before going to the database."""
+
+    def __init__(self, *args: Any, line: StartLine, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line = line
+
+    async def _single_flight(self, *args: Any, **kwargs: Any) -> Any:  # a miss, with protection
+        await self.line.wait()
+        return await super()._single_flight(*args, **kwargs)
+
+    async def _load_and_store(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.settings.stampede_protection:  # a miss, without protection
+            await self.line.wait()
+        return await super()._load_and_store(*args, **kwargs)
+
+
+def check_readers(readers: int) -> int:
+    """``readers`` if the lab allows that many at once; else a sentence saying how many it does."""
     if not 1 <= readers <= MAX_STAMPEDE:
         raise InvalidInput(f"Choose between 1 and {MAX_STAMPEDE} concurrent readers.")
+    return readers
+
+
+async def run_stampede(
+    user_id: str, readers: int, protection: bool, progress: Progress | None = None
+) -> StampedeResult:
+    """``readers`` concurrent cold reads of one user; the database reads are counted in SQL."""
+    check_readers(readers)
+    progress = progress or Progress()
+    progress.begin("Readers answered", readers)
     sandbox = current_sandbox()
     base = cache_for(sandbox)
     line = StartLine(readers)  # nobody loads before every reader has looked the key up
@@ -65,6 +134,7 @@ async def run_stampede(user_id: str, readers: int, protection: bool) -> Stampede
                 await repo.get_by_id_cached(user_id)
             finally:
                 line.count_in()
+                progress.done += 1
             return repo.last
 
     try:

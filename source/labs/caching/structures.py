@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from source.domain.errors import NotFound
 from source.domain.models import AIRScore, User
-from source.labs.caching.keys import user_key
+from source.labs.caching.cache import user_key
 from source.labs.caching.sandbox_cache import cache_for
 from source.platform.context import current_sandbox
 from source.platform.session import get_session

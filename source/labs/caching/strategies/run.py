@@ -17,11 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine
-from concurrent.futures import CancelledError, Future
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
 
 from sqlalchemy import delete, update
 
@@ -29,62 +25,45 @@ from source.domain.errors import InvalidInput, LabError
 from source.domain.models import User
 from source.domain.repositories import UserRepository
 from source.instruments.query_log import capture_queries
-from source.labs.caching.cache import RedisCache
+from source.labs.caching.cache import RedisCache, user_key
 from source.labs.caching.dtos import CacheSettings, UserRow
-from source.labs.caching.keys import user_key
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for
-from source.labs.caching.strategy_results import Progress, StrategyResult, StrategyRun, Versions, name_of
-from source.labs.caching.workload import Op, WorkloadConfig, generate, key_popularity
-from source.labs.caching.write_behind import WriteBehindQueue
+from source.labs.caching.strategies.results import StrategyResult, StrategyRun, Versions, name_of
+from source.labs.caching.strategies.workload import Op, WorkloadConfig, generate, key_popularity
+from source.labs.caching.strategies.write_behind import WriteBehindQueue
 from source.platform.context import current_sandbox
+from source.platform.jobs import Progress
 from source.platform.session import get_session
 
-if TYPE_CHECKING:
-    from source.platform.sandbox import Sandbox
-
-T = TypeVar("T")
-
 STRATEGIES = ("no cache", "cache-aside + invalidation", "cache-aside, TTL only", "write-through", "write-behind")
-#: Strategy-lab runs at the same moment, across every learner of this process.
-RUNS_AT_ONCE = 2
-ADMISSION_TIMEOUT_S = 30.0
-TIME_LIMIT_S = 120.0
 EMAIL_DOMAIN = "@strategy-lab.invalid"
 
 
-_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
-
-
-@asynccontextmanager
-async def _admitted() -> AsyncIterator[None]:
-    gate = _gates.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(RUNS_AT_ONCE))
-    try:
-        async with asyncio.timeout(ADMISSION_TIMEOUT_S):
-            await gate.acquire()
-    except TimeoutError:
-        raise LabError("Other learners are running the strategy lab right now; try again in a few seconds.") from None
-    try:
-        yield
-    finally:
-        gate.release()
+def check_strategies(chosen: Sequence[str]) -> tuple[str, ...]:
+    """The chosen strategies, in the order given; one message if none, or an unknown one, was chosen."""
+    unknown = [s for s in chosen if s not in STRATEGIES]
+    if unknown or not chosen:
+        raise InvalidInput(f"Choose one or more of: {', '.join(STRATEGIES)}.")
+    return tuple(chosen)
 
 
 async def run_strategy_lab(
-    config: WorkloadConfig, progress: Progress, strategies: tuple[str, ...] = STRATEGIES
+    config: WorkloadConfig, progress: Progress, strategies: Sequence[str] = STRATEGIES
 ) -> StrategyRun:
-    """Run ``config``'s workload under each strategy, on users made for it and removed after."""
-    unknown = [s for s in strategies if s not in STRATEGIES]
-    if unknown or not strategies:
-        raise InvalidInput(f"Choose one or more of: {', '.join(STRATEGIES)}.")
+    """Run ``config``'s workload under each strategy, on users made for it and removed after.
+
+    As a job (:class:`~source.labs.caching.jobs.StrategyRunner`) it is bounded in time and in
+    how many run at once; Stop ends it after the operation in progress.
+    """
+    chosen = check_strategies(strategies)
     ops = generate(config)
-    progress.total = len(ops) * len(strategies)
-    async with _admitted(), asyncio.timeout(TIME_LIMIT_S):
-        ids = await _create_users(config.keys)
-        try:
-            results = [await _run_one(name, ops, ids, config, progress) for name in strategies]
-        finally:
-            await _drop_users(ids)
+    progress.total, progress.done, progress.unit = len(ops) * len(chosen), 0, "operations"
+    ids = await _create_users(config.keys)
+    try:
+        results = [await _run_one(name, ops, ids, config, progress) for name in chosen]
+    finally:
+        await _drop_users(ids)
     return StrategyRun(config, results, key_popularity(ops))
 
 
@@ -93,7 +72,7 @@ async def _run_one(
 ) -> StrategyResult:
     sandbox = current_sandbox()
     base = cache_for(sandbox)
-    progress.strategy = strategy
+    progress.phase = strategy
     await _reset_rows(ids)
     settings = CacheSettings(user_ttl_s=config.ttl_ms / 1000, op_timeout_s=base.settings.op_timeout_s)
     cache = RedisCache(base.client, settings, prefix=base.prefix, stats_key="strategy-lab:stats")
@@ -115,6 +94,8 @@ async def _run_one(
             behind.start()
         try:
             for op in ops:
+                if progress.stopping:  # Stop was pressed: end here, cleanly, as a cancelled run
+                    raise asyncio.CancelledError
                 if op.kind == "read":
                     await _read(strategy, cache, ids[op.key], op.key, versions, result)
                 else:
@@ -220,30 +201,3 @@ async def _drop_users(ids: list[str]) -> None:
         await session.commit()
     if ids:
         await cache_for(current_sandbox()).invalidate(*(user_key(i) for i in ids))
-
-
-def start(sandbox: Sandbox, coro: Coroutine[Any, Any, T]) -> Future[T]:
-    """Hand ``coro`` to the app's event loop in the learner's sandbox, without waiting for it."""
-    return sandbox.submit(coro)
-
-
-def wait_with_progress(future: Future[T], tick: Callable[[], object], *, every_s: float = 0.1) -> T:
-    """Block until ``future`` is done, calling ``tick`` between polls (to redraw a progress bar).
-
-    If the wait ends early (Streamlit stops the script because the learner clicked again or
-    left), the run is cancelled on the loop, so it stops working for nobody.
-    """
-    deadline = time.monotonic() + ADMISSION_TIMEOUT_S + TIME_LIMIT_S + 5
-    try:
-        while not future.done():
-            if time.monotonic() > deadline:
-                raise LabError("The strategy lab did not finish in time and was stopped.")
-            tick()
-            time.sleep(every_s)
-        tick()
-        return future.result()
-    except CancelledError:
-        raise LabError("This run was stopped before it finished.") from None
-    finally:
-        if not future.done():
-            future.cancel()

@@ -5,21 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from source.labs.caching.workload import WorkloadConfig
-
-
-@dataclass
-class Progress:
-    total: int = 0
-    done: int = 0
-    strategy: str = "preparing"
-
-    @property
-    def fraction(self) -> float:
-        return min(1.0, self.done / self.total) if self.total else 0.0
-
-    def describe(self) -> str:
-        return f"{self.strategy}: {self.done:,} of {self.total:,} operations"
+from source.labs.caching.strategies.workload import WorkloadConfig
 
 
 @dataclass
