@@ -41,9 +41,9 @@ async def _learner(n: int) -> None:
     """One learner's session through the labs, inside their sandbox."""
     from source.course import COURSE
     from source.domain.dtos import UserCreate
-    from source.labs.caching import demo as cache_demo
+    from source.labs.caching import actions as cache_actions
     from source.labs.data_models import join
-    from source.labs.outbox import control as outbox_control
+    from source.labs.outbox import actions as outbox_actions
     from source.labs.outbox import writes as outbox_writes
     from source.labs.pooling import experiment as pool_lab
     from source.labs.pooling.config import ExperimentConfig
@@ -67,11 +67,11 @@ async def _learner(n: int) -> None:
     )
     await repository_seeding.seed(repository_seeding.SeedRequest(users=100, scores_per_user=3))
     await repository_measure.compare_strategies(repository_measure.LoadSettings())
-    alex = (await cache_demo.add_samples())[0]
+    alex = (await cache_actions.add_samples()).ids[0]
     for _ in range(3):
-        await cache_demo.fetch_user(alex)
+        await cache_actions.fetch_user(alex)
     await outbox_writes.calculate_many_scores(alex, 100)
-    await outbox_control.event_publisher(interval_seconds=0.05, max_events=100)
+    await outbox_actions.event_publisher(interval_seconds=0.05, max_events=100)
     await check_design(parse_design(PASSING_DESIGN))
     for lab in ("lab1", "lab2", "create"):
         await progress.visit(box, lab)

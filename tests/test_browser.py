@@ -224,7 +224,7 @@ def test_a_pool_experiment_runs_on_while_the_learner_clicks_elsewhere(page: Any,
     run = form.get_by_role("button", name="Run the experiment")
     run.click()
 
-    progress = main.get_by_text(re.compile(r"Run 1 of 1, pooled: \d+ of 30 requests finished"))
+    progress = main.get_by_text(re.compile(r"Run 1 of 1, pooled · \d+ of 30 requests finished"))
     expect(progress).to_be_visible()
     expect(main.get_by_role("button", name="Stop")).to_be_visible()
     expect(run).to_be_disabled()

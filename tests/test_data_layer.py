@@ -23,6 +23,7 @@ from source import (
     initialize_db,
 )
 from source.domain.dtos import UserCreate, UserUpdate, parse, parse_id
+from source.labs.data_models import actions, join
 from source.services.samples import create_sample_assessment
 from source.services.users import add_sample_children, create_user, delete_user, list_users, update_user
 
@@ -254,3 +255,38 @@ def test_caps_hold_when_clicks_arrive_together(sandbox: Sandbox, monkeypatch: py
             return await UserRepository(session).count_children(first.id)
 
     assert sandbox.run(children()) == (4, 4), "never more children than the cap"
+
+
+# -- what Lab 1's buttons call (source/labs/data_models/actions.py) ---------------------------
+def test_lab1_actions_turn_a_form_into_a_sentence(sandbox: Sandbox) -> None:
+    """The form's text as typed (blank means not given) is validated, written, and reported with what it did."""
+    form = {"email": " Form@InnovateAI.com ", "name": "Form", "occupation_code": "", "years_experience": None}
+    assert sandbox.run(actions.create_user(form)).startswith("Created `form@innovateai.com` with id `")
+    row = sandbox.run(actions.list_users())[0]
+    assert row.occupation_code is None, "a blank field is stored as 'not given'"
+    same = sandbox.run(actions.save_profile(row, {"name": "Form", "occupation_code": "  "}))
+    assert "nothing had changed, so SQLAlchemy sent **0 UPDATE statements**" in same
+    renamed = sandbox.run(actions.save_profile(row, {"name": "Formal"}))
+    assert "**1 UPDATE statement**" in renamed
+    assert f"updated_at: {actions.when(row.updated_at)} → " in renamed
+    with pytest.raises(InvalidInput, match="name: is required"):
+        sandbox.run(actions.save_profile(row, {"name": "   "}))
+    assert sandbox.run(actions.add_children(row, 1, 2)) == "form@innovateai.com now has 1 assessments and 2 scores."
+
+
+def test_lab1_join_is_paged_with_previous_and_next(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(join, "JOIN_PAGE_ROWS", 2)
+    sandbox.run(actions.create_user({"email": "paged@innovateai.com", "name": "Paged"}))
+    row = sandbox.run(actions.list_users())[0]
+    empty = sandbox.run(actions.join_page(0))
+    assert (empty.first, empty.last, empty.previous, empty.next) == (0, 0, None, None), "no assessments: no rows"
+    assert "0 row(s). Showing 0–0" in empty.said
+    sandbox.run(actions.add_children(row, 5, 0))
+    first = sandbox.run(actions.join_page(-3))  # clamped to the first page
+    assert (first.first, first.last, first.previous, first.next) == (1, 2, None, 2)
+    assert "LIMIT" in first.result.sql
+    middle = sandbox.run(actions.join_page(2))
+    assert (middle.first, middle.last, middle.previous, middle.next) == (3, 4, 0, 4)
+    last = sandbox.run(actions.join_page(4))
+    assert (last.first, last.last, last.previous, last.next) == (5, 5, 2, None)
+    assert "5 row(s). Showing 5–5" in last.said

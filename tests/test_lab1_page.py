@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from source.services import users
+from source.labs.data_models import join
 from tests.conftest import assert_no_exception, open_app, page_text
 
 PAGE = "views/lab1_data_models.py"
@@ -293,7 +293,7 @@ def test_a_forged_infinity_cannot_take_the_page_down(app_env: str) -> None:
 
 
 def test_the_join_is_paged(app_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(users, "JOIN_PAGE_ROWS", 2)
+    monkeypatch.setattr(join, "JOIN_PAGE_ROWS", 2)
     at = create_user(lab1(), "paged@example.com", "Paged")
     add_children(at, 5, 0)
     at.button(key="lab1_join").click().run()

@@ -22,6 +22,7 @@ from source.learning import measurements, progress
 from source.learning.questions import Locked, MultipleChoice, Numeric, grade, parse_number, reveal
 from source.web.checks import shuffled
 from tests.conftest import assert_no_exception, open_app, page_text, unavailable
+from tests.waiting import rerun_until
 
 ALL_CHOICES = [
     *checks_lab1.CHOICES,
@@ -249,8 +250,9 @@ def test_lab3_check_is_graded_against_the_learners_comparison(app_env: str) -> N
     assert "Unlocks when you compare the loading strategies" in " ".join(i.value for i in at.info)
     at.number_input(key="lab3_n").set_value(40)
     at.number_input(key="lab3_m").set_value(2)
-    at.button(key="lab3_seed").click().run()
-    at.button(key="lab3_compare").click().run()
+    for job in ("lab3_seed", "lab3_compare"):  # each runs in the background: rerun until its Stop is gone
+        at.button(key=job).click().run()
+        rerun_until(at, lambda page, job=job: not [b for b in page.button if b.key == f"{job}_stop"], f"{job} to end")
     assert_no_exception(at)
     prompt = " ".join(m.value for m in at.markdown if "How many SQL statements did that send?" in m.value)
     assert "loaded 40 users" in prompt
@@ -286,12 +288,12 @@ def test_lab4_check_is_graded_against_the_learners_reads(app_env: str) -> None:
 
 
 def test_lab5_drain_is_recorded_and_unlocks_its_question(sandbox: Sandbox) -> None:
-    from source.labs.outbox import control, writes
+    from source.labs.outbox import actions, writes
     from source.labs.pooling.initialise import initialise_with_samples
 
     user_id = sandbox.run(initialise_with_samples()).users[0].id
     sandbox.run(writes.calculate_many_scores(user_id, 120))
-    stats = sandbox.run(control.event_publisher(interval_seconds=0.05, max_events=50), timeout=60)
+    stats = sandbox.run(actions.event_publisher(interval_seconds=0.05, max_events=50), timeout=60)
     assert stats.published == 120
     found = sandbox.run(measurements.load(sandbox, "lab5"))
     run = measurements.latest_run(found, "lab5", checks_lab5.NEEDS)

@@ -13,7 +13,7 @@ from source import Backends, InvalidInput, LabError, Sandbox, use_sandbox
 from source.domain.models import User
 from source.instruments.admission import AdmissionGate
 from source.instruments.pool_probe import PoolSample, PoolStatus, read_pool_status
-from source.labs.pooling import background, config, experiment, initialise
+from source.labs.pooling import actions, config, experiment, initialise, jobs, report
 from source.labs.pooling.config import ExperimentConfig
 from source.labs.pooling.requests import Traffic
 from source.labs.pooling.results import LabRun
@@ -276,19 +276,17 @@ def gate_running(sandbox: Sandbox) -> int:
 
 
 def test_a_background_experiment_finishes_and_its_result_is_kept(sandbox: Sandbox) -> None:
-    runner = background.ExperimentRunner.of(sandbox)
+    runner = jobs.ExperimentRunner.of(sandbox)
     job = runner.start(settings(requests=10, delay_ms=5), compare_nullpool=False)
     eventually(lambda: runner.running() is None, "the experiment to finish")
     assert job.progress.phase == "Done"
     assert runner.last is not None
     assert runner.last.pooled.completed == 10
-    assert background.ExperimentRunner.of(sandbox) is runner, (
-        "a learner who comes back finds the same runner and its result"
-    )
+    assert jobs.ExperimentRunner.of(sandbox) is runner, "a learner who comes back finds the same runner and its result"
 
 
 def test_stop_frees_the_slot_and_the_connections_and_keeps_the_last_result(sandbox: Sandbox) -> None:
-    runner = background.ExperimentRunner.of(sandbox)
+    runner = jobs.ExperimentRunner.of(sandbox)
     runner.start(settings(requests=5, delay_ms=5), compare_nullpool=False)
     eventually(lambda: runner.running() is None, "a first experiment to finish")
     kept = runner.last
@@ -315,7 +313,7 @@ def test_stop_frees_the_slot_and_the_connections_and_keeps_the_last_result(sandb
 def test_a_reset_stops_the_running_experiment_first(backends: Backends) -> None:
     box = backends.open_sandbox()
     try:
-        runner = background.ExperimentRunner.of(box)
+        runner = jobs.ExperimentRunner.of(box)
         job = runner.start(endless(), compare_nullpool=False)
         eventually(
             lambda: runner.traffic is not None and runner.traffic.in_use == 1, "the experiment to hold its connection"
@@ -325,7 +323,7 @@ def test_a_reset_stops_the_running_experiment_first(backends: Backends) -> None:
         assert runner.traffic is not None
         assert runner.traffic.open_connections == 0
         assert gate_running(box) == 0
-        assert background.ExperimentRunner.of(box) is not runner, "the reset sandbox starts with a fresh runner"
+        assert jobs.ExperimentRunner.of(box) is not runner, "the reset sandbox starts with a fresh runner"
     finally:
         backends.release(box)
 
@@ -348,3 +346,89 @@ def test_an_experiment_larger_than_the_connection_budget_is_refused_before_it_st
 
 async def _gate_running() -> int:
     return experiment.experiment_gate().running
+
+
+# -- what the page's panels call (source/labs/pooling/actions.py) -------------------------------
+#: The experiment form as the page hands it over: whole-number boxes send floats (see whole_number_input).
+FORM: dict[str, object] = {
+    "requests": 10.0,
+    "delay_ms": 5.0,
+    "pool_size": 2.0,
+    "max_overflow": 0.0,
+    "pool_timeout_s": 5.0,
+    "compare_nullpool": False,
+}
+
+
+def test_the_form_starts_an_experiment_with_whole_numbers(sandbox: Sandbox) -> None:
+    runner = jobs.ExperimentRunner.of(sandbox)
+    actions.start_experiment(runner, **{**FORM, "compare_nullpool": True})
+    eventually(lambda: runner.running() is None, "the experiment to finish")
+    assert runner.last is not None, runner.last_note
+    chosen = runner.last.pooled.config
+    assert (chosen.requests, chosen.pool_size, chosen.max_overflow) == (10, 2, 0)
+    assert isinstance(chosen.requests, int), "20.0 from a whole-number box is the whole number 20"
+    assert runner.last.nullpool is not None, "the checkbox asked for the NullPool run"
+
+
+@pytest.mark.parametrize(
+    ("label", "values"),
+    [
+        ("Concurrent requests", {"requests": float("inf")}),
+        ("Concurrent requests", {"requests": 2.5e9}),
+        ("pool_size", {"pool_size": float("nan")}),
+        ("pool_size", {"pool_size": "5"}),
+        ("pool_timeout", {"pool_timeout_s": 0.0}),
+    ],
+)
+def test_a_bad_form_value_is_refused_in_words_and_starts_nothing(
+    sandbox: Sandbox, label: str, values: dict[str, object]
+) -> None:
+    runner = jobs.ExperimentRunner.of(sandbox)
+    with pytest.raises(InvalidInput, match=label):
+        actions.start_experiment(runner, **{**FORM, **values})
+    assert runner.job is None, "nothing was started"
+
+
+def test_initialise_says_which_sample_users_are_new(sandbox: Sandbox) -> None:
+    first = sandbox.run(actions.initialise())
+    second = sandbox.run(actions.initialise())
+    assert first.outcome.text.startswith("Your sandbox is at migration `")
+    assert first.outcome.kind == "success"
+    assert [line.split("**")[1] for line in first.users] == ["Alex Smith", "Jane Doe"]
+    assert all(line.endswith("_created now_") for line in first.users)
+    assert all(line.endswith("_already existed_") for line in second.users)
+
+
+def test_the_pool_reading_says_what_its_overflow_counter_means(sandbox: Sandbox) -> None:
+    reading = sandbox.run(actions.read_pool())
+    assert reading.status is not None, "the sandbox's engine has a QueuePool on both backends"
+    status = reading.status
+    assert f"overflow {status.overflow} with size {status.size} means" in reading.said
+    assert f"{status.opened} connection" in reading.said
+
+
+def test_the_notes_follow_the_learners_backend(sandbox: Sandbox) -> None:
+    notes = actions.backend_notes(sandbox)
+    if sandbox.backend == "SQLite":
+        assert notes.storage is not None
+        assert "temporary *file*" in notes.storage
+        assert notes.connections is not None
+        assert "one writer at a time" in notes.connections
+        assert "your own SQLite file" in notes.live_pool
+    else:
+        assert (notes.storage, notes.connections) == (None, None)
+        assert "**shared** PostgreSQL pool" in notes.live_pool
+    assert f"holding at most {experiment.connection_budget(sandbox)} connections together" in notes.limits
+
+
+def test_the_nullpool_run_is_compared_in_words(sandbox: Sandbox) -> None:
+    run = sandbox.run(experiment.run_experiment(settings(requests=4, delay_ms=5), compare_nullpool=True))
+    assert run.nullpool is not None
+    slower = replace(run.nullpool, wall_s=run.pooled.wall_s + 0.25)
+    faster = replace(run.nullpool, wall_s=max(0.0, run.pooled.wall_s - 0.25))
+    assert report.versus_pooled(slower, run.pooled).startswith("250 ms slower than the pooled run, which opened 2")
+    assert " faster than the pooled run" in report.versus_pooled(faster, run.pooled)
+    assert report.failures(run) == []
+    failed = replace(run.pooled, errors=3, first_error="refused")
+    assert report.failures(replace(run, pooled=failed)) == ["3 requests failed (pool): refused"]

@@ -1,14 +1,67 @@
-"""What Lab 1's buttons do, one coroutine each, on the learner's sandbox: the users' units of work, recorded.
+"""What Lab 1's buttons do, one coroutine each, on the learner's sandbox, and what each one says.
 
-The units of work themselves live in the service layer (``source/services/users.py``), which other
-labs share; what is Lab 1's own is recorded here for its knowledge check and the class view.
+The units of work themselves live in the service layer (``source/services/users.py``), which
+other labs share. Lab 1's own part is here: turning a form into a validated DTO, the sentence
+each click reports (with the figures it measured), the page of the join, and the record of a
+delete for the knowledge check and the class view.
 """
 
 from __future__ import annotations
 
-from source.domain.dtos import CascadeReport
-from source.labs.data_models import record
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from source.domain.dtos import CascadeReport, ProfileSave, QueryResult, UserCreate, UserRow, UserUpdate, parse
+from source.labs.data_models import join, record
 from source.services import users
+
+#: The profile's fields, as the create form asks for them; the edit form asks for all but the email.
+PROFILE = ("email", "name", "occupation_code", "education_level", "years_experience")
+EDITABLE = PROFILE[1:]
+
+
+def when(value: datetime) -> str:
+    """Timestamps as a learner reads them: date, time and milliseconds."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+async def list_users() -> list[UserRow]:
+    """Every user of the sandbox, oldest first, as the database has them now."""
+    return await users.list_users()
+
+
+async def create_user(form: Mapping[str, object]) -> str:
+    """Validate the create form with ``UserCreate`` (no SQL runs for a bad value), then INSERT the user."""
+    row = await users.create_user(parse(UserCreate, **{field: form.get(field) for field in PROFILE}))
+    return f"Created `{row.email}` with id `{row.id}`."
+
+
+async def save_profile(before: UserRow, form: Mapping[str, object]) -> str:
+    """Validate the edit form with ``UserUpdate``, save it, and say how many UPDATEs the database received."""
+    save = await users.save_profile(before.id, parse(UserUpdate, **{field: form.get(field) for field in EDITABLE}))
+    return saved(before, save)
+
+
+def saved(before: UserRow, save: ProfileSave) -> str:
+    """What a save sent, counted by the query recorder, and what it did to ``updated_at``."""
+    after = when(save.row.updated_at)
+    if not save.updates:
+        return (
+            f"Saved `{before.email}`: nothing had changed, so SQLAlchemy sent **0 UPDATE statements** "
+            f"(counted by the query recorder) and updated_at stayed {after}."
+        )
+    count = len(save.updates)
+    return (
+        f"Saved `{before.email}` with **{count} UPDATE statement{'s' if count != 1 else ''}** (counted by the "
+        f"query recorder). updated_at: {when(before.updated_at)} → {after}"
+    )
+
+
+async def add_children(user: UserRow, assessments: int, scores: int) -> str:
+    """Give the user sample assessments and scores, and say how many they have now (counted, not added up)."""
+    have = await users.add_sample_children(user.id, assessments, scores)
+    return f"{user.email} now has {have[0]} assessments and {have[1]} scores."
 
 
 async def delete_user(user_id: str) -> CascadeReport:
@@ -16,3 +69,35 @@ async def delete_user(user_id: str) -> CascadeReport:
     report = await users.delete_user(user_id)
     await record.cascade_delete(report)
     return report
+
+
+@dataclass(frozen=True)
+class JoinPage:
+    """One page of users ⋈ assessments, and where the Previous and Next buttons lead (``None``: nowhere)."""
+
+    result: QueryResult
+    first: int  # the number of the first row shown, counted from 1 (0 when the page is empty)
+    last: int  # the number of the last row shown
+    previous: int | None
+    next: int | None
+
+    @property
+    def said(self) -> str:
+        return (
+            f"{self.result.total} row(s). Showing {self.first}–{self.last}, as of the last click "
+            "(`LIMIT`/`OFFSET` in the SQL above). Give a user sample assessments above to see more."
+        )
+
+
+async def join_page(offset: int) -> JoinPage:
+    """Run the join for one page of :data:`~source.labs.data_models.join.JOIN_PAGE_ROWS` rows from ``offset``."""
+    step, offset = join.JOIN_PAGE_ROWS, max(0, offset)
+    result = await join.run_users_join_assessments(limit=step, offset=offset)
+    last = offset + len(result.rows)
+    return JoinPage(
+        result=result,
+        first=offset + 1 if result.rows else 0,
+        last=last,
+        previous=max(0, offset - step) if offset > 0 else None,
+        next=offset + step if last < result.total else None,
+    )

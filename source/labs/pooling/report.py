@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from source.labs.pooling.results import ExperimentResult
+from source.labs.pooling.results import ExperimentResult, LabRun
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:
@@ -22,6 +22,15 @@ def opened_sentence(result: ExperimentResult) -> str:
             "until the pool's `connect` event"
         )
     return text + "."
+
+
+def pooled_title(result: ExperimentResult) -> str:
+    """The settings the pooled run was made with, and where it ran."""
+    cfg = result.config
+    return (
+        f"Pooled: K = {cfg.requests}, D = {cfg.delay_ms:g} ms, pool_size = {cfg.pool_size}, "
+        f"max_overflow = {cfg.max_overflow}, pool_timeout = {cfg.pool_timeout_s:g} s ({result.backend})"
+    )
 
 
 def pooled_summary(result: ExperimentResult) -> str:
@@ -80,4 +89,22 @@ def nullpool_note(result: ExperimentResult) -> str:
         f"`asyncio.wait_for` gives up on waiting for it after pool_timeout = {result.config.pool_timeout_s:g} s. "
         "Same requests, same cap, same timeout: the difference is that nothing is reused, so every request "
         f"opens its own connection ({result.total_connect_ms:,.0f} ms of opening in total, measured)."
+    )
+
+
+def failures(run: LabRun) -> list[str]:
+    """One sentence per run in which requests failed (not timed out: failed), with the first reason."""
+    return [
+        f"{plural(result.errors, 'request')} failed ({result.strategy}): {result.first_error}"
+        for result in run.results
+        if result.errors
+    ]
+
+
+def versus_pooled(nullpool: ExperimentResult, pooled: ExperimentResult) -> str:
+    """The run without a pool, against the pooled one: how much slower (or faster), and what the pool opened."""
+    slower_ms = (nullpool.wall_s - pooled.wall_s) * 1000
+    return (
+        f"{abs(slower_ms):,.0f} ms {'slower' if slower_ms >= 0 else 'faster'} than the pooled run, which opened "
+        f"{plural(pooled.connections_opened, 'connection')}."
     )

@@ -1,7 +1,8 @@
-"""Lab 2's experiment as a background job of the learner's sandbox (see :mod:`source.platform.jobs`).
+"""Lab 2's job runner: the experiment as a background job of the learner's sandbox (see :mod:`source.platform.jobs`).
 
 The experiment keeps its own admission gate and time limit (it holds connections, which the
-gate budgets across every learner): this module only says what an experiment job is.
+gate budgets across every learner): this module only says what an experiment job is. The page
+starts one through :func:`source.labs.pooling.actions.start_experiment`.
 """
 
 from __future__ import annotations

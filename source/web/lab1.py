@@ -1,0 +1,221 @@
+"""Lab 1's panels: the schema, the create form, the edit/fill/delete controls and the paged join.
+
+Every button runs Lab 1's action (:mod:`source.labs.data_models.actions`) in its callback, so the
+page that follows already shows the effect. Widget keys are the page's public names: the tests,
+the browser walk and the benchmarks press them.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from source import web
+from source.domain.dtos import CascadeReport, UserRow
+from source.labs.data_models import actions, schema_docs
+from source.labs.data_models.actions import JoinPage
+from source.services import users
+from source.web.actions import act, show_outcome
+from source.web.widgets import paged_table
+
+#: Users shown per page of the table.
+PAGE_ROWS = 25
+
+
+# -- 1 · the schema --------------------------------------------------------------------------
+def schema_panel() -> None:
+    """The ER diagram and a table summary side by side, then the DDL as each dialect runs it."""
+    diagram, summary = st.columns([3, 2])
+    diagram.graphviz_chart(schema_docs.er_diagram_dot(), width="stretch")
+    summary.dataframe(list(schema_docs.table_summary()), hide_index=True, key="lab1_table_summary")
+    summary.caption(
+        "Every arrow in the diagram is a foreign key: many assessments (or scores) point at one user. "
+        "The index on `users.email` is UNIQUE, and `ix_events_status_created` serves the outbox in Lab 5."
+    )
+    dialects = list(schema_docs.DIALECTS)
+    for tab, dialect in zip(st.tabs([f"DDL as {d} runs it" for d in dialects]), dialects, strict=True):
+        tab.caption(
+            f"The same models compiled for {dialect}. Compare the types: a `DateTime(timezone=True)` "
+            "becomes `DATETIME` on SQLite and `TIMESTAMP WITH TIME ZONE` on PostgreSQL."
+        )
+        tab.code(schema_docs.ddl(dialect), language="sql")
+
+
+# -- 2 · create ------------------------------------------------------------------------------
+def _form(prefix: str, fields: tuple[str, ...]) -> dict[str, object]:
+    """What the learner typed: the create form's widgets are ``lab1_<field>``, the edit form's ``lab1_edit_<field>``."""
+    return {field: st.session_state.get(prefix + field) for field in fields}
+
+
+def _create() -> None:
+    if act("lab1_created", lambda: web.run(actions.create_user(_form("lab1_", actions.PROFILE)))):
+        # Cleared for the next user; a refused form keeps what was typed, to be fixed.
+        st.session_state.update({f"lab1_{f}": "" for f in actions.PROFILE[:4]}, lab1_years_experience=None)
+
+
+def create_form() -> None:
+    with st.form("lab1_create_form"):
+        st.text_input("Email", key="lab1_email", max_chars=1000, help="Checked for shape; must be unique.")
+        st.text_input("Name", key="lab1_name", max_chars=1000, help="Required, up to 255 characters.")
+        c1, c2, c3 = st.columns(3)
+        c1.text_input("Occupation code", key="lab1_occupation_code", max_chars=1000, help="Optional, ≤ 20 characters.")
+        c2.text_input("Education level", key="lab1_education_level", max_chars=1000, help="Optional, ≤ 50 characters.")
+        c3.number_input("Years of experience", value=None, step=0.5, key="lab1_years_experience", help="0 to 70.")
+        st.form_submit_button("Create user", key="lab1_create", help="One INSERT in one transaction.", on_click=_create)
+    show_outcome("lab1_created")
+
+
+# -- 3 · edit, fill, delete --------------------------------------------------------------------
+def users_panel() -> None:
+    """The controls for one chosen user, the last delete's measurements, and every user as stored now."""
+    ok, listed = web.attempt(lambda: web.run(actions.list_users()))
+    if not ok:
+        st.warning("Your users could not be read just now, so this section is empty; try again in a moment.")
+        return
+    rows: dict[str, UserRow] = {r.id: r for r in listed or []}
+    show_outcome("lab1_deleted")
+    if rows:
+        user_controls(rows)
+    else:
+        st.info("Your sandbox has no users yet. Create one above.")
+    if cascade := st.session_state.get("lab1_cascade"):
+        cascade_panel(cascade)
+    users_table(list(rows.values()))
+
+
+def _save(user: UserRow) -> None:
+    if act("lab1_saved", lambda: web.run(actions.save_profile(user, _form("lab1_edit_", actions.EDITABLE)))):
+        st.session_state.pop("lab1_edit_loaded", None)  # refill the fields from the saved row
+
+
+def _add_children(user: UserRow) -> None:
+    wanted = st.session_state["lab1_n_assessments"], st.session_state["lab1_n_scores"]
+    act("lab1_children", lambda: web.run(actions.add_children(user, *wanted)))
+
+
+def _delete(user: UserRow) -> None:
+    st.session_state.pop("lab1_confirm_delete", None)
+    act("lab1_deleted", lambda: st.session_state.update(lab1_cascade=web.run(actions.delete_user(user.id))))
+
+
+def user_controls(rows: dict[str, UserRow]) -> None:
+    picked = st.selectbox(
+        "User",
+        list(rows),
+        format_func=lambda i: f"{rows[i].email} · {rows[i].name}",
+        key="lab1_user",
+        help="The user the edit, sample-data and delete controls below act on.",
+    )
+    chosen = rows[str(picked)]
+    if st.session_state.get("lab1_edit_loaded") != chosen.id:  # fill the edit fields with this user's values
+        st.session_state.update(
+            lab1_edit_loaded=chosen.id,
+            lab1_edit_name=chosen.name,
+            lab1_edit_occupation_code=chosen.occupation_code or "",
+            lab1_edit_education_level=chosen.education_level or "",
+            lab1_edit_years_experience=chosen.years_experience,
+        )
+    edit, fill = st.columns(2)
+    with edit, st.form("lab1_edit_form", border=False):
+        st.subheader("Edit")
+        st.caption("`updated_at` has `onupdate=func.now()`: the database clock moves it on every real UPDATE.")
+        st.text_input("Name", key="lab1_edit_name", max_chars=1000, help="Required.")
+        st.text_input("Occupation code", key="lab1_edit_occupation_code", max_chars=1000, help="Optional.")
+        st.text_input("Education level", key="lab1_edit_education_level", max_chars=1000, help="Optional.")
+        st.number_input("Years of experience", value=None, step=0.5, key="lab1_edit_years_experience", help="0–70.")
+        help_ = "Validates with UserUpdate, then one UPDATE if anything changed."
+        st.form_submit_button("Save changes", key="lab1_save", help=help_, on_click=_save, args=(chosen,))
+    show_outcome("lab1_saved", where=edit)
+    with fill:
+        st.subheader("Give them children")
+        st.caption("Sample assessments and AI-R scores that point at this user through `user_id`.")
+        with st.form("lab1_children_form", border=False):
+            st.slider("Assessments", 0, 5, 2, key="lab1_n_assessments", help="0 to 5 per click.")
+            st.slider("Scores", 0, 5, 3, key="lab1_n_scores", help="0 to 5 per click.")
+            st.form_submit_button(
+                "Add sample assessments and scores",
+                key="lab1_add_children",
+                help="INSERTs child rows.",
+                on_click=_add_children,
+                args=(chosen,),
+            )
+        show_outcome("lab1_children")
+        delete_controls(chosen)
+
+
+def delete_controls(chosen: UserRow) -> None:
+    """Delete, after the learner confirmed: the first click only asks."""
+    st.subheader("Delete")
+    st.caption(
+        "The relationships use `cascade='all, delete-orphan'`: the ORM loads and deletes the children "
+        "first, then the user. The counts below are measured before and after, not predicted."
+    )
+    if st.session_state.get("lab1_confirm_delete") == chosen.id:
+        st.warning(f"Delete `{chosen.email}` and all their assessments and scores? This cannot be undone.")
+        yes, no = st.columns(2)
+        yes.button("Yes, delete", key="lab1_delete_yes", type="primary", on_click=_delete, args=(chosen,))
+        no.button("Cancel", key="lab1_delete_cancel", on_click=st.session_state.pop, args=("lab1_confirm_delete",))
+    else:
+        st.button(
+            "Delete this user",
+            key="lab1_delete",
+            help="Asks you to confirm, then deletes the user and their children.",
+            on_click=st.session_state.update,
+            kwargs={"lab1_confirm_delete": chosen.id},
+        )
+
+
+def cascade_panel(cascade: CascadeReport) -> None:
+    st.subheader(f"Last delete: `{cascade.user_email}`")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Assessments removed", cascade.assessments_removed)
+    m2.metric("Scores removed", cascade.scores_removed)
+    m3.metric("SQL statements", len(cascade.statements))
+    st.caption(
+        "The statements the database received during the delete, in order. First the ORM loads the children "
+        "(the cascade needs them in the session); a DELETE that removes several rows is sent once with many "
+        "parameter sets (executemany), so it counts as one statement."
+    )
+    st.code(";\n".join(cascade.statements) + ";", language="sql", wrap_lines=True)
+
+
+def users_table(rows: list[UserRow]) -> None:
+    st.subheader("Your users, as the database has them now")
+    if not rows:
+        st.caption("None yet: the `users` table is empty.")
+        return
+    paged_table([r.model_dump() for r in rows], key="lab1_users_table", page_rows=PAGE_ROWS, noun="user")
+    st.caption(f"Oldest first. A sandbox keeps at most {users.MAX_USERS} users.")
+
+
+# -- 4 · the join ------------------------------------------------------------------------------
+def _join(offset: int) -> None:
+    act("lab1_joined", lambda: st.session_state.update(lab1_join_result=web.run(actions.join_page(offset))))
+
+
+@st.fragment
+def join_panel() -> None:
+    """A fragment: running the join or turning its pages reruns only this panel."""
+    st.button(
+        "Run the join",
+        key="lab1_join",
+        help="One SELECT … JOIN, a page at a time; shows the SQL as sent and the rows.",
+        on_click=_join,
+        args=(0,),
+    )
+    show_outcome("lab1_joined")
+    page: JoinPage | None = st.session_state.get("lab1_join_result")
+    if page is None:
+        return
+    joined = page.result
+    st.code(joined.sql, language="sql", wrap_lines=True)
+    if joined.rows:
+        st.dataframe([dict(zip(joined.columns, r, strict=True)) for r in joined.rows], key="lab1_join_rows")
+    st.caption(page.said)
+    for col, label, offset in zip(st.columns(2), ("Previous", "Next"), (page.previous, page.next), strict=True):
+        col.button(
+            f"{label} page",
+            key=f"lab1_join_{label.lower()}",
+            disabled=offset is None,
+            on_click=_join,
+            args=(offset or 0,),
+        )
