@@ -20,7 +20,6 @@ from source.labs.pooling import presets as pooling_presets
 from source.labs.repository import checks as repository_checks
 from source.labs.repository import presets as repository_presets
 from source.learning.catalogue import Catalogue, Lab, Objective
-from source.learning.event_table import example as create_example
 from source.services import users
 
 COURSE = Catalogue(
@@ -59,7 +58,11 @@ COURSE = Catalogue(
         ),
         Lab("lab5", "5 · Outbox pattern", "views/lab5_outbox.py", "📬", outbox_checks.build, outbox_presets.PRESETS),
         Lab(
-            "create", "Create · Design an event table", "views/create_exercise.py", "🛠️", presets=create_example.PRESETS
+            # No preset: the exercise's passing design is an answer, not a demo anyone who opens Instructor may run.
+            "create",
+            "Create · Design an event table",
+            "views/create_exercise.py",
+            "🛠️",
         ),
     ],
     objectives=[

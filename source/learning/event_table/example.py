@@ -1,9 +1,9 @@
 """A design that passes every check of the Create exercise: the reference an instructor can demo.
 
 It is the form's raw values (what :func:`~source.learning.event_table.design.parse_design`
-takes), so it goes through the same checks as a learner's design. The instructor's preset
-builds and probes it (:func:`check_the_example`); the tests and the memory benchmark use it as the
-passing design.
+takes), so it goes through the same checks as a learner's design (:func:`check_the_example`, which
+never counts toward anyone's progress). It is an answer, so no page offers it to learners; the
+tests and the memory benchmark use it as the passing design.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 
 from source.learning.event_table.design import parse_design
 from source.learning.event_table.exercise import check_design
-from source.learning.presets import Preset
 
 #: An outbox table with an id, the event's type, its aggregate, a payload, a status that starts
 #: 'pending' (checked against its values), timestamps, retry bookkeeping, and the index that
@@ -37,7 +36,7 @@ PASSING_DESIGN: dict[str, Any] = {
 
 async def check_the_example() -> str:
     """The example design, built in the sandbox and put through every check: what a passing design looks like."""
-    report = await check_design(parse_design(PASSING_DESIGN))
+    report = await check_design(parse_design(PASSING_DESIGN), learners_own=False)
     facts, missing = report.facts, [f for f in report.assessment.findings if f.severity == "missing"]
     plan = (
         f"; the publisher's claim reads {facts.plan.index or 'no index'} (plan: {facts.plan.verdict})"
@@ -49,15 +48,3 @@ async def check_the_example() -> str:
         f"`{report.design.table}` {outcome}: {facts.inserted:,} events written in {facts.insert_ms:,.0f} ms"
         f"{plan}. The Create page builds a learner's design the same way."
     )
-
-
-PRESETS = (
-    Preset(
-        "create_passing",
-        "create",
-        "Create · A design that passes",
-        "The exercise's example outbox table, built in your sandbox, written to, claimed and checked: "
-        "what a passing design looks like.",
-        check_the_example,
-    ),
-)

@@ -1,4 +1,4 @@
-"""The exercise end to end: probe the design, assess it, and remember a pass in the learner's progress."""
+"""The exercise end to end: probe the design, assess it, and remember a learner's own pass in their progress."""
 
 from __future__ import annotations
 
@@ -26,13 +26,17 @@ class Report:
         return self.assessment.passed
 
 
-async def check_design(design: EventTableDesign) -> Report:
-    """Create the learner's table in their sandbox and report what a publisher would run into."""
+async def check_design(design: EventTableDesign, *, learners_own: bool = True) -> Report:
+    """Create the design's table in the sandbox and report what a publisher would run into.
+
+    Only a learner's own design counts toward their progress: an instructor's demo of the
+    example design (``learners_own=False``) is checked the same way and recorded nowhere else.
+    """
     sandbox = current_sandbox()
     facts = await run_probes(design)
     verdict = assess(design, facts)
     saved = True
-    if verdict.passed:
+    if verdict.passed and learners_own:
         try:
             await progress.complete_exercise(sandbox, design.summary())
         except Exception as exc:  # noqa: BLE001 - the check itself succeeded; say the save did not
