@@ -142,7 +142,8 @@ def test_seed_compare_scale_trap_guard_plans_and_remove(app_env: str) -> None:
     assert f"lazy load of one user's scores (sent N times)**: {verdict} `ix_air_scores_user_id`" in page_text(at)
     assert any(c.value.startswith(("SEARCH", "Seq Scan", "Bitmap", "Index")) for c in at.code), "the plan itself"
 
-    click(at, "lab3_unseed")
+    click(at, "lab3_unseed")  # it asks first
+    click(at, "lab3_unseed_yes")
     assert "Removed 60 seeded users" in successes(at)
     assert "Seeded 60 users" not in successes(at), "the seed's report went with its users"
     sources = "\n".join(c.value for c in at.code)

@@ -122,7 +122,8 @@ def test_write_paths_and_a_stale_read(app_env: str) -> None:
     click(at, "lab4_fetch_score")
     assert outcomes(at)[-2:] == ["MISS", "MISS"]
     assert "AI-R 97.5" in next(f.value for f in at.dataframe if "outcome" in f.value.columns).iloc[0]["value"]
-    click(at, "lab4_delete")
+    click(at, "lab4_delete")  # it asks first
+    click(at, "lab4_delete_yes")
     assert "Jane Doe" in at.selectbox(key="lab4_user").format_func(at.selectbox(key="lab4_user").value)
 
 

@@ -92,7 +92,8 @@ def test_write_publish_consume_and_the_tables(page: AppTest) -> None:
     click(at, "lab5_stop")
     assert "Stopped" in said(at.success)
     at.number_input(key="lab5_retention").set_value(0).run()
-    click(at, "lab5_cleanup")
+    click(at, "lab5_cleanup")  # it asks first
+    click(at, "lab5_cleanup_yes")
     assert "Deleted 32 published event(s)" in said(at.success)
 
 

@@ -94,7 +94,7 @@ def test_start_over_gives_a_new_sandbox_and_the_old_link_stops_working(app_env: 
 
     at.sidebar.button(key="sidebar_start_over").click().run()
     assert emails(at) == ["old@innovateai.com"], "nothing happens before the learner confirms"
-    at.sidebar.button(key="sidebar_confirm").click().run()
+    at.sidebar.button(key="sidebar_start_over_yes").click().run()
     assert_no_exception(at)
     assert emails(at) == []
     assert sandbox_id(at) != old_id

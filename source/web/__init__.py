@@ -35,6 +35,7 @@ __all__ = [
     "page_sandbox",
     "rebuild_backends",
     "release_every_sandbox",
+    "reset",
     "run",
     "sandbox",
     "show_source",
@@ -160,6 +161,13 @@ def start_over() -> Sandbox:
     _remember(b.sandboxes.issue(new))
     b.release_soon(old, "You started over with a new sandbox; the old one was released.")
     return new
+
+
+def reset() -> str:
+    """Empty this learner's sandbox (database, Redis keys, progress) and migrate it again."""
+    box = sandbox()
+    box.run(box.reset())
+    return "Your sandbox is empty again and migrated to the newest schema."
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:

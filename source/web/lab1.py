@@ -15,6 +15,7 @@ from source.labs.data_models import actions, schema_docs
 from source.labs.data_models.actions import JoinPage
 from source.services import users
 from source.web.actions import act, show_outcome
+from source.web.confirm import confirmed_button
 from source.web.widgets import paged_table
 
 #: Users shown per page of the table.
@@ -72,7 +73,6 @@ def users_panel() -> None:
         st.warning("Your users could not be read just now, so this section is empty; try again in a moment.")
         return
     rows: dict[str, UserRow] = {r.id: r for r in listed or []}
-    show_outcome("lab1_deleted")
     if rows:
         user_controls(rows)
     else:
@@ -93,8 +93,7 @@ def _add_children(user: UserRow) -> None:
 
 
 def _delete(user: UserRow) -> None:
-    st.session_state.pop("lab1_confirm_delete", None)
-    act("lab1_deleted", lambda: st.session_state.update(lab1_cascade=web.run(actions.delete_user(user.id))))
+    st.session_state["lab1_cascade"] = web.run(actions.delete_user(user.id))
 
 
 def user_controls(rows: dict[str, UserRow]) -> None:
@@ -149,19 +148,16 @@ def delete_controls(chosen: UserRow) -> None:
         "The relationships use `cascade='all, delete-orphan'`: the ORM loads and deletes the children "
         "first, then the user. The counts below are measured before and after, not predicted."
     )
-    if st.session_state.get("lab1_confirm_delete") == chosen.id:
-        st.warning(f"Delete `{chosen.email}` and all their assessments and scores? This cannot be undone.")
-        yes, no = st.columns(2)
-        yes.button("Yes, delete", key="lab1_delete_yes", type="primary", on_click=_delete, args=(chosen,))
-        no.button("Cancel", key="lab1_delete_cancel", on_click=st.session_state.pop, args=("lab1_confirm_delete",))
-    else:
-        st.button(
-            "Delete this user",
-            key="lab1_delete",
-            help="Asks you to confirm, then deletes the user and their children.",
-            on_click=st.session_state.update,
-            kwargs={"lab1_confirm_delete": chosen.id},
-        )
+    confirmed_button(
+        st,
+        "Delete this user",
+        key="lab1_delete",
+        question=f"Delete `{chosen.email}` and all their assessments and scores? This cannot be undone.",
+        yes="Yes, delete",
+        action=lambda: _delete(chosen),
+        help="Asks you to confirm, then deletes the user and their children.",
+        about=chosen.id,
+    )
 
 
 def cascade_panel(cascade: CascadeReport) -> None:

@@ -21,10 +21,12 @@ from source.labs.repository.actions import Way
 from source.platform.outcome import Outcome
 from source.platform.sandbox import Sandbox
 from source.web.actions import button, say
+from source.web.confirm import confirmed_button
 from source.web.jobs import job_section, start_button
 from source.web.widgets import whole_number_input
 
 T = TypeVar("T")
+
 
 def _keep(key: str, work: Callable[[], Coroutine[Any, Any, T]]) -> Callable[[], None]:
     """An action that runs ``work()`` in the sandbox and keeps its result under ``key`` for a panel to draw.
@@ -128,12 +130,14 @@ def seed_panel(box: Sandbox) -> None:
         start=_start_seed,
         help="Refused if seeded users are already there. Runs in the background: you may leave the page meanwhile.",
     )
-    button(
+    confirmed_button(
         b2,
         "Remove the seeded users",
         key="lab3_unseed",
+        question=f"Delete every user whose email ends in @{seeding.SEED_DOMAIN}, and their scores? Yours stay.",
+        yes="Yes, remove them",
         action=lambda: web.run(actions.remove_seeded()),
-        help="Three DELETEs: scores, assessments, users.",
+        help="Asks first, then three DELETEs: scores, assessments, users.",
     )
     job_section(
         jobs.SeedRunner.of(box),

@@ -20,6 +20,7 @@ from source.labs.caching.strategies import MAX_KEYS, MAX_OPERATIONS, STRATEGIES,
 from source.platform.outcome import Outcome
 from source.platform.sandbox import Sandbox
 from source.web.actions import act, button, say, show_outcome
+from source.web.confirm import confirmed_button
 from source.web.jobs import job_section, start_button
 from source.web.widgets import whole_number_input
 
@@ -151,8 +152,15 @@ def writes_panel(user: UserRow) -> None:
         help="INSERT, commit, then delete the cached latest score.",
         action=lambda: web.run(actions.add_score(user.id, float(st.session_state["lab4_new_score"]))),
     )
-    button(
-        w[2], "Delete user (Lab 1's delete_user)", key="lab4_delete", type="primary", action=lambda: _delete(user.id)
+    confirmed_button(
+        w[2],
+        "Delete user",
+        key="lab4_delete",
+        question=f"Delete `{user.email}` and all their assessments and scores? This cannot be undone.",
+        yes="Yes, delete",
+        action=lambda: _delete(user.id),
+        help="Lab 1's delete_user: asks first, then DELETE with cascade, commit, and the cached keys dropped.",
+        about=user.id,
     )
 
 

@@ -17,6 +17,7 @@ from source.labs.outbox.metrics import STATUSES
 from source.platform.outcome import Outcome
 from source.platform.sandbox import Sandbox
 from source.web.actions import act, button, show_outcome
+from source.web.confirm import confirmed_button
 from source.web.widgets import whole_number_input
 
 #: How many rows each of the outbox's tabs shows.
@@ -235,12 +236,14 @@ def tables_panel() -> None:
         key="lab5_retention",
         help="0 s to 30 days. Pending and failed events are never cleaned up.",
     )
-    button(
+    confirmed_button(
         r2,
         "Clean up published events",
         key="lab5_cleanup",
+        question="Delete the published events older than that? Pending and failed ones stay; this cannot be undone.",
+        yes="Yes, clean up",
         action=lambda: web.run(actions.clean_up(round(_state("lab5_retention")))),
-        help="One DELETE of published rows older than that.",
+        help="Asks first, then one DELETE of published rows older than that.",
     )
 
 

@@ -6,10 +6,8 @@ import streamlit as st
 
 from source.platform.backends import Backends
 from source.platform.health import Health
-from source.web import NOTE_KEY, attempt, backends, health, sandbox, start_over
-
-#: Which sidebar action ("reset" or "start over") waits for the learner to confirm it.
-CONFIRM_KEY = "plab_sidebar_confirm"
+from source.web import NOTE_KEY, attempt, backends, health, reset, sandbox, start_over
+from source.web.confirm import confirmed_button
 
 
 def sidebar_status() -> None:
@@ -54,42 +52,27 @@ def _sandbox_panel(b: Backends) -> None:
         f"tab or after your laptop sleeps, until it has been idle for {b.settings.idle_minutes:g} minutes. "
         "Keep it to yourself: whoever has the address has the sandbox."
     )
-    pending = st.session_state.get(CONFIRM_KEY)
-    if pending is None:
-        left, right = st.columns(2)
-        # Both act only after a second click: one stray click must not empty a learner's work.
-        left.button(
-            "Reset my sandbox",
-            key="sidebar_reset",
-            help="Asks first, then empties your database and your Redis keys only.",
-            on_click=st.session_state.__setitem__,
-            args=(CONFIRM_KEY, "reset"),
-        )
-        right.button(
-            "Start over",
-            key="sidebar_start_over",
-            help="Asks first, then gives you a new, empty sandbox and a new address.",
-            on_click=st.session_state.__setitem__,
-            args=(CONFIRM_KEY, "start over"),
-        )
-        return
-    st.warning(
-        "Reset empties your users, scores, events and Redis keys, here, at this address."
-        if pending == "reset"
-        else "Start over leaves this sandbox (it is released) and opens a new, empty one at a new address."
+    # Both ask first: one stray click must not empty a learner's work.
+    confirmed_button(
+        st,
+        "Reset my sandbox",
+        key="sidebar_reset",
+        question="Reset empties your users, scores, events, Redis keys and progress, here, at this address.",
+        yes="Yes, reset",
+        action=reset,
+        help="Asks first, then empties your database and your Redis keys only.",
     )
-    yes, no = st.columns(2)
-    confirmed = yes.button(f"Yes, {pending}", key="sidebar_confirm", type="primary")
-    no.button("Cancel", key="sidebar_cancel", on_click=st.session_state.pop, args=(CONFIRM_KEY, None))
-    if not confirmed:
-        return
-    st.session_state.pop(CONFIRM_KEY, None)
-    if pending == "reset":
-        ok, _ = attempt(lambda: box.run(box.reset()))
-        if ok:
-            st.success("Your sandbox is empty again and migrated to the newest schema.")
-        return
-    ok, fresh = attempt(start_over)
-    if ok and fresh is not None:
-        st.session_state[NOTE_KEY] = "You started over: this is a new, empty sandbox with a new address."
-        st.rerun()
+    confirmed_button(
+        st,
+        "Start over",
+        key="sidebar_start_over",
+        question="Start over leaves this sandbox (it is released) and opens a new, empty one at a new address.",
+        yes="Yes, start over",
+        action=_start_over,
+        help="Asks first, then gives you a new, empty sandbox and a new address.",
+    )
+
+
+def _start_over() -> None:
+    start_over()
+    st.session_state[NOTE_KEY] = "You started over: this is a new, empty sandbox with a new address."
