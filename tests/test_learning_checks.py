@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime
+from functools import partial
 from types import SimpleNamespace
 from typing import cast
 
@@ -155,6 +156,10 @@ def _answer(at: AppTest, question_id: str, value: object) -> AppTest:
     return at
 
 
+def _no_button(at: AppTest, key: str) -> bool:
+    return not [b for b in at.button if b.key == key]
+
+
 def _feedback(at: AppTest) -> str:
     return " ".join(el.value for kind in (at.success, at.warning, at.info) for el in kind)
 
@@ -252,7 +257,7 @@ def test_lab3_check_is_graded_against_the_learners_comparison(app_env: str) -> N
     at.number_input(key="lab3_m").set_value(2)
     for job in ("lab3_seed", "lab3_compare"):  # each runs in the background: rerun until its Stop is gone
         at.button(key=job).click().run()
-        rerun_until(at, lambda page, job=job: not [b for b in page.button if b.key == f"{job}_stop"], f"{job} to end")
+        rerun_until(at, partial(_no_button, key=f"{job}_stop"), f"{job} to end")
     assert_no_exception(at)
     prompt = " ".join(m.value for m in at.markdown if "How many SQL statements did that send?" in m.value)
     assert "loaded 40 users" in prompt

@@ -293,5 +293,19 @@ def test_reset_empties_the_sandbox(app_env: str) -> None:
     at.button(key="ins_preset_lab1_story").click().run()
     at.button(key="ins_reset").click().run()
     assert_no_exception(at)
+    assert "cannot be undone" in " ".join(w.value for w in at.warning), "it asks first"
+    assert not any("empty again" in s.value for s in at.success), "nothing is emptied on one click"
+    at.button(key="ins_reset_yes").click().run()
+    assert_no_exception(at)
     assert any("empty again" in s.value for s in at.success)
+    assert "cannot be undone" not in " ".join(w.value for w in at.warning), "the question is gone once answered"
     assert "No measurements yet" in " ".join(i.value for i in at.info), "measurements go with the sandbox"
+
+
+def test_a_pool_preset_leaves_its_result_where_lab_2_shows_it(app_env: str) -> None:
+    at = instructor()
+    at.button(key="ins_preset_lab2_pressure").click().run()
+    assert_no_exception(at)
+    at.switch_page("views/lab2_connectivity.py").run()
+    assert_no_exception(at)
+    assert any("K = 200" in h.value for h in at.subheader), "Lab 2 shows the preset's run as the last result"

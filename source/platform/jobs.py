@@ -237,6 +237,24 @@ class JobRunner(Generic[T]):
                 self.last_note = self.failed_note(error)
             return None
 
+    async def outcome_of(self, job: Job[T]) -> T:
+        """Wait on the loop until ``job`` has ended, and return its result (or raise why it has none).
+
+        For work that starts a job and reports on it (an instructor's preset): the result is kept
+        as ``last``, exactly where the lab's page shows a job the learner started.
+        """
+        future = job.future
+        if isinstance(future, asyncio.Future):
+            await asyncio.wait({future})
+        elif future is not None:
+            await asyncio.wait({asyncio.wrap_future(future)})
+        job.finished.set()  # it has ended: its done-callback, which says so too, may simply not have run yet
+        self.running()  # collect it: the page's last result is this one now
+        result, error = job.outcome()
+        if error is not None:
+            raise LabError(self.last_note or explain(error))
+        return result  # type: ignore[return-value]
+
     # -- stopping ----------------------------------------------------------------------
     def stop(self) -> bool:
         """Stop the running job (from any thread); False if none was running."""

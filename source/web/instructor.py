@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from source import web
@@ -10,14 +12,24 @@ from source.learning import class_view, measurements, presets
 from source.learning.seed import MAX_EVENTS, MAX_USERS, SeedReport, parse_request
 from source.learning.seed_job import SeedRunner
 from source.platform.sandbox import Sandbox
+from source.web.actions import button
+from source.web.confirm import confirmed_button
 from source.web.jobs import job_section, start_button
+
+#: How long one demo may take before the page stops waiting for it (seconds).
+PRESET_TIMEOUT_S = 120.0
 
 
 def reset_panel(box: Sandbox) -> None:
-    if st.button("Reset my sandbox", key="ins_reset", help="Empties your database and Redis keys, progress included."):
-        ok, _ = web.attempt(lambda: box.run(box.reset()))
-        if ok:
-            st.success("Your sandbox is empty again and migrated to the newest schema.")
+    confirmed_button(
+        st,
+        "Reset my sandbox",
+        key="ins_reset",
+        question="Reset empties your users, scores, events, Redis keys and progress. This cannot be undone.",
+        yes="Yes, reset",
+        action=web.reset,
+        help="Asks first, then empties your database and Redis keys, progress included.",
+    )
 
 
 def seed_panel(box: Sandbox) -> None:
@@ -69,21 +81,18 @@ def _show_seed(report: SeedReport) -> None:
 
 
 def presets_panel(box: Sandbox) -> None:
+    """One button per demo; each runs in its callback and says what is now there, under itself."""
     for preset in COURSE.presets:
         left, right = st.columns([2, 3])
-        clicked = left.button(preset.title, key=f"ins_preset_{preset.id}", width="stretch")
+        button(left, preset.title, key=f"ins_preset_{preset.id}", action=_preset(box, preset), width="stretch")
         right.caption(preset.explanation)
-        if clicked:
-            _run_preset(box, preset)
-    if said := st.session_state.get("ins_preset_result"):
-        st.success(said)
 
 
-def _run_preset(box: Sandbox, preset: presets.Preset) -> None:
-    with st.spinner(f"{preset.title}…"):
-        ok, said = web.attempt(lambda: box.run(preset.run(), timeout=120))
-    if ok and said:
-        st.session_state["ins_preset_result"] = f"**{preset.title}**: {said}"
+def _preset(box: Sandbox, preset: presets.Preset) -> Callable[[], str]:
+    def run() -> str:
+        return f"**{preset.title}**: {box.run(preset.run(), timeout=PRESET_TIMEOUT_S)}"
+
+    return run
 
 
 def class_view_panel(box: Sandbox) -> None:
