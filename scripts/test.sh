@@ -26,4 +26,4 @@ fi
 python -m ruff check .
 python -m ruff format --check .
 python -m mypy
-python -m pytest "$@"
+python -m pytest --durations=25 "$@"

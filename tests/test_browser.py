@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import pytest
 
 from bench._common import CHROMIUM, CHROMIUM_ARGS, backend_env, free_port  # Debian's Chromium, never a downloaded one
-from tests.conftest import ROOT, unavailable
+from tests.conftest import BACKEND_KINDS, ROOT, unavailable
 
 pytestmark = pytest.mark.browser
 
@@ -298,7 +298,7 @@ async def one_learner(browser: Any, url: str, token: str, n: int, shots: Path) -
         if "unreachable" in status:
             raise ServicesUnreachable(" ".join(line for line in status.splitlines() if "unreachable" in line))
         await expect(sidebar).to_contain_text("PostgreSQL ·")
-        await expect(sidebar).to_contain_text("Redis · redis://")
+        await expect(sidebar).to_contain_text("Redis · configured")
         found = re.search(r"schema\s+(plab_\w+)", status)
         assert found, f"the sidebar names no PostgreSQL schema for this sandbox: {status}"
         schema = found.group(1)
@@ -336,7 +336,7 @@ async def one_learner(browser: Any, url: str, token: str, n: int, shots: Path) -
         await sidebar.get_by_role("link", name="2 · Async connectivity & pooling").click()
         await expect(page).to_have_url(re.compile(r"/pooling(\?|$)"))
         await main.get_by_role("button", name="Initialise the database & create the sample users").click()
-        await settle(page, main.get_by_text("Your sandbox is at migration"))
+        await settle(page, main.get_by_test_id("stAlertContentSuccess").filter(has_text="Your sandbox is at migration"))
         for sample in ("Alex Smith", "Jane Doe"):
             await expect(main.locator("li", has_text=sample)).to_contain_text("created now")
         reruns += 2  # the page switch and the button
@@ -448,3 +448,80 @@ def test_a_refresh_keeps_the_learners_sandbox_and_other_browsers_do_not_get_it(
         expect(shared.locator("td", has_text=email)).to_have_count(1, timeout=UI_TIMEOUT_MS)
     finally:
         other.close()
+
+
+# -- Long work outlives the learner's other clicks, on both backends -----------------------------
+#: Either of these means the job is still running (its live panel) or has finished (its result).
+SEED_SEEN = re.compile(r"^Seeding · [\d,]+ of 2,000 users|^Seeded 2,000 users and 40,000 scores")
+STRATEGIES_SEEN = re.compile(r"operations|cache-aside \+ invalidation")
+
+
+@pytest.fixture(scope="module", params=BACKEND_KINDS)
+def any_backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    with streamlit_server(backend_env(str(request.param)), log) as server:
+        if "unreachable" in server.log_text():
+            unavailable(f"the {request.param} backends were unreachable from the app")
+        yield server.url
+
+
+def go(tab: Any, link: str, heading: str) -> Any:
+    from playwright.sync_api import expect
+
+    tab.get_by_test_id("stSidebar").get_by_role("link", name=link).click()
+    main = tab.get_by_test_id("stMain")
+    expect(main.get_by_role("heading", name=heading)).to_be_visible(timeout=UI_TIMEOUT_MS)
+    return main
+
+
+def test_a_seed_and_a_strategy_run_outlive_a_visit_elsewhere_and_stop_on_stop(page: Any, any_backend_url: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{any_backend_url}/caching")  # Lab 4's sample users first: on SQLite a seed holds the writer's lock
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_role("heading", name="Lab 4 · Caching with Redis")).to_be_visible()
+    main.get_by_role("button", name="Add Alex and Jane with a score each").click()
+    expect(main.get_by_role("button", name="Run the workload")).to_be_visible()
+    main = go(page, "3 · Repository & N+1", "Lab 3 · Repository pattern & N+1")
+
+    # Stop stops a seed: it writes in one transaction, which is rolled back.
+    main.get_by_label("Users N", exact=True).fill("2000")
+    main.get_by_label("Scores per user M", exact=True).fill("20")
+    main.get_by_role("button", name="Seed", exact=True).click()
+    stop = main.get_by_role("button", name="Stop")
+    stopped_seed = main.get_by_text(re.compile(r"^Seeding was stopped"))
+    seeded = main.get_by_text(re.compile(r"^Seeded 2,000 users"))
+    expect(stop.or_(seeded)).to_be_visible()
+    if stop.is_visible():
+        stop.click()
+        expect(stopped_seed.or_(seeded)).to_be_visible()
+    if not seeded.is_visible():  # stopped in time: nothing was added, so it may seed again
+        main.get_by_role("button", name="Seed", exact=True).click()
+    expect(main.get_by_text(SEED_SEEN).first).to_be_visible()
+
+    # While it seeds, Lab 4: a long workload.
+    main = go(page, "4 · Caching with Redis", "Lab 4 · Caching with Redis")
+    form = main.get_by_test_id("stForm").filter(has_text="Run the workload")
+    expect(form).to_be_visible()
+    form.get_by_label("Operations", exact=True).fill("3000")
+    form.get_by_role("button", name="Run the workload").click()
+    expect(main.get_by_text(STRATEGIES_SEEN).first).to_be_visible()
+
+    # Elsewhere, and back: both are still running, or finished with their results.
+    go(page, "1 · Data models", "Lab 1 · Data models")
+    main = go(page, "3 · Repository & N+1", "Lab 3 · Repository pattern & N+1")
+    expect(main.get_by_text(SEED_SEEN).first).to_be_visible()
+    expect(main.get_by_text(re.compile(r"^Seeded 2,000 users and 40,000 scores"))).to_be_visible()
+    main = go(page, "4 · Caching with Redis", "Lab 4 · Caching with Redis")
+    stop = main.get_by_role("button", name="Stop")
+    table = main.get_by_test_id("stDataFrame").filter(has_text="cache-aside")
+    expect(stop.or_(table).first).to_be_visible()
+
+    # Stop stops a strategy run (started afresh if the first one already finished).
+    if not stop.is_visible():
+        main.get_by_test_id("stForm").filter(has_text="Run the workload").get_by_role(
+            "button", name="Run the workload"
+        ).click()
+    stop.click()
+    stopped = main.get_by_text(re.compile(r"^The run was stopped after [\d,]+ of [\d,]+ operations"))
+    expect(stopped.or_(table).first).to_be_visible()

@@ -73,15 +73,21 @@ class Walk:
         expect(self.page.get_by_test_id("stTooltipContent")).to_have_count(0)  # no tooltip in the picture
         self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=False)
 
-    def answer(self, question: int, *, choice: str | None = None, number: str | None = None) -> None:
-        """Answer the ``question``-th knowledge-check form on the page and wait for its feedback."""
+    def answer(self, question: int, *, wrong: str, choice: str | None = None, number: str | None = None) -> None:
+        """Answer the ``question``-th knowledge check wrong (``wrong``), then right: a hint first, never the answer."""
         forms = self.main.get_by_test_id("stForm").filter(has_text="Check my answer")
         form = forms.filter(has_text=choice).first if choice is not None else forms.nth(question)
-        if choice is not None:
-            form.get_by_text(choice, exact=True).click()
-        if number is not None:
-            form.get_by_role("textbox").fill(number)
-        form.get_by_role("button", name="Check my answer").click()
+        for given in (wrong, choice if choice is not None else number):
+            assert given is not None
+            if choice is not None:
+                form.get_by_text(given, exact=True).click()
+            else:
+                form.get_by_role("textbox").fill(given)
+            form.get_by_role("button", name="Check my answer").click()
+            if given == wrong:
+                hint = self.main.get_by_test_id("stAlertContentWarning").filter(has_text="Not quite.")
+                self.settle(hint)
+                assert "The answer is" not in hint.inner_text(), "a first wrong answer gets a hint, not the answer"
         self.settle(self.main.get_by_text(re.compile(r"^Correct\.")).first)
 
 
@@ -93,7 +99,7 @@ def lab1(walk: Walk) -> None:
     form.get_by_role("button", name="Create user").click()
     walk.settle(walk.main.get_by_text("Created walker@example.com"))
     walk.shot("lab1", top=walk.main.get_by_role("heading", name="2 · Create a user"))
-    walk.answer(0, choice="One-to-many")
+    walk.answer(0, choice="One-to-many", wrong="Many-to-many")
 
 
 def lab2(walk: Walk) -> None:
@@ -102,7 +108,7 @@ def lab2(walk: Walk) -> None:
     results = walk.main.get_by_role("heading", name=re.compile(r"^Pooled: K = 100"))
     walk.settle(results)
     walk.shot("lab2", top=results)
-    walk.answer(0, number="400")  # ⌈100/5⌉ × 20 ms with the page's defaults
+    walk.answer(0, number="400", wrong="380")  # ⌈100/5⌉ × 20 ms with the page's defaults
 
 
 def lab3(walk: Walk) -> None:
@@ -115,7 +121,9 @@ def lab3(walk: Walk) -> None:
     walk.settle(question)  # unlocked by the comparison that just ran
     users = int(re.search(r"loaded ([\d,]+) users", question.inner_text()).group(1).replace(",", ""))  # type: ignore[union-attr]
     walk.shot("lab3", top=walk.main.get_by_role("heading", name="3 · Load everyone, four ways"))
-    walk.answer(0, number=str(users + 1))  # the lazy loop: one SELECT for the users, then one per user
+    walk.answer(
+        0, number=str(users + 1), wrong=str(users)
+    )  # the lazy loop: one SELECT for the users, then one per user
 
 
 def lab4(walk: Walk) -> None:
@@ -126,7 +134,7 @@ def lab4(walk: Walk) -> None:
     fetch.click()
     walk.settle(walk.main.get_by_text(re.compile(r"^fetch user: HIT")))  # served from Redis this time
     walk.shot("lab4", top=walk.main.get_by_role("heading", name="1 · Miss, then hit"))
-    walk.answer(0, choice="A sorted set (ZADD, ZREVRANGE)")
+    walk.answer(0, choice="A sorted set (ZADD, ZREVRANGE)", wrong="A list")
 
 
 def lab5(walk: Walk) -> None:
@@ -136,11 +144,19 @@ def lab5(walk: Walk) -> None:
     walk.main.get_by_role("button", name="▶ Start publisher").click()
     walk.settle(walk.main.get_by_text(re.compile(r"publisher\(s\) running")))
     walk.main.get_by_role("button", name="Calculate and store the score").click()
-    walk.settle(walk.main.get_by_text(re.compile(r"and its pending event .* committed")))
+    walk.settle(
+        walk.main.get_by_test_id("stAlertContentSuccess").filter(
+            has_text=re.compile(r"and its pending event .* committed")
+        )
+    )
     feed = walk.main.get_by_test_id("stDataFrame").filter(has=walk.page.locator("th", has_text=re.compile(r"^via$")))
     feed.locator("td", has_text="score.calculated").first.wait_for(state="attached")  # it arrived, live
     walk.shot("lab5", top=walk.main.get_by_role("heading", name=re.compile(r"^2 · ")))
-    walk.answer(1, choice="So that both are kept or neither is: no score without its event, no event without its score")
+    walk.answer(
+        1,
+        choice="So that both are kept or neither is: no score without its event, no event without its score",
+        wrong="Because one transaction is faster than two",
+    )
     walk.main.get_by_role("button", name="⏹ Stop publisher").click()
     walk.settle(walk.main.get_by_text(re.compile("publisher stopped")))
 
@@ -152,7 +168,7 @@ def create_and_instructor(walk: Walk) -> None:
     walk.shot("create", top=walk.main.get_by_role("heading", name=re.compile(r"^What the check found")))
     walk.open("Instructor", "Instructor")
     walk.main.get_by_role("button", name="Lab 1 · Alex and Jane with children").click()
-    done = walk.main.get_by_test_id("stAlertContentSuccess").filter(has_text="Alex Smith and Jane Doe are there")
+    done = walk.main.get_by_test_id("stAlertContentSuccess").filter(has_text="Alex Smith: ")
     walk.settle(done)
     # The seed runs in the background: its live progress ends by itself and the page shows the report.
     walk.main.get_by_role("button", name="Seed", exact=True).click()
@@ -168,7 +184,7 @@ def test_a_learner_walks_the_course(walk_page: Any, tmp_path: Path, kind: str) -
         walk.page.goto(server.url)
         walk.settle(walk.main.get_by_role("heading", name="Persistence Lab"))
         status = walk.sidebar.inner_text()
-        if kind == "services" and ("PostgreSQL ·" not in status or "Redis · redis" not in status):
+        if kind == "services" and ("PostgreSQL · configured" not in status or "Redis · configured" not in status):
             unavailable(f"the app did not reach PostgreSQL and Redis: {status[:300]}")
         walk.settle(walk.main.get_by_text("Design event tables for pub/sub."))
         walk.shot("home")
