@@ -42,12 +42,12 @@ def _client_and_prefix(sandbox: Sandbox) -> tuple[Any, str]:
 
 def cache_for(sandbox: Sandbox) -> RedisCache:
     """This sandbox's cache, made on first use and stopped with the sandbox."""
-    cache = sandbox.services.get(SERVICE)
-    if cache is None:
-        client, prefix = _client_and_prefix(sandbox)
-        cache = sandbox.services[SERVICE] = RedisCache(client, prefix=prefix, metrics_client=client)
-        sandbox.on_stop(lambda: _stop(cache, sandbox))
-    return cache
+    return sandbox.service(SERVICE, _new_cache, lambda cache: _stop(cache, sandbox))
+
+
+def _new_cache(sandbox: Sandbox) -> RedisCache:
+    client, prefix = _client_and_prefix(sandbox)
+    return RedisCache(client, prefix=prefix, metrics_client=client)
 
 
 async def _stop(cache: RedisCache, sandbox: Sandbox) -> None:
