@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from source.domain.errors import InvalidInput
+from source.domain.limits import USERS_PER_SANDBOX, too_many_users
 from source.domain.models import AIRScore, Assessment, DomainEvent, EventType, User
 from source.learning.measurements import record_run
 from source.platform.context import current_sandbox
@@ -128,6 +129,11 @@ def _event(kind: EventType, aggregate: str, payload: dict[str, Any], status: str
 async def seed(request: SeedRequest, progress: Progress | None = None) -> SeedReport:
     """Write the data set into the current sandbox, one transaction per batch of users."""
     progress = progress or Progress()
+    sandbox = current_sandbox()
+    async with sandbox.sessionmaker() as session:
+        have = int(await session.scalar(select(func.count()).select_from(User)) or 0)
+    if have + request.users > USERS_PER_SANDBOX:
+        raise InvalidInput(too_many_users(have, request.users))
     rng = random.Random(request.users)  # noqa: S311 - sample data, not secrets: same size, same names
     tag = uuid.uuid4().hex[:4]  # a second seed never collides with the first one's emails
     start = datetime.now(UTC) - timedelta(days=1)
@@ -135,7 +141,6 @@ async def seed(request: SeedRequest, progress: Progress | None = None) -> SeedRe
     progress.begin("Seeding users, assessments, scores and events", len(people) + request.pending_events)
     counts = {"assessments": 0, "scores": 0, "events": 0}
     began = time.perf_counter()
-    sandbox = current_sandbox()
     for offset in range(0, len(people), BATCH):
         batch = people[offset : offset + BATCH]
         assessments, scores, events = [], [], []

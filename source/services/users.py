@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from source.domain.dtos import CascadeReport, ProfileSave, UserCreate, UserRow, UserUpdate
 from source.domain.errors import DuplicateEmail, InvalidInput, NotFound
 from source.domain.events import DomainEventRepository
+from source.domain.limits import CHILDREN_PER_USER, USERS_PER_SANDBOX
 from source.domain.models import EventType, User
 from source.domain.repositories import UserRepository
 from source.instruments.query_log import capture_queries
@@ -28,9 +29,9 @@ from source.services.samples import sample_airscore, sample_assessment
 if TYPE_CHECKING:
     from source.platform.sandbox import Sandbox
 
-#: What one learner may keep in a sandbox: enough to learn with, too little to fill the host.
-MAX_USERS = 500
-MAX_CHILDREN = 50
+#: What one learner may keep in a sandbox (one limit per resource: ``source/domain/limits.py``).
+MAX_USERS = USERS_PER_SANDBOX
+MAX_CHILDREN = CHILDREN_PER_USER
 
 
 #: Called with a user's id after a committed change to that user (the course adds Lab 4's cache invalidation).
@@ -66,7 +67,7 @@ async def create_user(data: UserCreate) -> UserRow:
         repo = UserRepository(session)
         if await repo.count() >= MAX_USERS:
             raise InvalidInput(
-                f"Your sandbox already holds {MAX_USERS} users, the most one learner may keep. "
+                f"Your sandbox already holds {MAX_USERS:,} users, the most a sandbox may hold. "
                 "Delete some, or reset your sandbox from the sidebar."
             )
         try:

@@ -180,7 +180,7 @@ def users_table(rows: list[UserRow]) -> None:
         st.caption("None yet: the `users` table is empty.")
         return
     paged_table([r.model_dump() for r in rows], key="lab1_users_table", page_rows=PAGE_ROWS, noun="user")
-    st.caption(f"Oldest first. A sandbox keeps at most {users.MAX_USERS} users.")
+    st.caption(f"Oldest first. A sandbox holds at most {users.MAX_USERS:,} users, however they were added.")
 
 
 # -- 4 · the join ------------------------------------------------------------------------------

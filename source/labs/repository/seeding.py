@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from source.domain.errors import InvalidInput, NotFound
+from source.domain.limits import USERS_PER_SANDBOX, too_many_users
 from source.domain.repositories import UserRepository
 from source.platform.jobs import Progress
 from source.platform.session import get_session
@@ -78,6 +79,8 @@ async def seed(request: SeedRequest, progress: Progress | None = None) -> SeedRe
     async with get_session() as session:
         repo = UserRepository(session)
         already = await repo.count_by_email_domain(SEED_DOMAIN)
+        if (have := await repo.count()) + request.users > USERS_PER_SANDBOX:
+            raise InvalidInput(too_many_users(have, request.users))
         if already:
             raise InvalidInput(
                 f"Your sandbox already holds {already:,} seeded users (emails @{SEED_DOMAIN}); nothing was added. "
