@@ -4,8 +4,6 @@ import streamlit as st
 
 from source import web
 from source.learning.event_table import build, claim, probe
-from source.learning.event_table.design import parse_design
-from source.learning.event_table.exercise import check_design
 from source.web import create_form
 from source.web.checks import record_visit
 
@@ -24,18 +22,8 @@ would go wrong. No SQL you type is ever run: names are checked, types and defaul
 """
 )
 record_visit("create")
-raw = create_form.design_form()
-if st.button("Build and check my table", key="cx_check", type="primary", help="Creates the table in your sandbox."):
-    ok, design = web.attempt(lambda: parse_design(raw))
-    if ok and design is not None:
-        valid = design
-        with st.spinner("Building your table and putting it to work…"):
-            ok, report = web.attempt(lambda: web.run(check_design(valid), timeout=60))
-        if ok and report is not None:
-            st.session_state["cx_report"] = report
-if (report := st.session_state.get("cx_report")) is not None:
-    st.header(f"What the check found in `{report.design.table}`")
-    create_form.show_report(report)
+create_form.design_form()
+create_form.check_button()
 st.caption(
     "On PostgreSQL the plan is read with `enable_seqscan = off`: at a classroom's thousand rows the planner may "
     "prefer reading the whole table anyway, so this asks whether an index *can* serve the claim."

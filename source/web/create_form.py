@@ -2,7 +2,8 @@
 
 Keys: ``cx_table``; per column *i* ``cx_col{i}_name|type|role|null|default|pk|unique``;
 ``cx_status``, ``cx_check_status``; per index *j* ``cx_ix{j}_cols|unique|pending``;
-buttons ``cx_add``, ``cx_remove``, ``cx_check``.
+buttons ``cx_add``, ``cx_remove``, ``cx_check``. The design being drafted and the last check's
+report are kept with the sandbox, so a refresh or another tab finds them as they were.
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ from typing import Any, Literal
 
 import streamlit as st
 
+from source import web
 from source.learning.event_table import design as d
-from source.learning.event_table.exercise import Report
+from source.learning.event_table.design import parse_design
+from source.learning.event_table.exercise import Report, check_design
 from source.learning.event_table.plan import Verdict
+from source.web import kept
+from source.web.actions import button
+
+#: How long the check (build, write 1,000 events, claim, plan, probes) may take before the page gives up.
+CHECK_TIMEOUT_S = 60.0
 
 #: Where a learner starts: three columns, none of the hard parts done for them.
 STARTER = [
@@ -27,22 +35,23 @@ PLAN_ICONS: dict[Verdict, str] = {"served": "✅", "sorts": "💡", "walks": "�
 
 
 def _restore() -> None:
-    """Put back the form's values after a visit to another page.
+    """Put back the design after a visit to another page, a refresh or in another tab.
 
-    Streamlit forgets the state of widgets a run did not draw, so leaving this page would
-    blank the design; a plain copy kept under ``cx_saved`` brings it back.
+    Streamlit forgets the state of widgets a run did not draw, and a refresh starts a new
+    session: a copy of the design kept with the sandbox (``source/web/kept.py``) brings it back.
     """
-    for key, value in st.session_state.get("cx_saved", {}).items():
+    for key, value in kept.get(DRAFT, {}).items():
         if key not in st.session_state:
             st.session_state[key] = value
 
 
 def _save() -> None:
-    keep = {k: v for k, v in st.session_state.items() if str(k).startswith("cx_") and k not in _NOT_SAVED}
-    st.session_state["cx_saved"] = keep
+    kept.put(DRAFT, {k: v for k, v in st.session_state.items() if str(k).startswith("cx_") and k not in _NOT_SAVED})
 
 
-_NOT_SAVED = {"cx_saved", "cx_report", "cx_flash", "cx_add", "cx_remove", "cx_check"}
+#: Where the design being drafted is kept, and the last check's report.
+DRAFT, REPORT = "cx_saved", "cx_report"
+_NOT_SAVED = {DRAFT, REPORT, "cx_flash", "cx_add", "cx_remove", "cx_check", "cx_check_outcome"}
 
 
 def _start() -> None:
@@ -86,55 +95,92 @@ def design_form() -> dict[str, Any]:
     _start()
     st.text_input("Table name", key="cx_table", max_chars=60, help="Lowercase letters, digits and _; not a SQL word.")
     st.markdown("**Columns**: name, type, the role it plays for a publisher, NULL allowed, default, keys.")
-    columns = []
     for i in range(st.session_state["cx_rows"]):
         c = st.columns([3, 3, 3, 1.4, 2.4, 1, 1.2])
         visible: Literal["visible", "collapsed"] = "visible" if i == 0 else "collapsed"
-        name = c[0].text_input("Name", key=f"cx_col{i}_name", max_chars=60, label_visibility=visible)
-        role = c[2].selectbox("Role", (NO_ROLE, *d.ROLES), key=f"cx_col{i}_role", label_visibility=visible)
-        columns.append(
-            {
-                "name": name.strip(),
-                "role": None if role == NO_ROLE else role,
-                "type": c[1].selectbox("Type", d.TYPES, key=f"cx_col{i}_type", label_visibility=visible),
-                "nullable": c[3].checkbox("NULL ok", key=f"cx_col{i}_null", label_visibility=visible),
-                "default": c[4].selectbox("Default", d.DEFAULTS, key=f"cx_col{i}_default", label_visibility=visible),
-                "primary_key": c[5].checkbox("PK", key=f"cx_col{i}_pk", label_visibility=visible),
-                "unique": c[6].checkbox("UNIQUE", key=f"cx_col{i}_unique", label_visibility=visible),
-            }
-        )
+        c[0].text_input("Name", key=f"cx_col{i}_name", max_chars=60, label_visibility=visible)
+        c[1].selectbox("Type", d.TYPES, key=f"cx_col{i}_type", label_visibility=visible)
+        c[2].selectbox("Role", (NO_ROLE, *d.ROLES), key=f"cx_col{i}_role", label_visibility=visible)
+        c[3].checkbox("NULL ok", key=f"cx_col{i}_null", label_visibility=visible)
+        c[4].selectbox("Default", d.DEFAULTS, key=f"cx_col{i}_default", label_visibility=visible)
+        c[5].checkbox("PK", key=f"cx_col{i}_pk", label_visibility=visible)
+        c[6].checkbox("UNIQUE", key=f"cx_col{i}_unique", label_visibility=visible)
     left, right, _ = st.columns([1, 1, 3])
     left.button("Add a column", key="cx_add", on_click=_add, help=f"Up to {d.MAX_COLUMNS} columns.")
     right.button("Remove the last column", key="cx_remove", on_click=_remove)
     if flash := st.session_state.pop("cx_flash", None):
         st.warning(flash)
-    status = st.text_input(
+    st.text_input(
         "Status values, separated by commas", key="cx_status", max_chars=200, help="The claim asks for 'pending'."
     )
-    check = st.checkbox("Allow only these status values (a CHECK constraint)", key="cx_check_status")
-    names = [c["name"] for c in columns if c["name"]]
+    st.checkbox("Allow only these status values (a CHECK constraint)", key="cx_check_status")
+    names = [c["name"] for c in current_design()["columns"] if c["name"]]
     st.markdown("**Indexes** (up to three; the order you pick the columns in is the index's column order)")
-    indexes = []
     for j in range(d.MAX_INDEXES):
         key = f"cx_ix{j}_cols"
         if key in st.session_state:  # a renamed or removed column leaves the index
             st.session_state[key] = [n for n in st.session_state[key] if n in names]
         c = st.columns([4, 1, 2])
-        cols = c[0].multiselect(f"Index {j + 1}", names, key=key, max_selections=d.MAX_INDEX_COLUMNS)
-        unique = c[1].checkbox("UNIQUE", key=f"cx_ix{j}_unique")
-        pending = c[2].checkbox(
-            "Pending rows only", key=f"cx_ix{j}_pending", help="A partial index: WHERE status = 'pending'."
-        )
-        if cols:
-            indexes.append({"columns": cols, "unique": unique, "pending_only": pending})
+        c[0].multiselect(f"Index {j + 1}", names, key=key, max_selections=d.MAX_INDEX_COLUMNS)
+        c[1].checkbox("UNIQUE", key=f"cx_ix{j}_unique")
+        c[2].checkbox("Pending rows only", key=f"cx_ix{j}_pending", help="A partial index: WHERE status = 'pending'.")
     _save()
+    return current_design()
+
+
+def current_design() -> dict[str, Any]:
+    """The design as the form holds it right now (for the check's callback, which runs before the form is drawn)."""
+    state = st.session_state
+    columns = [
+        {
+            "name": str(state.get(f"cx_col{i}_name") or "").strip(),
+            "role": None if state.get(f"cx_col{i}_role", NO_ROLE) == NO_ROLE else state.get(f"cx_col{i}_role"),
+            "type": state.get(f"cx_col{i}_type", d.TYPES[0]),
+            "nullable": bool(state.get(f"cx_col{i}_null")),
+            "default": state.get(f"cx_col{i}_default", d.DEFAULTS[0]),
+            "primary_key": bool(state.get(f"cx_col{i}_pk")),
+            "unique": bool(state.get(f"cx_col{i}_unique")),
+        }
+        for i in range(int(state.get("cx_rows", 0)))
+    ]
+    indexes = [
+        {
+            "columns": cols,
+            "unique": bool(state.get(f"cx_ix{j}_unique")),
+            "pending_only": bool(state.get(f"cx_ix{j}_pending")),
+        }
+        for j in range(d.MAX_INDEXES)
+        if (cols := list(state.get(f"cx_ix{j}_cols") or []))
+    ]
+    status = str(state.get("cx_status") or "")
     return {
-        "table": st.session_state["cx_table"].strip(),
+        "table": str(state.get("cx_table") or "").strip(),
         "columns": columns,
         "indexes": indexes,
         "status_values": [v.strip() for v in status.split(",") if v.strip()],
-        "check_status": check,
+        "check_status": bool(state.get("cx_check_status")),
     }
+
+
+def check_button() -> None:
+    """Build and check the design: in the button's callback; the report is kept with the sandbox."""
+    button(
+        st,
+        "Build and check my table",
+        key="cx_check",
+        type="primary",
+        help="Creates the table in your sandbox and puts it to work.",
+        action=_check,
+    )
+    if (report := kept.get(REPORT)) is not None:
+        st.header(f"What the check found in `{report.design.table}`")
+        show_report(report)
+
+
+def _check() -> None:
+    design = parse_design(current_design())
+    kept.drop(REPORT)
+    kept.put(REPORT, web.run(check_design(design), timeout=CHECK_TIMEOUT_S))
 
 
 def show_report(report: Report) -> None:

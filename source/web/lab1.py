@@ -14,6 +14,7 @@ from source.domain.dtos import CascadeReport, UserRow
 from source.labs.data_models import actions, schema_docs
 from source.labs.data_models.actions import JoinPage
 from source.services import users
+from source.web import kept
 from source.web.actions import act, show_outcome
 from source.web.confirm import confirmed_button
 from source.web.widgets import paged_table
@@ -77,7 +78,7 @@ def users_panel() -> None:
         user_controls(rows)
     else:
         st.info("Your sandbox has no users yet. Create one above.")
-    if cascade := st.session_state.get("lab1_cascade"):
+    if cascade := kept.get("lab1_cascade"):
         cascade_panel(cascade)
     users_table(list(rows.values()))
 
@@ -93,7 +94,7 @@ def _add_children(user: UserRow) -> None:
 
 
 def _delete(user: UserRow) -> None:
-    st.session_state["lab1_cascade"] = web.run(actions.delete_user(user.id))
+    kept.put("lab1_cascade", web.run(actions.delete_user(user.id)))
 
 
 def user_controls(rows: dict[str, UserRow]) -> None:
@@ -185,7 +186,7 @@ def users_table(rows: list[UserRow]) -> None:
 
 # -- 4 · the join ------------------------------------------------------------------------------
 def _join(offset: int) -> None:
-    act("lab1_joined", lambda: st.session_state.update(lab1_join_result=web.run(actions.join_page(offset))))
+    act("lab1_joined", lambda: kept.put("lab1_join_result", web.run(actions.join_page(offset))))
 
 
 @st.fragment
@@ -199,7 +200,7 @@ def join_panel() -> None:
         args=(0,),
     )
     show_outcome("lab1_joined")
-    page: JoinPage | None = st.session_state.get("lab1_join_result")
+    page: JoinPage | None = kept.get("lab1_join_result")
     if page is None:
         return
     joined = page.result

@@ -20,6 +20,7 @@ from source.labs.repository import actions, charts, jobs, measure, scaling, seed
 from source.labs.repository.actions import Way
 from source.platform.outcome import Outcome
 from source.platform.sandbox import Sandbox
+from source.web import kept
 from source.web.actions import button, say
 from source.web.confirm import confirmed_button
 from source.web.jobs import job_section, start_button
@@ -31,13 +32,14 @@ T = TypeVar("T")
 def _keep(key: str, work: Callable[[], Coroutine[Any, Any, T]]) -> Callable[[], None]:
     """An action that runs ``work()`` in the sandbox and keeps its result under ``key`` for a panel to draw.
 
-    The result stays across reruns (a background job ending reruns the page) until the next
-    click; a click that fails clears it, so no earlier result stands beside its error.
+    The result is kept with the sandbox (``source/web/kept.py``), so it stays across reruns, a refresh
+    and another tab, until the next click; a click that fails clears it, so no earlier result stands
+    beside its error.
     """
 
     def run() -> None:
-        st.session_state.pop(key, None)
-        st.session_state[key] = web.run(work())
+        kept.drop(key)
+        kept.put(key, web.run(work()))
 
     return run
 
@@ -94,7 +96,7 @@ def one_user_panel(box: Sandbox) -> None:
     button(c3, "Fetch the eager way", key="lab3_fetch_eager", action=_fetch("eager"), help=recorded)
     ways: tuple[Way, ...] = ("lazy", "eager")
     for col, way in zip(st.columns(2), ways, strict=True):
-        fetched = st.session_state.get(f"lab3_fetched_{way}")
+        fetched = kept.get(f"lab3_fetched_{way}")
         if fetched is not None:
             with col:
                 _show_fetch(fetched, way)
@@ -237,7 +239,7 @@ def _refusal(
 ) -> None:
     """A button that triggers a real failure; under it, the exception's first line and what it means."""
     button(where, label, key=key, action=_keep(f"{key}_caught", work), help=help)  # it may refuse to try
-    caught: actions.Refusal | None = st.session_state.get(f"{key}_caught")
+    caught: actions.Refusal | None = kept.get(f"{key}_caught")
     if caught is not None:
         where.error(caught.headline)
         where.markdown(caught.explanation)
@@ -247,7 +249,7 @@ def _refusal(
 def plans_panel() -> None:
     """Each plan: whether it used the index, the statement, the plan itself."""
     button(st, "Show the query plans", key="lab3_plans", action=_keep("lab3_plans_found", actions.query_plans))
-    found: actions.PlanReport | None = st.session_state.get("lab3_plans_found")
+    found: actions.PlanReport | None = kept.get("lab3_plans_found")
     if found is None:
         return
     for plan in found.plans:
