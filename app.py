@@ -3,7 +3,7 @@
 import streamlit as st
 
 from source.web.learning import begin_run, sidebar_progress
-from source.web.sidebar import sidebar_status
+from source.web.sidebar import navigation_links, sidebar_status
 from source.web.transport import send_replies_at_once
 
 st.set_page_config(page_title="Persistence Lab", page_icon="🗄️", layout="wide")
@@ -19,7 +19,10 @@ labs = [
 create = st.Page("views/create_exercise.py", title="Create · Design an event table", icon="🛠️", url_path="create")
 instructor = st.Page("views/instructor.py", title="Instructor", icon="🎓", url_path="instructor")
 send_replies_at_once()  # no reply waits for the browser's delayed ACK (see source/web/transport.py)
-page = st.navigation({"Start": [home], "Labs": labs, "Practise": [create], "Teach": [instructor]})
+sections = {"Start": [home], "Labs": labs, "Practise": [create], "Teach": [instructor]}
+# The links are drawn by the app (valid list markup for screen readers); Streamlit's own menu is hidden.
+page = st.navigation(sections, position="hidden")
+navigation_links(sections)
 sidebar_status()  # before the page, so a reset is visible on the page at once
 begin_run()
 page.run()

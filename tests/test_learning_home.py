@@ -19,8 +19,10 @@ def test_home_links_every_objective_and_shows_progress(app_env: str) -> None:
     assert "InnovateAI" in text
     for objective in COURSE.objectives:
         assert f"**{objective.level}** · {objective.goal}" in text
-    links = {link.proto.label: link.proto.page for link in at.get("page_link")}
+    links = {link.proto.label: link.proto.page for link in at.main.get("page_link")}
     assert set(links) == {lab.title for lab in COURSE.labs.values()}, "every lab and the exercise are linked"
+    menu = [link.proto.label for link in at.sidebar.get("page_link")]
+    assert menu == ["Welcome", *(lab.title for lab in COURSE.labs.values()), "Instructor"], "the sidebar's menu"
     assert links["1 · Data models"] == "data-models"
     assert links["Create · Design an event table"] == "create"
     metrics = {m.label: m.value for m in at.metric}

@@ -28,4 +28,4 @@ def show_source(*objects: Any, label: str = "The code that ran") -> None:
     """Show the real source of the functions a page calls (never a pasted copy)."""
     with st.expander(label):
         for obj in objects:
-            st.code(_source(obj), language="python")
+            st.code(_source(obj), language="python", wrap_lines=True)

@@ -96,16 +96,18 @@ def design_form() -> dict[str, Any]:
     st.text_input("Table name", key="cx_table", max_chars=60, help="Lowercase letters, digits and _; not a SQL word.")
     st.markdown("**Columns**: name, type, the role it plays for a publisher, NULL allowed, default, keys.")
     for i in range(st.session_state["cx_rows"]):
-        c = st.columns([3, 3, 3, 1.4, 2.4, 1, 1.2])
+        # Two lines per column, so every label stays whole on a 1024-pixel projector.
+        c = st.columns(4)
         visible: Literal["visible", "collapsed"] = "visible" if i == 0 else "collapsed"
         c[0].text_input("Name", key=f"cx_col{i}_name", max_chars=60, label_visibility=visible)
         c[1].selectbox("Type", d.TYPES, key=f"cx_col{i}_type", label_visibility=visible)
         c[2].selectbox("Role", (NO_ROLE, *d.ROLES), key=f"cx_col{i}_role", label_visibility=visible)
-        c[3].checkbox("NULL ok", key=f"cx_col{i}_null", label_visibility=visible)
-        c[4].selectbox("Default", d.DEFAULTS, key=f"cx_col{i}_default", label_visibility=visible)
-        c[5].checkbox("PK", key=f"cx_col{i}_pk", label_visibility=visible)
-        c[6].checkbox("UNIQUE", key=f"cx_col{i}_unique", label_visibility=visible)
-    left, right, _ = st.columns([1, 1, 3])
+        c[3].selectbox("Default", d.DEFAULTS, key=f"cx_col{i}_default", label_visibility=visible)
+        flags = st.columns(4)
+        flags[0].checkbox("NULL ok", key=f"cx_col{i}_null")
+        flags[1].checkbox("PK", key=f"cx_col{i}_pk", help="Primary key")
+        flags[2].checkbox("UNIQUE", key=f"cx_col{i}_unique")
+    left, right = st.columns(2)
     left.button("Add a column", key="cx_add", on_click=_add, help=f"Up to {d.MAX_COLUMNS} columns.")
     right.button("Remove the last column", key="cx_remove", on_click=_remove)
     if flash := st.session_state.pop("cx_flash", None):
@@ -120,7 +122,7 @@ def design_form() -> dict[str, Any]:
         key = f"cx_ix{j}_cols"
         if key in st.session_state:  # a renamed or removed column leaves the index
             st.session_state[key] = [n for n in st.session_state[key] if n in names]
-        c = st.columns([4, 1, 2])
+        c = st.columns([3, 1.4, 2.4])
         c[0].multiselect(f"Index {j + 1}", names, key=key, max_selections=d.MAX_INDEX_COLUMNS)
         c[1].checkbox("UNIQUE", key=f"cx_ix{j}_unique")
         c[2].checkbox("Pending rows only", key=f"cx_ix{j}_pending", help="A partial index: WHERE status = 'pending'.")
@@ -208,10 +210,10 @@ def show_report(report: Report) -> None:
         st.markdown("  \n".join(lines))
     if facts.ddl:
         st.markdown("**The DDL SQLAlchemy generated from your design** (and ran in your sandbox)")
-        st.code(";\n\n".join(facts.ddl) + ";", language="sql")
+        st.code(";\n\n".join(facts.ddl) + ";", language="sql", wrap_lines=True)
     if facts.claim is not None:
         st.markdown("**The publisher's claim query**, as sent")
-        st.code(facts.claim.sql, language="sql")
+        st.code(facts.claim.sql, language="sql", wrap_lines=True)
     if facts.plan is not None:
         st.markdown("**Its plan**, as the database printed it")
-        st.code("\n".join(facts.plan.lines), language="text")
+        st.code("\n".join(facts.plan.lines), language="text", wrap_lines=True)

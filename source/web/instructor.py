@@ -83,9 +83,8 @@ def _show_seed(report: SeedReport) -> None:
 def presets_panel(box: Sandbox) -> None:
     """One button per demo; each runs in its callback and says what is now there, under itself."""
     for preset in COURSE.presets:
-        left, right = st.columns([2, 3])
-        button(left, preset.title, key=f"ins_preset_{preset.id}", action=_preset(box, preset), width="stretch")
-        right.caption(preset.explanation)
+        button(st, preset.title, key=f"ins_preset_{preset.id}", action=_preset(box, preset))
+        st.caption(preset.explanation)
 
 
 def _preset(box: Sandbox, preset: presets.Preset) -> Callable[[], str]:

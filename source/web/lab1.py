@@ -39,7 +39,7 @@ def schema_panel() -> None:
             f"The same models compiled for {dialect}. Compare the types: a `DateTime(timezone=True)` "
             "becomes `DATETIME` on SQLite and `TIMESTAMP WITH TIME ZONE` on PostgreSQL."
         )
-        tab.code(schema_docs.ddl(dialect), language="sql")
+        tab.code(schema_docs.ddl(dialect), language="sql", wrap_lines=True)
 
 
 # -- 2 · create ------------------------------------------------------------------------------

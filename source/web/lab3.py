@@ -255,6 +255,6 @@ def plans_panel() -> None:
     for plan in found.plans:
         st.markdown(plan.headline)
         st.code(plan.sql, language="sql", wrap_lines=True)
-        st.code(plan.plan, language="text")
+        st.code(plan.plan, language="text", wrap_lines=True)
     if found.note:
         st.info(found.note)

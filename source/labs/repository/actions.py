@@ -69,7 +69,8 @@ async def some_users() -> str | None:
     known = await seeding.some_users()
     if not known:
         return None
-    return "Some user ids in your sandbox: " + " · ".join(f"{email} `{uid}`" for email, uid in known)
+    # Emails in code, not plain text: Markdown would make them links, which a caption's opacity fades.
+    return "Some user ids in your sandbox: " + " · ".join(f"`{email}` → `{uid}`" for email, uid in known)
 
 
 async def add_sample_scores(user_text: str) -> str:

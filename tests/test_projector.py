@@ -1,0 +1,118 @@
+"""Every page on a classroom projector: no label cut short, and no serious accessibility violation.
+
+A real ``streamlit run`` and headless Chromium at 1024 × 768 (an old projector) and 1920 × 1080. A
+learner first fills the labs with something to show (users, scores, an experiment, a join), then
+every page is looked at: any text Streamlit had to cut with an ellipsis fails the test (a button
+that reads "Stop publis…" teaches nothing), and so does any WCAG 2.1 A/AA violation axe-core rates
+serious or critical.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench._common import CHROMIUM_ARGS, backend_env
+from tests.test_browser import UI_TIMEOUT_MS, chromium_executable, streamlit_server
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = [(1024, 768), (1920, 1080)]
+PAGES = ["", "data-models", "pooling", "repository", "caching", "outbox", "create", "instructor"]
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+#: Text the browser had to cut short (``text-overflow: ellipsis`` with more text than room), on screen.
+CUT_TEXT = """() => [...document.querySelectorAll('[data-testid="stMain"] *, [data-testid="stSidebar"] *')]
+  .filter(el => el.offsetParent && getComputedStyle(el).textOverflow === 'ellipsis'
+    && el.scrollWidth > el.clientWidth + 1 && el.textContent.trim())
+  .map(el => el.textContent.trim())"""
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    with streamlit_server(backend_env("embedded"), log) as server:
+        yield server.url
+
+
+def settled(page: Any) -> None:
+    """The whole run drawn: the sidebar's progress comes last in every run, the script has stopped, and the
+    front end has loaded every widget it drew (a widget shows as a grey skeleton until its code has arrived)."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stSidebar").get_by_text("Your progress")).to_be_visible()
+    expect(page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(1)
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
+
+
+def fill_the_labs(page: Any, url: str) -> str:
+    """Give the pages something to show; returns the learner's link (``lab=…``)."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/caching")
+    main = page.get_by_test_id("stMain")
+    main.get_by_role("button", name=re.compile(r"^Add Alex and Jane")).click()
+    expect(main.get_by_role("button", name="Run the workload")).to_be_visible()
+    link = page.url.split("?", 1)[1]
+    page.goto(f"{url}/data-models?{link}")
+    main.get_by_role("button", name="Run the join").click()
+    expect(main.get_by_text(re.compile(r"row\(s\)")).first).to_be_visible()
+    page.goto(f"{url}/pooling?{link}")
+    main.get_by_role("button", name="Run the experiment").click()
+    expect(main.get_by_role("heading", name=re.compile(r"^Pooled: K = "))).to_be_visible()
+    return link
+
+
+@pytest.mark.parametrize(("width", "height"), WIDTHS, ids=lambda v: str(v))
+def test_every_page_reads_whole_and_passes_axe_at_projector_widths(app: str, width: int, height: int) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import sync_playwright
+
+    problems: dict[str, Any] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": width, "height": height}, reduced_motion="reduce")
+            context.set_default_timeout(UI_TIMEOUT_MS)
+            page = context.new_page()
+            link = fill_the_labs(page, app)
+            axe = Axe()
+            for path in PAGES:
+                page.goto(f"{app}/{path}?{link}")
+                settled(page)
+                if cut := page.evaluate(CUT_TEXT):
+                    problems[f"/{path} cut"] = cut
+                found = axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG}}).response["violations"]
+                serious = [
+                    f"{v['id']}: {v['nodes'][0]['target']}" for v in found if v["impact"] in ("serious", "critical")
+                ]
+                if serious:
+                    problems[f"/{path} axe"] = serious
+        finally:
+            browser.close()
+    assert not problems, problems
+
+
+def test_the_focus_moves_to_yes_when_a_destructive_action_asks(app: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1024, "height": 768})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            page.goto(f"{app}/data-models")
+            main = page.get_by_test_id("stMain")
+            form = main.get_by_test_id("stForm").filter(has_text="Create user")
+            form.get_by_role("textbox", name="Email", exact=True).fill("focus@example.com")
+            form.get_by_role("textbox", name="Name", exact=True).fill("Focus")
+            form.get_by_role("button", name="Create user").click()
+            main.get_by_role("button", name="Delete this user").click()
+            yes = main.get_by_role("button", name="Yes, delete")
+            expect(yes).to_be_focused()  # one key press away, not eighteen tabs
+        finally:
+            browser.close()
