@@ -150,3 +150,39 @@ def test_a_job_can_be_started_from_the_event_loop_and_a_reset_stops_it(backends:
         assert Counting.of(box) is not runner, "the reset sandbox starts with a fresh runner"
     finally:
         backends.release(box)
+
+
+class BulkWriter(Counting):
+    service = "test.bulk"
+    writes_in_bulk = True
+
+
+class OtherBulkWriter(Counting):
+    service = "test.bulk.other"
+    writes_in_bulk = True
+
+
+def test_on_sqlite_a_sandboxs_bulk_writers_take_turns(sandbox: Sandbox) -> None:
+    first, second = BulkWriter.of(sandbox), OtherBulkWriter.of(sandbox)
+    first.launch(forever)
+    waiting = second.launch(lambda p: count_to(p, 2))
+    if sandbox.dialect != "sqlite":  # PostgreSQL locks rows, not the database: both write at once
+        eventually(lambda: ended(second), "the second writer, side by side with the first")
+        first.stop()
+        return
+    eventually(lambda: "Waiting for your sandbox's other job" in waiting.describe(), "the second writer to wait")
+    first.stop()
+    eventually(lambda: ended(second), "the second writer, once the first is done")
+    assert second.last == 2
+
+
+def test_a_busy_sqlite_file_is_explained_not_reported_raw() -> None:
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from source.platform.errors import explain
+
+    said = explain(OperationalError("INSERT …", {}, sqlite3.OperationalError("database is locked")))
+    assert said.startswith("Your SQLite database was busy: SQLite writes one transaction at a time")
+    assert "database is locked" not in said

@@ -22,6 +22,7 @@ class SeedRunner(JobRunner[SeedReport]):
     busy_text = "A seed is already running in your sandbox: wait for it, or press Stop."
     stopping_text = "Stopping: the batch being written is rolled back…"
     time_limit_s = SEED_TIME_LIMIT_S
+    writes_in_bulk = True
 
     def start(self, request: SeedRequest) -> Job[SeedReport]:
         """Start seeding ``request`` unless a seed is running in this sandbox already."""

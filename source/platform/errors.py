@@ -43,10 +43,22 @@ QUERY_CANCELED = "57014"
 TOO_MANY_CONNECTIONS = "53300"
 
 
-def explain(exc: BaseException) -> str:  # noqa: PLR0911 - one return per kind of failure reads best
+def explain(exc: BaseException) -> str:
     """One sentence for the learner; never a traceback, never a password."""
     if isinstance(exc, LabError):
         return str(exc)
+    said = _refused_by_the_database(exc) or _no_answer(exc)
+    if said is not None:
+        return said
+    if isinstance(exc, RedisError):
+        return f"Redis refused the command: {_first_line(exc)}."
+    if isinstance(exc, SQLAlchemyError):
+        return f"The database layer reported a problem: {_first_line(exc)}."
+    return f"Something unexpected went wrong ({type(exc).__name__}). Nothing was changed by the failed step."
+
+
+def _refused_by_the_database(exc: BaseException) -> str | None:  # noqa: PLR0911 - one return per kind
+    """The database answered, and said no: a timeout it enforced, no connection left, a constraint, a lock."""
     if isinstance(exc, PoolTimeoutError):
         return f"No database connection became free in time ({_first_line(exc)})."
     if (code := _sqlstate(exc)) == QUERY_CANCELED:
@@ -62,9 +74,20 @@ def explain(exc: BaseException) -> str:  # noqa: PLR0911 - one return per kind o
         )
     if isinstance(exc, IntegrityError):
         return f"The database refused the change because it breaks a constraint: {_first_line(exc.orig)}."
+    if isinstance(exc, DBAPIError) and "database is locked" in str(exc.orig):
+        return (
+            "Your SQLite database was busy: SQLite writes one transaction at a time, and another write in your "
+            "sandbox (a seed, a workload, a publisher) held it longer than the 5 s this one waits. Nothing of "
+            "this step was kept; try again when that work has finished."
+        )
     if isinstance(exc, DBAPIError) and not (exc.connection_invalidated or isinstance(exc, InterfaceError)):
         # The server answered, with a refusal (a bad column, a lock, a constraint...).
         return f"The database refused the statement: {_first_line(exc.orig)}."
+    return None
+
+
+def _no_answer(exc: BaseException) -> str | None:
+    """A server that did not answer (in time, or at all)."""
     if isinstance(exc, TimeoutError):
         # Raised by a client that gave up waiting (asyncpg's command_timeout, asyncio.timeout).
         return (
@@ -80,11 +103,7 @@ def explain(exc: BaseException) -> str:  # noqa: PLR0911 - one return per kind o
         return (
             f"Redis did not answer. It may have restarted or gone away; try again in a moment. ({type(exc).__name__})"
         )
-    if isinstance(exc, RedisError):
-        return f"Redis refused the command: {_first_line(exc)}."
-    if isinstance(exc, SQLAlchemyError):
-        return f"The database layer reported a problem: {_first_line(exc)}."
-    return f"Something unexpected went wrong ({type(exc).__name__}). Nothing was changed by the failed step."
+    return None
 
 
 def _sqlstate(exc: BaseException) -> str | None:

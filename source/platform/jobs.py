@@ -34,6 +34,8 @@ T = TypeVar("T")
 
 #: How long a reset or a release waits for a stopped job to give back what it holds (seconds).
 STOP_WAIT_S = 5.0
+#: The sandbox's turn to write in bulk, among its services (SQLite only: see ``JobRunner.writes_in_bulk``).
+WRITER_TURN = "jobs.writer_turn"
 
 
 @dataclass
@@ -151,6 +153,8 @@ class JobRunner(Generic[T]):
     admission_timeout_s: ClassVar[float] = 30.0
     #: After Stop, how long the work may take to end by itself before it is cancelled (seconds).
     grace_s: ClassVar[float] = 0.0
+    #: Whether it writes many rows (a seed, a workload): on SQLite such jobs of one sandbox take turns.
+    writes_in_bulk: ClassVar[bool] = False
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
@@ -190,7 +194,7 @@ class JobRunner(Generic[T]):
         """``work`` after a place of this kind is free, stopped with a sentence past the time limit."""
         try:
             if self.at_once is None:
-                return await self._timed(work)
+                return await self._timed(work, progress)
             gate = _gate(self.gate or self.service, self.at_once)
             waiting_phase, progress.phase = progress.phase, "Waiting for a free slot (other learners' runs)"
             try:
@@ -200,13 +204,27 @@ class JobRunner(Generic[T]):
                 raise LabError(self.full_text()) from None
             progress.phase = waiting_phase
             try:
-                return await self._timed(work)
+                return await self._timed(work, progress)
             finally:
                 gate.release()
         finally:
             work.close()  # a job stopped before it started never runs: say so, quietly
 
-    async def _timed(self, work: Coroutine[Any, Any, T]) -> T:
+    async def _timed(self, work: Coroutine[Any, Any, T], progress: Progress) -> T:
+        if self.writes_in_bulk and self.sandbox.dialect == "sqlite":
+            # SQLite writes one transaction at a time: a second bulk writer would wait out busy_timeout
+            # and fail ("database is locked"), so the sandbox's bulk writers take turns.
+            turn: asyncio.Lock = self.sandbox.service(WRITER_TURN, lambda _: asyncio.Lock())
+            if turn.locked():
+                waiting, progress.phase = progress.phase, "Waiting for your sandbox's other job to finish writing"
+                async with turn:
+                    progress.phase = waiting
+                    return await self._within_limit(work)
+            async with turn:
+                return await self._within_limit(work)
+        return await self._within_limit(work)
+
+    async def _within_limit(self, work: Coroutine[Any, Any, T]) -> T:
         if self.time_limit_s is None:
             return await work
         timer = asyncio.timeout(self.time_limit_s)

@@ -68,6 +68,7 @@ class SeedRunner(Lab3Runner[SeedReport]):
     """A sandbox's seeding of N users × M scores: one at a time, and the report of the last one."""
 
     service = "repository.seed"
+    writes_in_bulk = True
     what = "a seed"
     busy_text = "A seed is already running in your sandbox: wait for it, or press Stop."
     stopping_text = "Stopping: the seed's transaction is rolled back…"
