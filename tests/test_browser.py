@@ -453,7 +453,7 @@ def test_a_refresh_keeps_the_learners_sandbox_and_other_browsers_do_not_get_it(
 # -- Long work outlives the learner's other clicks, on both backends -----------------------------
 #: Either of these means the job is still running (its live panel) or has finished (its result).
 SEED_SEEN = re.compile(r"^Seeding · [\d,]+ of 2,000 users|^Seeded 2,000 users and 40,000 scores")
-STRATEGIES_SEEN = re.compile(r"operations|cache-aside \+ invalidation")
+STRATEGIES_SEEN = re.compile(r"operations|cache-aside \+ invalidation|Waiting for your sandbox")
 
 
 @pytest.fixture(scope="module", params=BACKEND_KINDS)

@@ -103,7 +103,19 @@ def _run(lab: str, **values: float) -> list[measurements.Measurement]:
 
 
 def _pool_run() -> list[measurements.Measurement]:
-    return _run("lab2", requests=100, connections=5, hold_ms=20, wall_ms=437.5, completed=100)
+    return _run("lab2", requests=100, connections=5, hold_ms=20, wall_ms=437.5, completed=100, timeouts=0)
+
+
+def test_lab2_bound_questions_skip_a_run_where_requests_gave_up() -> None:
+    gave_up = _run("lab2", requests=500, connections=5, hold_ms=50, wall_ms=544, completed=410, timeouts=90)
+    assert all(isinstance(q, Locked) for q in checks_lab2.build(gave_up)[:3]), "no bound to ask about"
+    locked = checks_lab2.build(gave_up)[0]
+    assert isinstance(locked, Locked)
+    assert "no request gives up" in locked.unlock_by
+    both = _pool_run() + [m.model_copy(update={"run": "r2"}) for m in gave_up]  # the later run had timeouts
+    bound = checks_lab2.build(both)[0]
+    assert isinstance(bound, Numeric)
+    assert bound.answer == 400, "asked about the newest run in which nobody gave up"
 
 
 def test_lab2_questions_come_from_the_learners_run() -> None:
