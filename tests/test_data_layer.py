@@ -262,7 +262,7 @@ def test_lab1_actions_turn_a_form_into_a_sentence(sandbox: Sandbox) -> None:
     """The form's text as typed (blank means not given) is validated, written, and reported with what it did."""
     form = {"email": " Form@InnovateAI.com ", "name": "Form", "occupation_code": "", "years_experience": None}
     assert sandbox.run(actions.create_user(form)).startswith("Created `form@innovateai.com` with id `")
-    row = sandbox.run(actions.list_users())[0]
+    row = sandbox.run(actions.users_now()).newest[0]
     assert row.occupation_code is None, "a blank field is stored as 'not given'"
     same = sandbox.run(actions.save_profile(row, {"name": "Form", "occupation_code": "  "}))
     assert "nothing had changed, so SQLAlchemy sent **0 UPDATE statements**" in same
@@ -274,10 +274,32 @@ def test_lab1_actions_turn_a_form_into_a_sentence(sandbox: Sandbox) -> None:
     assert sandbox.run(actions.add_children(row, 1, 2)) == "form@innovateai.com now has 1 assessments and 2 scores."
 
 
+def test_the_users_page_and_their_count_come_in_one_statement(sandbox: Sandbox) -> None:
+    from source.instruments.query_log import capture_queries
+
+    for n in range(13):
+        sandbox.run(actions.create_user({"email": f"u{n:02d}@example.com", "name": f"U{n:02d}"}))
+
+    async def read(page: int) -> tuple[actions.Users, int]:
+        async with capture_queries(sandbox.engine) as log:
+            now = await actions.users_now(page)
+        return now, log.count
+
+    first, statements = sandbox.run(read(1))
+    assert statements == 1
+    assert first.total == 13
+    assert [u.email for u in first.page][:2] == ["u12@example.com", "u11@example.com"], "the newest first"
+    assert len(first.page) == actions.TABLE_ROWS
+    assert first.said == "13 user(s), the newest first; showing 1–10."
+    second, _ = sandbox.run(read(2))
+    assert [u.email for u in second.page] == ["u02@example.com", "u01@example.com", "u00@example.com"]
+    assert second.said.endswith("showing 11–13.")
+
+
 def test_lab1_join_is_paged_with_previous_and_next(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(join, "JOIN_PAGE_ROWS", 2)
     sandbox.run(actions.create_user({"email": "paged@innovateai.com", "name": "Paged"}))
-    row = sandbox.run(actions.list_users())[0]
+    row = sandbox.run(actions.users_now()).newest[0]
     empty = sandbox.run(actions.join_page(0))
     assert (empty.first, empty.last, empty.previous, empty.next) == (0, 0, None, None), "no assessments: no rows"
     assert "0 row(s). Showing 0–0" in empty.said

@@ -64,7 +64,7 @@ def fill_the_labs(page: Any, url: str) -> str:
     page.goto(f"{url}/pooling?{link}")
     main.get_by_role("button", name="Run the experiment").click()
     expect(main.get_by_role("heading", name=re.compile(r"^Pooled: K = "))).to_be_visible()
-    return link
+    return str(link)
 
 
 @pytest.mark.parametrize(("width", "height"), WIDTHS, ids=lambda v: str(v))

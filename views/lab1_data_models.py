@@ -34,20 +34,13 @@ web.show_source(
 )
 
 
-@st.fragment
-def workbench() -> None:
-    """Sections 2 and 3 in one fragment: a click reruns only this part, and a new user shows up below at once."""
-    st.header("2 · Create a user")
-    st.caption(
-        "The form's values are validated by a Pydantic model (`UserCreate`) before any SQL runs. "
-        "Submit the same email twice to watch the UNIQUE index on `users.email` refuse the second row."
-    )
-    lab1.create_form()
-    st.header("3 · Edit, fill and delete a user")
-    lab1.users_panel()
-
-
-workbench()
+st.header("2 · Create a user")
+st.caption(
+    "The form's values are validated by a Pydantic model (`UserCreate`) before any SQL runs. "
+    "Submit the same email twice to watch the UNIQUE index on `users.email` refuse the second row."
+)
+lab1.workbench()  # the form, your users and the user to work with: Create user reruns only this part
+lab1.user_controls()
 # The code behind sections 2 and 3: outside the fragment, so a click there does not resend it.
 web.show_source(
     actions.create_user,

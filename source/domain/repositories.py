@@ -43,6 +43,19 @@ class UserRepository:
         result = await self.session.execute(select(User).order_by(User.created_at, User.email).limit(limit))
         return result.scalars().all()
 
+    async def list_newest(self, limit: int, offset: int = 0) -> tuple[Sequence[User], int]:
+        """One page of users, the newest first, and how many users there are, in one statement.
+
+        ``count(*) OVER ()`` counts every row the query would return before LIMIT cuts the page:
+        the page and the total in one round trip. (An empty page has no row to carry the count:
+        then it is asked for on its own.)
+        """
+        newest = select(User, func.count().over()).order_by(User.created_at.desc(), User.email.desc())
+        rows = (await self.session.execute(newest.limit(limit).offset(offset))).all()
+        if not rows:
+            return [], await self.count() if offset else 0
+        return [user for user, _ in rows], int(rows[0][1])
+
     async def delete(self, user: User) -> None:
         """Delete ``user``; the ORM cascade deletes their assessments and scores first.
 

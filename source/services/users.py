@@ -87,8 +87,21 @@ async def create_user(data: UserCreate) -> UserRow:
                 f"A user with the email {data.email} already exists. The database's UNIQUE index refused "
                 f"the second row and the transaction was rolled back: nothing was lost.{intact}"
             ) from None
-        await session.refresh(user)
+        # No refresh: the INSERT returned the timestamps the database wrote (RETURNING created_at, updated_at).
         return UserRow.model_validate(user)
+
+
+async def newest_users(limit: int, offset: int = 0) -> tuple[list[UserRow], int]:
+    """One page of users, newest first, and how many the sandbox holds: one statement, however many users."""
+    async with get_session() as session:
+        found, total = await UserRepository(session).list_newest(limit, offset)
+        return [UserRow.model_validate(u) for u in found], total
+
+
+async def get_user(user_id: str) -> UserRow | None:
+    async with get_session() as session:
+        found = await UserRepository(session).get_by_id(user_id)
+        return UserRow.model_validate(found) if found is not None else None
 
 
 async def list_users(limit: int = MAX_USERS) -> list[UserRow]:

@@ -7,7 +7,9 @@ the browser walk and the benchmarks press them.
 
 from __future__ import annotations
 
+import pyarrow as pa
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from source import web
 from source.domain.dtos import CascadeReport, UserRow
@@ -17,10 +19,10 @@ from source.services import users
 from source.web import kept
 from source.web.actions import act, show_outcome
 from source.web.confirm import confirmed_button
-from source.web.widgets import paged_table
+from source.web.widgets import literal, whole_number_input
 
-#: Users shown per page of the table.
-PAGE_ROWS = 25
+#: Session-state keys: the users table's page, the picked user, and the user the controls were drawn for.
+TABLE_PAGE, PICKED, CONTROLS_FOR = "lab1_users_table_page", "lab1_user", "lab1_controls_for"
 
 
 # -- 1 · the schema --------------------------------------------------------------------------
@@ -58,29 +60,93 @@ def create_form() -> None:
     with st.form("lab1_create_form"):
         st.text_input("Email", key="lab1_email", max_chars=1000, help="Checked for shape; must be unique.")
         st.text_input("Name", key="lab1_name", max_chars=1000, help="Required, up to 255 characters.")
-        c1, c2, c3 = st.columns(3)
-        c1.text_input("Occupation code", key="lab1_occupation_code", max_chars=1000, help="Optional, ≤ 20 characters.")
-        c2.text_input("Education level", key="lab1_education_level", max_chars=1000, help="Optional, ≤ 50 characters.")
-        c3.number_input("Years of experience", value=None, step=0.5, key="lab1_years_experience", help="0 to 70.")
+        # One field under another: every layout block (columns) is one more message on every click.
+        st.text_input("Occupation code", key="lab1_occupation_code", max_chars=1000, help="Optional, ≤ 20 characters.")
+        st.text_input("Education level", key="lab1_education_level", max_chars=1000, help="Optional, ≤ 50 characters.")
+        st.number_input("Years of experience", value=None, step=0.5, key="lab1_years_experience", help="0 to 70.")
         st.form_submit_button("Create user", key="lab1_create", help="One INSERT in one transaction.", on_click=_create)
     show_outcome("lab1_created")
 
 
-# -- 3 · edit, fill, delete --------------------------------------------------------------------
-def users_panel() -> None:
-    """The controls for one chosen user, the last delete's measurements, and every user as stored now."""
-    ok, listed = web.attempt(lambda: web.run(actions.list_users()))
-    if not ok:
-        st.warning("Your users could not be read just now, so this section is empty; try again in a moment.")
+# -- 2 and 3 · the users now, and the one to work with ------------------------------------------
+@st.fragment
+def workbench() -> None:
+    """The create form, the users as they are now, and the choice of a user: *Create user* reruns only this.
+
+    Everything a create changes (the new user, in the table and among the users to pick) is in this
+    fragment, so a click sends only these few widgets. The controls for the chosen user are drawn
+    by the page's own run (:func:`user_controls`), so a save, new children or a delete there redraws
+    this table too.
+    """
+    said = st.session_state.get("lab1_created")  # shown once by the form; kept if the page must redraw
+    create_form()
+    page = int(st.session_state.get(TABLE_PAGE, 1))
+    ok, now = web.attempt(lambda: web.run(actions.users_now(page)))
+    if not ok or now is None:
+        st.warning("Your users could not be read just now; try again in a moment.")
         return
-    rows: dict[str, UserRow] = {r.id: r for r in listed or []}
-    if rows:
-        user_controls(rows)
-    else:
+    users_table(now)
+    if pick(now):
+        st.session_state["lab1_created"] = said  # the page's own run shows it again, under the form
+        st.rerun(scope="app")
+
+
+def users_table(now: actions.Users) -> None:
+    """Your users as the database has them now: a page of the table, and one line saying which."""
+    if now.total > actions.TABLE_ROWS:
+        pages = (now.total + actions.TABLE_ROWS - 1) // actions.TABLE_ROWS
+        whole_number_input(st, f"Page (of {pages:,})", (1, pages), 1, key=TABLE_PAGE)
+    if now.page:
+        # An Arrow table, not a list of dicts: Streamlit would make those a pandas frame first, whose
+        # metadata doubles what every click sends (1.4 kB against 2.8 kB for ten rows).
+        rows = [{k: literal(v) for k, v in r.model_dump(exclude={"id"}).items()} for r in now.page]
+        st.table(pa.Table.from_pylist(rows), hide_index=True)
+    st.caption(f"**Your users, as the database has them now**: {now.said} A sandbox holds at most {users.MAX_USERS:,}.")
+
+
+def pick(now: actions.Users) -> bool:
+    """The user the controls below act on, among the newest; True when the page must redraw them.
+
+    Only this fragment ran when a user was created or picked here; the controls are drawn by the
+    page's own run, so they need it again when they show another user, or none yet (the first user).
+    Later creates keep the user picked, and cost no second run.
+    """
+    if not now.newest:
         st.info("Your sandbox has no users yet. Create one above.")
+        return False
+    names = {u.id: label(u) for u in now.newest}
+    drawn = st.session_state.get(CONTROLS_FOR)
+    if drawn is not None and drawn[0] not in names and now.total:  # older than the newest: still pickable
+        names[drawn[0]] = drawn[1]
+    picked = st.selectbox(
+        "User for section 3",
+        list(names),
+        format_func=names.__getitem__,
+        key=PICKED,
+        help="The user the edit, sample-data and delete controls below act on.",
+    )
+    if now.total > len(now.newest):
+        st.caption(f"The {len(now.newest)} newest of your {now.total:,} users.")
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run and picked != (drawn or ("",))[0])
+
+
+def label(user: UserRow) -> str:
+    return f"{user.email} · {user.name}"
+
+
+def user_controls() -> None:
+    """Edit, fill and delete the picked user, then what the last delete removed: in the page's own run."""
+    st.header("3 · Edit, fill and delete a user")
+    picked = st.session_state.get(PICKED)
+    ok, chosen = web.attempt(lambda: web.run(actions.user(str(picked)))) if picked else (True, None)
+    if ok and chosen is not None:
+        st.session_state[CONTROLS_FOR] = (chosen.id, label(chosen))
+        controls(chosen)
+    elif ok:
+        st.session_state.pop(CONTROLS_FOR, None)
     if cascade := kept.get("lab1_cascade"):
         cascade_panel(cascade)
-    users_table(list(rows.values()))
 
 
 def _save(user: UserRow) -> None:
@@ -95,17 +161,11 @@ def _add_children(user: UserRow) -> None:
 
 def _delete(user: UserRow) -> None:
     kept.put("lab1_cascade", web.run(actions.delete_user(user.id)))
+    for gone in (PICKED, CONTROLS_FOR):  # the page picks the newest user now
+        st.session_state.pop(gone, None)
 
 
-def user_controls(rows: dict[str, UserRow]) -> None:
-    picked = st.selectbox(
-        "User",
-        list(rows),
-        format_func=lambda i: f"{rows[i].email} · {rows[i].name}",
-        key="lab1_user",
-        help="The user the edit, sample-data and delete controls below act on.",
-    )
-    chosen = rows[str(picked)]
+def controls(chosen: UserRow) -> None:
     if st.session_state.get("lab1_edit_loaded") != chosen.id:  # fill the edit fields with this user's values
         st.session_state.update(
             lab1_edit_loaded=chosen.id,
@@ -173,15 +233,6 @@ def cascade_panel(cascade: CascadeReport) -> None:
         "parameter sets (executemany), so it counts as one statement."
     )
     st.code(";\n".join(cascade.statements) + ";", language="sql", wrap_lines=True)
-
-
-def users_table(rows: list[UserRow]) -> None:
-    st.subheader("Your users, as the database has them now")
-    if not rows:
-        st.caption("None yet: the `users` table is empty.")
-        return
-    paged_table([r.model_dump() for r in rows], key="lab1_users_table", page_rows=PAGE_ROWS, noun="user")
-    st.caption(f"Oldest first. A sandbox holds at most {users.MAX_USERS:,} users, however they were added.")
 
 
 # -- 4 · the join ------------------------------------------------------------------------------

@@ -26,9 +26,41 @@ def when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-async def list_users() -> list[UserRow]:
-    """Every user of the sandbox, oldest first, as the database has them now."""
-    return await users.list_users()
+#: Users offered to pick from (the newest), and rows per page of the users table.
+PICKABLE = 20
+TABLE_ROWS = 10
+
+
+@dataclass(frozen=True)
+class Users:
+    """What the page shows of the sandbox's users after any click: how many, the newest, one page of them."""
+
+    total: int
+    newest: list[UserRow]  # at most PICKABLE, the newest first: the ones the learner may pick
+    page: list[UserRow]  # the table's page, the newest first
+    first: int  # the number of the table's first row, counted from 1
+
+    @property
+    def said(self) -> str:
+        if not self.total:
+            return "None yet: the `users` table is empty."
+        shown = f"{self.first:,}–{self.first + len(self.page) - 1:,}"
+        return f"{self.total:,} user(s), the newest first; showing {shown}."
+
+
+async def users_now(page: int = 1) -> Users:
+    """The sandbox's users as the database has them now: the newest (and the table's page, if it is another)."""
+    newest, total = await users.newest_users(PICKABLE)
+    offset = (max(1, page) - 1) * TABLE_ROWS
+    rows = (
+        newest[offset : offset + TABLE_ROWS] if offset < PICKABLE else (await users.newest_users(TABLE_ROWS, offset))[0]
+    )
+    return Users(total=total, newest=newest, page=rows, first=offset + 1)
+
+
+async def user(user_id: str) -> UserRow | None:
+    """One user as stored now (``None`` if they are gone)."""
+    return await users.get_user(user_id)
 
 
 async def create_user(form: Mapping[str, object]) -> str:
