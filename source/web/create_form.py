@@ -122,10 +122,12 @@ def design_form() -> dict[str, Any]:
         key = f"cx_ix{j}_cols"
         if key in st.session_state:  # a renamed or removed column leaves the index
             st.session_state[key] = [n for n in st.session_state[key] if n in names]
-        c = st.columns([3, 1.4, 2.4])
-        c[0].multiselect(f"Index {j + 1}", names, key=key, max_selections=d.MAX_INDEX_COLUMNS)
-        c[1].checkbox("UNIQUE", key=f"cx_ix{j}_unique")
-        c[2].checkbox("Pending rows only", key=f"cx_ix{j}_pending", help="A partial index: WHERE status = 'pending'.")
+        cols, unique, pending = st.columns([3, 1.4, 2.4])
+        cols.multiselect(f"Index {j + 1}", names, key=key, max_selections=d.MAX_INDEX_COLUMNS)
+        unique.checkbox("UNIQUE", key=f"cx_ix{j}_unique")
+        pending.checkbox(
+            "Pending rows only", key=f"cx_ix{j}_pending", help="A partial index: WHERE status = 'pending'."
+        )
     _save()
     return current_design()
 
