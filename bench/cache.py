@@ -1,17 +1,46 @@
 """Lab 4's cache on real Redis: a cached hit against a bare GET + JSON parse, hit against miss on
 SQLite and PostgreSQL, the strategies on one workload, and a 50-way stampede with and without
-protection. Run: ``python -m bench.cache [--reads 5000]``."""
+protection. Run: ``python -m bench.cache [--reads 5000]``.
+
+``--frozen``: Lab 4's *Fetch user* clicked over the websocket (Streamlit's own protocol, as
+``bench/classroom_ws.py`` speaks it) by two learners of one ``streamlit run app.py`` whose Redis
+is a private ``redis-server`` on its own port (never the shared one), first answering, then
+frozen with ``SIGSTOP``. Each round both learners click at the same moment. A sample runs from
+sending the click until the server's ``script_finished`` for the run it started (the callback,
+then the whole page: sidebar, counters, TTL bars, knowledge check, progress), and counts only if
+that run showed the read's message. Reports p50/p95/max per learner and phase.
+``--rounds N`` (default 20), ``--backend embedded|services``, ``--reference PATH`` (another
+checkout, measured first in the same run).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import os
+import shutil
+import signal
 import statistics
+import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from bench._common import PG_URL, REDIS_URL, _port_open, print_table
+from bench._common import (
+    PG_URL,
+    REDIS_URL,
+    ROOT,
+    _port_open,
+    backend_env,
+    free_port,
+    percentile,
+    print_table,
+    streamlit_process,
+)
+from bench._streamlit_ws import FINISHED, Session
 from source import Backends, Sandbox, Settings
 from source.labs.caching import actions, stampede
 from source.labs.caching.cache import user_key
@@ -90,10 +119,96 @@ def measure(kind: str, database_url: str | None, reads: int) -> dict[str, Any]:
         backends.runtime.stop()
 
 
+# -- Lab 4 under a frozen Redis, over the websocket --------------------------------------------------------
+#: Lab 4's address, and the keys of the two buttons a learner clicks.
+LAB4, SAMPLES, FETCH = "caching", "lab4_samples", "lab4_fetch_user"
+CLICK_TIMEOUT_S = 60.0
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A ``redis-server`` of our own on a free port, nothing saved: yields its URL and its process."""
+    if shutil.which("redis-server") is None:
+        raise SystemExit("--frozen needs redis-server (Debian: apt-get install redis-server)")
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not _port_open(f"redis://127.0.0.1:{port}", port):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the private redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0", server
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+        server.kill()
+        server.wait(timeout=10)
+
+
+async def _fetch(learner: Session) -> float:
+    """One click on *Fetch user* and its seconds until the run finished; raises if it showed no read."""
+    started = time.perf_counter()
+    run = await learner.click(FETCH)
+    elapsed = time.perf_counter() - started
+    if run.status not in FINISHED or run.exceptions:
+        raise RuntimeError(f"the run did not finish cleanly: {run.status}, {run.exceptions[:1]}")
+    if not any(body.startswith("fetch user: **") for _, body in run.alerts):
+        raise RuntimeError(f"no read message (alerts: {[body[:80] for _, body in run.alerts]})")
+    return elapsed
+
+
+async def frozen_clicks(url: str, redis: subprocess.Popen[bytes], rounds: int) -> dict[str, list[float]]:
+    """Two learners on Lab 4: ``rounds`` rounds of simultaneous clicks with Redis answering, then frozen."""
+    learners = [Session(url, LAB4, CLICK_TIMEOUT_S) for _ in range(2)]
+    samples: dict[str, list[float]] = {}
+    try:
+        for learner in learners:
+            await learner.open()
+            await learner.click(SAMPLES)
+            await _fetch(learner)  # warm: a miss, then the key is cached
+        for phase in ("answering", "frozen"):
+            if phase == "frozen":
+                os.kill(redis.pid, signal.SIGSTOP)
+            for _ in range(rounds):
+                first, second = await asyncio.gather(*(_fetch(learner) for learner in learners))
+                samples.setdefault(f"{phase} · learner 1", []).append(first)
+                samples.setdefault(f"{phase} · learner 2", []).append(second)
+    finally:
+        os.kill(redis.pid, signal.SIGCONT)
+        await asyncio.gather(*(learner.close() for learner in learners))
+    return samples
+
+
+def measure_frozen(kind: str, rounds: int, reference: Path | None) -> None:
+    rows: list[list[Any]] = []
+    for root in ([reference] if reference else []) + [ROOT]:
+        with private_redis() as (redis_url, redis):
+            env = {**backend_env(kind), "REDIS_URL": redis_url}
+            with streamlit_process(env, root) as (url, _, _, _):
+                samples = asyncio.run(frozen_clicks(url, redis, rounds))
+        app = "this checkout" if root == ROOT else str(root)
+        for name, seconds in samples.items():
+            ms = [x * 1000 for x in seconds]
+            rows.append(
+                [app, name, len(ms), f"{percentile(ms, 50):,.0f}", f"{percentile(ms, 95):,.0f}", f"{max(ms):,.0f}"]
+            )
+    print(f"\nLab 4 · Fetch user over the websocket, Redis answering then frozen (SIGSTOP), {kind}")
+    print(f"(two learners clicking together, {rounds} rounds per phase; ms from the click to the run's end)")
+    print_table(["app", "phase · learner", "clicks", "p50", "p95", "max"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reads", type=int, default=5000)
+    parser.add_argument("--frozen", action="store_true", help="Lab 4's clicks with the app's Redis frozen")
+    parser.add_argument("--rounds", type=int, default=20, help="--frozen: rounds of clicks per phase")
+    parser.add_argument("--backend", choices=["embedded", "services"], default="embedded")
+    parser.add_argument("--reference", type=Path, help="--frozen: another checkout, measured first")
     args = parser.parse_args()
+    if args.frozen:
+        measure_frozen(args.backend, args.rounds, args.reference)
+        return
     if not _port_open(REDIS_URL, 6379):
         raise SystemExit(f"Redis at {REDIS_URL} is unreachable: this benchmark needs a real Redis.")
     runs = [measure("SQLite + Redis", None, args.reads)]

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete
 
 from source import Sandbox
-from source.domain.dtos import UserUpdate
+from source.domain.dtos import UserRow, UserUpdate
 from source.domain.errors import InvalidInput, NotFound
 from source.domain.models import User
 from source.labs.caching import actions, stampede
@@ -470,3 +470,29 @@ def test_the_stampede_as_a_job_keeps_the_last_results_for_the_chart(sandbox: San
     assert runner.last.outcome().kind == "success"
     with pytest.raises(InvalidInput, match="between 1 and"):
         runner.start(uid, stampede.MAX_STAMPEDE + 1, True)
+
+
+def test_the_cold_cache_preset_counts_users_in_the_database_and_drops_every_cached_key(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's list of users stops at a limit; the preset counts the table, and forgets every cached user."""
+    from source.labs.caching import presets
+    from source.learning.seed import parse_request, seed
+
+    sandbox.run(seed(parse_request(users=600, assessments_per_user=0, scores_per_user=0)), timeout=300)
+    uid = alex(sandbox)
+    last = sandbox.run(users.list_users())[-1].id
+    for user_id in (uid, last):
+        sandbox.run(actions.fetch_user(user_id))
+    sandbox.run(actions.fetch_latest_score(uid))
+
+    async def listed(limit: int = 2) -> list[UserRow]:  # a page's list stops at a limit: never the count
+        raise AssertionError("the preset counts the users in the database, not in a list")
+
+    monkeypatch.setattr(users, "list_users", listed)
+    said = sandbox.run(presets.cold_cache())
+    assert said.startswith("Cold cache: 602 user(s), none cached, counters at zero"), said
+    assert "(3 cached key(s) deleted)" in said
+    for logical in (user_key(uid), user_key(last), latest_score_key(uid)):
+        assert cached_text(sandbox, logical) is None
+    assert counts(sandbox).requests == 0

@@ -74,7 +74,7 @@ def workload_users(box: Sandbox) -> int:
 
 def outcomes(at: AppTest) -> list[str]:
     frame = next(f.value for f in at.dataframe if "outcome" in f.value.columns)
-    return list(frame["outcome"])[::-1]  # oldest first
+    return [str(o).split()[-1] for o in frame["outcome"]][::-1]  # oldest first, the word without its mark
 
 
 def metrics(at: AppTest) -> dict[str, str]:
@@ -94,11 +94,49 @@ def test_miss_hit_invalidate_and_the_formula(app_env: str) -> None:
     latex = [x.proto.body for x in at.get("latex")]
     assert any("= 0.40 \\cdot" in body for body in latex), "the formula is filled in with measured values"
     assert "Measured over the same 5 reads" in page_text(at)
+    assert "Your last 5 read(s) since the counters were reset" in page_text(at), "the window is named"
     click(at, "lab4_reset_counts")
     assert metrics(at)["Hits"] == "0"
     at.toggle(key="lab4_live").set_value(True).run()
     assert_no_exception(at)
     assert any("cache:user:" in p.proto.text and "s left of 3600 s" in p.proto.text for p in at.get("progress"))
+
+
+def bars(at: AppTest) -> list[str]:
+    return [p.proto.text for p in at.get("progress")]
+
+
+def test_the_ttl_demo_starts_from_a_ttl_one_can_watch(app_env: str) -> None:
+    at = lab4_with_samples()
+    at.toggle(key="lab4_live").set_value(False).run()
+    click(at, "lab4_ttl_demo")
+    assert at.toggle(key="lab4_live").value, "the demo turns Live on"
+    demo = [text for text in bars(at) if "s left of 20 s" in text]
+    assert len(demo) == 2, bars(at)  # the user and their latest score, from 20 s down
+    assert all(float(re.search(r"(\d+\.\d) s left", text).group(1)) <= 20 for text in demo)  # type: ignore[union-attr]
+    assert any("Cached for 20 s" in i.value for i in at.info)
+    click(at, "lab4_fetch_user")
+    assert outcomes(at)[-1] == "HIT", "the demo's key serves the read while it lives"
+
+
+def test_tiles_formula_and_check_use_one_window_of_reads(app_env: str) -> None:
+    """The tile's H, the formula's H and the knowledge check's figures are about the same reads, named on the page."""
+    at = lab4_with_samples()
+    for key in ("lab4_fetch_user", "lab4_fetch_user", "lab4_fetch_user", "lab4_fetch_score"):
+        click(at, key)
+    at.radio(key="lab4_outage").set_value("Redis refuses connections").run()
+    click(at, "lab4_fetch_user")  # a read that could not use Redis is in the window too: it went to the database
+    at.radio(key="lab4_outage").set_value("Redis available").run()
+    assert_no_exception(at)
+    hits, reads = 2, 5
+    assert metrics(at)["H"] == f"{hits / reads:.0%}"
+    assert f"Your last {reads} read(s) since the counters were reset" in page_text(at)
+    latex = " ".join(x.proto.body for x in at.get("latex"))
+    assert f"= {hits / reads:.2f} \\cdot" in latex
+    assert f"Measured over the same {reads} reads" in page_text(at)
+    prompt = " ".join(m.value for m in at.markdown if "What was their hit ratio" in m.value)
+    assert f"Your last {reads} cached reads since the counters were reset" in prompt, prompt
+    assert f"made {hits} hits and 2 misses, and 1 that could not use Redis" in prompt, prompt
 
 
 def test_write_paths_and_a_stale_read(app_env: str) -> None:

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
 from redis.exceptions import RedisError, ResponseError
 
+from source.platform.redis_lease import KeyLease
 from source.platform.redis_namespace import (
     ALLOWED_COMMANDS,
     KeyNamespace,
@@ -26,7 +27,9 @@ from source.platform.redis_namespace import (
     NamespacedRedis,
     NamespaceError,
     delete_namespace,
+    trust_script,
 )
+from tests.waiting import eventually_async
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = os.environ.get("PLAB_REQUIRE_SERVICES") == "1"
@@ -754,5 +757,102 @@ def test_key_positions_agree_with_the_server() -> None:
             if [str(key) for key in ours] != [str(key) for key in server_keys]:
                 disagreements.append((name, ours, server_keys))
         assert disagreements == []
+
+    backend.run(scenario)
+
+
+# ---------------------------------------------------------------------------------------------
+# The lease: every key a sandbox may leave without an expiry gets one
+# ---------------------------------------------------------------------------------------------
+LEASE_SCRIPT = "redis.call('HSET', KEYS[1], 'f', ARGV[1]) return 1"
+
+
+def _leased(lab: Lab, lease_s: float = 600.0) -> tuple[NamespacedRedis, KeyLease]:
+    lease = KeyLease(lease_s)
+    box = NamespacedRedis(lab.shared, f"plab:{secrets.token_hex(6)}:", lease=lease)
+    lease.client = box.without_lease()
+    lab.prefixes.append(box.prefix)
+    return box, lease
+
+
+async def _expiry(lab: Lab, box: NamespacedRedis, name: str) -> int:
+    """The key's absolute expiry in ms (-1: none), read past the namespace."""
+    return int(await lab.shared.pexpiretime(box.prefix + name))
+
+
+def test_a_leased_namespace_gives_every_key_it_may_leave_without_an_expiry_the_lease(backend: Backend) -> None:
+    trust_script(LEASE_SCRIPT)
+
+    async def scenario(lab: Lab) -> None:
+        box, lease = _leased(lab)
+        await box.set("plain", "1")
+        await box.hset("hash", "f", "1")
+        await box.rpush("list", "a")
+        await box.sadd("set", "a")
+        await box.zadd("zset", {"a": 1.0})
+        await box.xadd("stream", {"a": "1"})
+        await box.incr("counter")
+        await box.xgroup_create("grouped", "g", id="0", mkstream=True)
+        await box.register_script(LEASE_SCRIPT)(keys=["scripted"], args=["1"])
+        async with box.pipeline(transaction=True) as pipe:
+            pipe.hset("piped", "f", "1")
+            pipe.set("own-ttl", "1", px=50_000)
+            pipe.hget("piped", "f")
+            assert await pipe.execute() == [1, True, "1"], "no reply of the lease's own commands"
+        single = box.client()
+        await single.set("single", "1")
+        await single.aclose()
+        for name in ("plain", "hash", "list", "set", "zset", "stream", "counter", "grouped", "scripted", "piped"):
+            assert await _expiry(lab, box, name) == lease.deadline_ms, name
+        assert await _expiry(lab, box, "single") == lease.deadline_ms
+        own = await box.pttl("own-ttl")
+        assert 0 < own <= 50_000, "a TTL the lab chose is never touched"
+        await box.set("ex", "1", ex=30)
+        assert 0 < await box.pttl("ex") <= 30_000
+        await box.persist("plain")  # taking the expiry away gives the lease back
+        assert await _expiry(lab, box, "plain") == lease.deadline_ms
+        with pytest.raises(ResponseError, match="WRONGTYPE"):  # a refused command raises as it always did
+            await box.hset("plain", "f", "1")
+        bare = lab.sandbox()  # no lease: keys live until deleted, as before
+        await bare.set("forever", "1")
+        assert await bare.ttl("forever") == -1
+
+    backend.run(scenario)
+
+
+def test_renewing_moves_the_leased_keys_and_leaves_the_labs_own_ttls(backend: Backend) -> None:
+    async def scenario(lab: Lab) -> None:
+        box, lease = _leased(lab, lease_s=600.0)
+        first = lease.deadline_ms
+        await box.hset("progress", "f", "1")
+        await box.set("cached", "1", px=120_000)
+        cached_at = await _expiry(lab, box, "cached")
+        await lab.shared.set(box.prefix + "written-past-the-client", "1")  # a key with no expiry at all
+        lease.lease_s = 900.0
+        renewed = await lease.renew()
+        assert renewed == 2, "the leased key and the key without an expiry"
+        assert lease.deadline_ms > first
+        assert await _expiry(lab, box, "progress") == lease.deadline_ms
+        assert await _expiry(lab, box, "written-past-the-client") == lease.deadline_ms
+        assert await _expiry(lab, box, "cached") == cached_at, "the lab's own TTL is not the lease's"
+        await lab.shared.set(box.prefix + "late", "1")
+        await lab.shared.pexpireat(box.prefix + "late", first)  # as a write with the old deadline left it
+        await lease.renew()
+        assert await _expiry(lab, box, "late") == lease.deadline_ms, "an earlier deadline is still the lease's"
+
+    backend.run(scenario)
+
+
+def test_keys_expire_when_nobody_renews_the_lease(backend: Backend) -> None:
+    async def scenario(lab: Lab) -> None:
+        box, _ = _leased(lab, lease_s=0.5)
+        await box.hset("progress", "f", "1")
+        await box.xadd("events", {"a": "1"})
+        await box.set("forgotten", "1")
+
+        async def gone() -> bool:
+            return not await lab.raw_scan(box.prefix + "*")
+
+        await eventually_async(gone, "the keys of a sandbox nobody renews to expire")
 
     backend.run(scenario)

@@ -4,7 +4,7 @@ structures, and Redis going down, all in your own sandbox."""
 import streamlit as st
 
 from source import web
-from source.labs.caching import actions, cache, jobs, repository, stampede, structures
+from source.labs.caching import actions, cache, jobs, metrics, record, repository, stampede, structures
 from source.labs.caching.sandbox_cache import invalidate_user
 from source.labs.caching.strategies import run as strategy_run
 from source.labs.caching.strategies import workload
@@ -33,7 +33,13 @@ web.show_source(repository.CachedUserRepository, cache.RedisCache.read_through, 
 
 # -- 2 · TTL, live ----------------------------------------------------------------------------
 st.header("2 · Watch the TTL run out")
+st.caption(
+    f"Your cache writes a profile with a {actions.current_settings(box).user_ttl_s:g} s TTL (the settings above). "
+    f"The demo writes both keys with a {actions.DEMO_TTL_S:g} s TTL, short enough to watch: when the bars reach "
+    "zero, Redis has dropped the keys and the next fetch is a miss."
+)
 lab4.ttl_panel(user.id)
+web.show_source(actions.watch_ttl)
 
 # -- 3 · write paths ----------------------------------------------------------------------
 st.header("3 · Writes invalidate")
@@ -49,6 +55,7 @@ web.show_source(
 # -- 4 · counts and the formula -----------------------------------------------------------
 st.header("4 · Hit ratio and average access time")
 lab4.counts_panel()
+web.show_source(metrics.ReadWindow.of, record.cache_reads)
 
 # -- 5 · stampede -------------------------------------------------------------------------
 st.header("5 · A stampede on one cold key")

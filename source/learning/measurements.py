@@ -7,13 +7,13 @@ A lab that measured something calls, inside its coroutine::
 
 (or :func:`record` for a single value). Values of one call share a ``run`` id, so a page
 or a knowledge check can read "your last run" back with :func:`latest_run`. Recording never
-fails the lab's own work: if Redis does not answer, the measurement is dropped and said so
-in the log. At most :data:`MAX_KEPT` measurements are kept per sandbox (oldest dropped).
+fails the lab's own work: if Redis does not answer (within the click's Redis budget), the
+measurement is dropped and said so in the log. At most :data:`MAX_KEPT` measurements are kept
+per sandbox (oldest dropped).
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -21,7 +21,7 @@ import logging
 import math
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -57,12 +57,15 @@ async def record_run(sandbox: Sandbox, lab: str, values: dict[str, tuple[float, 
     ]
     if not rows:
         return None
+
+    async def append(redis: Any) -> None:
+        async with redis.pipeline(transaction=False) as pipe:  # one round trip
+            pipe.rpush(KEY, *rows)
+            pipe.ltrim(KEY, -MAX_KEPT, -1)
+            await pipe.execute()
+
     try:
-        await store.ready(sandbox)
-        async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-            redis, key = store.client(sandbox), KEY
-            await redis.rpush(key, *rows)
-            await redis.ltrim(key, -MAX_KEPT, -1)
+        await store.call(sandbox, append)
     except Exception as exc:  # noqa: BLE001 - a lost measurement must never fail the lab's own work
         log.warning("measurement of %s not recorded: %s", lab, exc)
         return None
@@ -76,9 +79,7 @@ async def record(sandbox: Sandbox, lab: str, name: str, value: float, unit: str)
 
 async def load(sandbox: Sandbox, lab: str | None = None) -> list[Measurement]:
     """Every kept measurement, oldest first (only ``lab``'s if given)."""
-    await store.ready(sandbox)
-    async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-        raw = await store.client(sandbox).lrange(KEY, 0, -1)
+    raw = await store.call(sandbox, lambda redis: redis.lrange(KEY, 0, -1))
     found = [Measurement.model_validate(json.loads(r)) for r in raw]
     return [m for m in found if lab is None or m.lab == lab]
 

@@ -1,13 +1,13 @@
 """A learner's progress (labs visited, checks passed, the Create exercise), kept in their sandbox.
 
 Stored in the sandbox's Redis namespace (see :mod:`source.learning.store` for why), so it
-survives a page refresh with the sandbox and is private to the learner.
+survives a page refresh with the sandbox and is private to the learner. Every read and write
+is one call within the click's Redis budget.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -38,16 +38,12 @@ class Progress(BaseModel):
 
 
 async def visit(sandbox: Sandbox, page: str) -> None:
-    await store.ready(sandbox)
-    async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-        await store.client(sandbox).sadd(VISITED, page)
+    await store.call(sandbox, lambda redis: redis.sadd(VISITED, page))
 
 
 async def count_try(sandbox: Sandbox, question_id: str) -> int:
     """Count one more graded answer to ``question_id``; returns how many there have been."""
-    await store.ready(sandbox)
-    async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-        return int(await store.client(sandbox).hincrby(TRIES, question_id, 1))
+    return int(await store.call(sandbox, lambda redis: redis.hincrby(TRIES, question_id, 1)))
 
 
 async def pass_check(sandbox: Sandbox, lab: str, question_id: str) -> bool:
@@ -55,36 +51,33 @@ async def pass_check(sandbox: Sandbox, lab: str, question_id: str) -> bool:
 
     A later wrong answer does not take a pass back.
     """
-    await store.ready(sandbox)
-    redis = store.client(sandbox)
-    async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-        if await redis.hexists(REVEALED, question_id):
-            return False
-        await redis.hset(CHECKS, question_id, lab)
-        return True
+    if await store.call(sandbox, lambda redis: redis.hexists(REVEALED, question_id)):
+        return False
+    await store.call(sandbox, lambda redis: redis.hset(CHECKS, question_id, lab))
+    return True
 
 
 async def reveal_check(sandbox: Sandbox, lab: str, question_id: str) -> None:
     """Remember that the answer was shown: the question counts as revealed, and no later answer passes it."""
-    await store.ready(sandbox)
-    async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-        await store.client(sandbox).hset(REVEALED, question_id, lab)
+    await store.call(sandbox, lambda redis: redis.hset(REVEALED, question_id, lab))
 
 
 async def complete_exercise(sandbox: Sandbox, summary: str) -> None:
-    await store.ready(sandbox)
-    async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-        await store.client(sandbox).set(EXERCISE, summary[:500])
+    await store.call(sandbox, lambda redis: redis.set(EXERCISE, summary[:500]))
 
 
 async def load(sandbox: Sandbox) -> Progress:
-    await store.ready(sandbox)
-    redis = store.client(sandbox)
-    async with asyncio.timeout(store.REDIS_TIMEOUT_S):
-        visited = await redis.smembers(VISITED)
-        checks = await redis.hgetall(CHECKS)
-        shown = await redis.hgetall(REVEALED)
-        exercise = await redis.get(EXERCISE)
+    """Everything at once: one round trip within the click's Redis budget."""
+
+    async def read(redis: Any) -> list[Any]:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.smembers(VISITED)
+            pipe.hgetall(CHECKS)
+            pipe.hgetall(REVEALED)
+            pipe.get(EXERCISE)
+            return list(await pipe.execute())
+
+    visited, checks, shown, exercise = await store.call(sandbox, read)
     return Progress(visited=set(visited), passed=_by_lab(checks), revealed=_by_lab(shown), exercise=exercise)
 
 

@@ -5,6 +5,12 @@ they answer changes
 minute by minute. Every page shows the latter, so a check must be cheap: ``SELECT 1`` and
 ``PING``, each bounded by a short timeout, and the answer is shared by every learner for a
 few seconds. Nothing is remembered beyond that, so the status recovers by itself.
+
+No page waits for a check: once there is an answer, a page gets the latest one at once while
+the next check runs in the background (only the process's very first check is waited for).
+A frozen Redis made every page wait up to :data:`HEALTH_TIMEOUT_S` each time the answer went
+stale. A Redis that did not answer the check also opens its :class:`RedisBudget`, so no
+learner's click waits for it either.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from source.platform.redis_budget import budget_of
 
 #: How long one check may wait for an answer, and how long its answer is reused (seconds).
 HEALTH_TIMEOUT_S = 2.0
@@ -74,17 +82,22 @@ class HealthCheck:
         self._running: asyncio.Task[Health] | None = None
 
     async def __call__(self) -> Health:
+        """The latest answer at once (a new check starts when it is older than ``HEALTH_TTL_S``)."""
         if self._last is not None and time.time() - self._last.checked_at < HEALTH_TTL_S:
             return self._last
         if self._running is None or self._running.done():
             self._running = asyncio.get_running_loop().create_task(self._check())
-        # Several pages asking at once share one check; a page that gives up does not cancel it.
+        if self._last is not None:
+            return self._last  # the check goes on in the background: the next page gets its answer
+        # The very first check: several pages asking at once share it; a page that gives up does not cancel it.
         return await asyncio.shield(self._running)
 
     async def _check(self) -> Health:
         (db_ok, db_detail), (redis_ok, redis_detail) = await asyncio.gather(
             _probe(self._select_one), _probe(self.redis.ping)
         )
+        if not redis_ok:  # no learner's click needs to find it out again
+            budget_of(self.redis).failed(ConnectionError(redis_detail), confirmed=True)
         self._last = Health(db_ok, db_detail, redis_ok, redis_detail, time.time())
         return self._last
 

@@ -1,4 +1,5 @@
-"""Housekeeping: a background task that expires idle sandboxes, retries failed releases and sweeps orphans."""
+"""Housekeeping: a background task that expires idle sandboxes, retries failed releases, renews the live
+sandboxes' Redis leases and sweeps orphans."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import time
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from source.platform.orphans import STALE_SANDBOX_HOURS, sweep_stale_schemas, sweep_stale_sqlite_folders
+from source.platform.redis_budget import NO_ANSWER
+from source.platform.redis_lease import RENEW_TIMEOUT_S
 from source.platform.registry import SandboxRegistry
 
 log = logging.getLogger(__name__)
@@ -52,13 +55,34 @@ class Housekeeping:
         live = {s.schema for s in self.sandboxes.live | self.sandboxes.pending}
         return await sweep_stale_schemas(engine, live, max_age_hours)
 
+    async def renew_leases(self) -> int:
+        """Renew the Redis lease of every live sandbox that is due; returns how many keys were renewed.
+
+        A sandbox's keys expire unless it renews them (see :mod:`source.platform.redis_lease`):
+        this round is what keeps a live learner's keys, even when they do not click for a while.
+        A Redis that does not answer ends the round: the next one tries again, long before any
+        lease runs out.
+        """
+        renewed = 0
+        for sandbox in list(self.sandboxes.live):
+            try:
+                async with asyncio.timeout(RENEW_TIMEOUT_S):
+                    renewed += await sandbox.renew_lease()
+            except NO_ANSWER:
+                log.warning("Renewing the sandboxes' Redis leases stopped: Redis did not answer", exc_info=True)
+                break
+            except Exception:
+                log.warning("Renewing %r's Redis lease failed", sandbox, exc_info=True)
+        return renewed
+
     async def _keep_house(self) -> None:
-        """Every ``every_s``: expire idle sandboxes, retry failed releases; hourly: orphans."""
+        """Every ``every_s``: expire idle sandboxes, retry failed releases, renew leases; hourly: orphans."""
         last_orphan_sweep = time.monotonic()
         while True:
             await asyncio.sleep(self.every_s)
             try:
                 await self.sandboxes.sweep()
+                await self.renew_leases()
                 if time.monotonic() - last_orphan_sweep > ORPHAN_SWEEP_EVERY_S:
                     last_orphan_sweep = time.monotonic()
                     await self.sweep_orphans()

@@ -52,6 +52,11 @@ class KeyNamespace:
         Returns the command's name and the arguments to send. Raises :class:`NamespaceError`
         for a command that is not in the table, before anything reaches the server.
         """
+        name, rewritten, _ = self.rewrite_keys(args, pubsub=pubsub)
+        return name, rewritten
+
+    def rewrite_keys(self, args: Sequence[Any], *, pubsub: bool = False) -> tuple[str, list[Any], list[Any]]:
+        """:meth:`rewrite`, and the real keys the command names (what a lease puts an expiry on)."""
         name, spelled_by = command_name(args)
         rule = (PUBSUB_RULES if pubsub else RULES).get(name)
         if rule is None:
@@ -59,9 +64,11 @@ class KeyNamespace:
         operands = list(args[spelled_by:])
         if rule.vet is not None:
             rule.vet(self, operands)
+        keys = []
         for position in rule.keys(operands):
             operands[position] = self.key(operands[position])
-        return name, [*args[:spelled_by], *operands]
+            keys.append(operands[position])
+        return name, [*args[:spelled_by], *operands], keys
 
     def unprefix_reply(self, name: str, reply: Any) -> Any:
         """Take the prefix off the key names in a reply (SCAN's keys, XREAD's stream names)."""

@@ -3,7 +3,8 @@
 Every viewer of a hosted lab shares one Python process. A sandbox is what keeps one
 learner's clicks away from another's data: on SQLite each sandbox is its own temporary
 file; on PostgreSQL it is its own schema, reached through ``schema_translate_map`` on the
-shared engine; in Redis every key and channel starts with the sandbox's prefix.
+shared engine; in Redis every key and channel starts with the sandbox's prefix, and every key
+carries the sandbox's lease, so the keys of a sandbox whose process died expire by themselves.
 
 A sandbox knows the process that hosts it only through :class:`SandboxHost`: the event loop
 to run on, the admin engine that creates and drops schemas, the shared Redis client, and how
@@ -32,6 +33,8 @@ from source.platform.engines import make_sessionmaker
 from source.platform.errors import PartialReset, explain
 from source.platform.migrate import upgrade_to_head
 from source.platform.orphans import mark_schema
+from source.platform.redis_budget import RedisBudget, budget_of
+from source.platform.redis_lease import KeyLease
 from source.platform.redis_namespace import NamespacedRedis
 
 if TYPE_CHECKING:
@@ -126,9 +129,15 @@ class Sandbox:
         self.directory = directory
         self.sessionmaker: async_sessionmaker[AsyncSession] = make_sessionmaker(engine)
         self.key_prefix = f"plab:{sandbox_id}:"
+        #: How long its keys outlive the last renewal: renewed while the sandbox lives (:meth:`renew_lease`).
+        self.lease = KeyLease()
         #: This sandbox's Redis: every key and channel gets ``key_prefix`` put in front by the
-        #: client itself, and commands that could reach outside it are refused.
-        self.redis = NamespacedRedis(host.redis, self.key_prefix)
+        #: client itself, commands that could reach outside it are refused, and a key it may leave
+        #: without an expiry gets the lease's deadline.
+        self.redis = NamespacedRedis(host.redis, self.key_prefix, lease=self.lease)
+        self.lease.client = self.redis.without_lease()
+        #: The short budget every Redis call of a learner's click shares (one per Redis server).
+        self.redis_budget: RedisBudget = budget_of(host.redis)
         #: No more work may start here (set when a release begins).
         self.closed = False
         #: Everything it held is gone: Redis keys, schema or file (set when a release finished).
@@ -212,6 +221,16 @@ class Sandbox:
     def touch(self) -> None:
         """Note that the learner is still here (idle expiry counts from the last touch)."""
         self.last_used = time.monotonic()
+
+    async def renew_lease(self) -> int:
+        """Keep this sandbox's Redis keys alive: renew their lease once half of it has gone.
+
+        The host calls it while the sandbox lives (the housekeeping round); returns how many
+        keys were renewed (0 when it was not due yet).
+        """
+        if self.closed or not self.lease.due():
+            return 0
+        return await self.lease.renew()
 
     # -- background work -------------------------------------------------------------
     def on_stop(self, stopper: Callable[[], Awaitable[None]]) -> None:

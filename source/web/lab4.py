@@ -87,18 +87,21 @@ def read_panel(user: UserRow) -> None:
     b[0].button(
         "Fetch user (cached)",
         key="lab4_fetch_user",
+        help="Read the user through the cache: Redis first, the database on a miss.",
         on_click=_act,
         args=("lab4_read", lambda: _fetch("fetch user", actions.fetch_user, user.id)),
     )
     b[1].button(
-        "Fetch latest score (cached)",
+        "Fetch latest score",
         key="lab4_fetch_score",
+        help="Read the user's newest AI-R score through the cache.",
         on_click=_act,
         args=("lab4_read", lambda: _fetch("fetch latest score", actions.fetch_latest_score, user.id)),
     )
     b[2].button(
-        "Invalidate this user's cache",
+        "Invalidate user",
         key="lab4_invalidate",
+        help="Delete this user's two cached keys (profile and latest score).",
         on_click=_act,
         args=("lab4_read", lambda: web.run(actions.invalidate(user.id))),
     )
@@ -116,9 +119,24 @@ def _fetch(action: str, read: Callable[[str], Coroutine[Any, Any, actions.Fetche
 
 
 def ttl_panel(user_id: str) -> None:
-    """Both keys' remaining TTL, redrawn every second while Live is on."""
-    live = st.toggle("Live: refresh every second", key="lab4_live")
+    """Cache the user with a short TTL, then both keys' remaining TTL, redrawn every second while Live is on."""
+    c = st.columns(2)
+    c[0].button(
+        f"Cache for {actions.DEMO_TTL_S:g} s and watch",
+        key="lab4_ttl_demo",
+        help="Writes both keys with a short TTL and turns Live on: the bars reach zero, then a fetch is a miss.",
+        on_click=_act,
+        args=("lab4_ttl_outcome", lambda: _watch(user_id)),
+    )
+    live = c[1].toggle("Live: refresh every second", key="lab4_live")
+    show_outcome("lab4_ttl_outcome")
     st.fragment(run_every=1.0 if live else None)(_key_bars)(user_id)
+
+
+def _watch(user_id: str) -> Outcome:
+    done = web.run(actions.watch_ttl(user_id))
+    st.session_state["lab4_live"] = True  # a callback runs before the toggle is drawn: it is drawn on
+    return done
 
 
 def _key_bars(user_id: str) -> None:
@@ -133,18 +151,19 @@ def writes_panel(user: UserRow) -> None:
     w[0].text_input("New name", value=user.name, max_chars=255, key="lab4_new_name")
     button(
         w[0],
-        "Save (Lab 1's update_user)",
+        "Save (update_user)",
         key="lab4_save_name",
-        help="UPDATE, commit, then delete the keys.",
+        help="Lab 1's update_user: UPDATE, commit, then delete the keys.",
         action=lambda: web.run(actions.save_name(user.id, st.session_state["lab4_new_name"])),
     )
     button(
         w[0],
-        "Save WITHOUT invalidating (the bug)",
+        "Save, no DEL (bug)",
         key="lab4_stale_write",
+        help="The classic bug, on purpose: UPDATE and commit, and forget the cache.",
         action=lambda: web.run(actions.rename_without_invalidating(user.id, st.session_state["lab4_new_name"])),
     )
-    w[1].number_input("New AI-R score", 0.0, 100.0, 80.0, step=0.5, key="lab4_new_score")
+    w[1].number_input("New AI-R score", 0.0, 100.0, 80.0, step=0.5, format="%.1f", key="lab4_new_score")
     button(
         w[1],
         "Add score",
@@ -171,11 +190,12 @@ def _delete(user_id: str) -> Outcome:
 
 
 def counts_panel() -> None:
-    """The counters as tiles, the T_avg formula filled in with measured values, and a reset."""
+    """The window of reads as tiles, the T_avg formula filled in from the same reads, Redis's own counts, a reset."""
     _, status = web.attempt(lambda: web.run(actions.status()))
     if status is None:
         return
-    for col, (label, value) in zip(st.columns(6), status.counts.tiles(), strict=True):
+    st.markdown(status.window_note())
+    for col, (label, value) in zip(st.columns(6), status.window.tiles(), strict=True):
         col.metric(label, value)
     st.caption(status.counts.note())
     st.latex(r"T_{avg} = H \cdot T_{cache} + (1-H)\cdot(T_{cache} + T_{db})")
@@ -227,6 +247,8 @@ def outage_panel(box: Sandbox) -> None:
         return
     if note := now.bypassed():
         st.warning(note)
+    elif pending := now.pending():
+        st.warning(pending)
     st.caption(now.timings())
 
 

@@ -4,7 +4,8 @@ learner's own Redis outage, and the data structures.
 
 Each runs in the learner's sandbox and returns plain data or an :class:`Outcome`: the sentence
 the learner reads and what kind of news it is (a read that could not use Redis is a warning,
-never a green success). The page only shows it.
+never a green success; an invalidation is "done" only when Redis confirmed it, and *pending*
+until then). The page only shows it.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from source.labs.caching.breaker import CacheUnavailable
 from source.labs.caching.cache import RedisCache, latest_score_key, user_key
 from source.labs.caching.dtos import CacheSettings, ScoreRow
 from source.labs.caching.lookup import Lookup
-from source.labs.caching.metrics import CacheCounts, Formula
+from source.labs.caching.metrics import SAMPLES_KEPT, CacheCounts, Formula, ReadWindow
 from source.labs.caching.repository import CachedUserRepository
 from source.labs.caching.sandbox_cache import cache_for, outage_of, set_outage
 from source.labs.caching.strategies import EMAIL_DOMAIN
 from source.platform.context import current_sandbox
 from source.platform.dead_redis import OutageMode
-from source.platform.outcome import Outcome
+from source.platform.outcome import Kind, Outcome
 from source.platform.sandbox import Sandbox
 from source.platform.session import get_session
 from source.services import users
@@ -46,6 +47,12 @@ LABELS = {
     "cooldown_s": "Bypass cool-down (s)",
     "lock_ttl_s": "Stampede lock TTL (s)",
 }
+#: The TTL the "watch it run out" demo caches a user with: short enough to watch it reach zero.
+DEMO_TTL_S = 20.0
+#: What each outcome of a read is, on the page: a read that could not use Redis is never green.
+OUTCOME_KIND: dict[str, Kind] = {"hit": "success", "miss": "success", "error": "warning", "bypassed": "warning"}
+#: How the read log marks each outcome: a colour and a word, so it reads without the colour too.
+OUTCOME_MARK = {"hit": "🟢", "miss": "🔵", "error": "🟠", "bypassed": "🟠"}
 #: The outage switch's choices, as the page labels them, and the dead Redis each one stands for.
 OUTAGES: dict[str, OutageMode | None] = {
     "Redis available": None,
@@ -101,7 +108,7 @@ class Fetched(Generic[T]):
         lk = self.lookup
         return {
             "action": action,
-            "outcome": lk.outcome.upper(),
+            "outcome": f"{OUTCOME_MARK[lk.outcome]} {lk.outcome.upper()}",
             "total (ms)": round(lk.total_ms, 3),
             "Redis (ms)": round(lk.cache_ms, 3),
             "database (ms)": round(lk.db_ms, 3),
@@ -116,8 +123,8 @@ class Fetched(Generic[T]):
 
     def outcome(self, action: str) -> Outcome:
         """The message; a warning when the value was stale or Redis could not be used (error, bypassed)."""
-        served_by_cache_or_db = self.lookup.outcome in ("hit", "miss")
-        return Outcome(self.message(action), "success" if served_by_cache_or_db and not self.stale else "warning")
+        kind = OUTCOME_KIND[self.lookup.outcome]
+        return Outcome(self.message(action), "warning" if self.stale else kind)
 
 
 def judge(cache: RedisCache, value: Any, truth: Any, lookup: Lookup | None, what: str) -> Fetched[Any]:
@@ -127,6 +134,8 @@ def judge(cache: RedisCache, value: Any, truth: Any, lookup: Lookup | None, what
     stale = value != truth
     if stale:
         cache.metrics.record("stale")
+        if lookup.sample is not None:  # and in the window of reads the page's figures use
+            lookup.sample.stale = True
         verdict = (
             f"STALE: the database has no such {what} any more"
             if truth is None
@@ -173,18 +182,27 @@ async def fetch_latest_score(user_id: str) -> Fetched[ScoreRow]:
 
 
 # -- writes -----------------------------------------------------------------------------------
+#: What the page says about an invalidation Redis has not confirmed: never that it was done.
+PENDING = (
+    "Invalidation pending: Redis has not taken it yet. It is kept, and sent before the cache serves this user again."
+)
+
+
 async def invalidate(user_id: str) -> Outcome:
     async with get_session() as session:
         cache = _cache()
         if await CachedUserRepository(session, cache.client, cache=cache).invalidate_user_cache(user_id):
             return Outcome("Deleted both keys.", "info")
-    return Outcome("Redis did not answer: the delete is kept and sent when it does.", "warning")
+    return Outcome(PENDING, "warning")
 
 
-def _delivered(user_id: str) -> bool:
-    """Whether the user's invalidation reached Redis (else it waits, and is sent before the next read)."""
-    cache = _cache()
-    return not {cache.key(user_key(user_id)), cache.key(latest_score_key(user_id))} & cache.pending_invalidations
+def _taken_since(mark: int, user_id: str) -> bool:
+    """Whether Redis confirmed deleting both of the user's keys since ``mark`` (else the invalidation is pending).
+
+    Positive evidence only: a delete that failed, timed out, never ran or is still on its way
+    all read as pending.
+    """
+    return _cache().taken_since(mark, user_key(user_id), latest_score_key(user_id))
 
 
 async def save_name(user_id: str, name: str) -> Outcome:
@@ -204,13 +222,11 @@ async def save_name(user_id: str, name: str) -> Outcome:
             education_level=current.education_level,
             years_experience=current.years_experience,
         )
+    mark = _cache().deletes_confirmed
     await users.update_user(user_id, change)
-    if _delivered(user_id):
+    if _taken_since(mark, user_id):
         return Outcome("Saved, and the cached user was invalidated: the next fetch is a miss with the new name.")
-    return Outcome(
-        "Saved. Redis did not answer the invalidation: it is kept, and sent before the cache serves this user again.",
-        "warning",
-    )
+    return Outcome(f"Saved. {PENDING}", "warning")
 
 
 async def rename_without_invalidating(user_id: str, name: str) -> Outcome:
@@ -241,19 +257,40 @@ async def add_score(user_id: str, air_score: float) -> Outcome:
         invalidated = await CachedUserRepository(session, cache.client, cache=cache).invalidate_user_cache(user_id)
     if invalidated:
         return Outcome(f"Added AI-R {air_score:g}; the cached latest score was invalidated.")
-    return Outcome(
-        f"Added AI-R {air_score:g}. Redis did not answer the invalidation: it is kept, and sent before the cache "
-        "serves this user again.",
-        "warning",
-    )
+    return Outcome(f"Added AI-R {air_score:g}. {PENDING}", "warning")
 
 
 async def delete_user(user_id: str) -> Outcome:
     """Lab 1's ``delete_user``: the cascade removes the children, ``AFTER_WRITE`` the cached keys."""
+    mark = _cache().deletes_confirmed
     report = await users.delete_user(user_id)
-    return Outcome(
+    removed = (
         f"Deleted {report.user_email} with {report.assessments_removed} assessment(s) and {report.scores_removed} "
-        "score(s); the user's cached keys were invalidated."
+        "score(s)"
+    )
+    if _taken_since(mark, user_id):
+        return Outcome(f"{removed}; the user's cached keys were invalidated.")
+    return Outcome(f"{removed}. {PENDING}", "warning")
+
+
+async def watch_ttl(user_id: str) -> Outcome:
+    """The TTL demo: cache the user and their latest score for :data:`DEMO_TTL_S`, a TTL one can watch run out."""
+    cache = _cache()
+    async with get_session() as session:
+        repo = UserRepository(session)
+        user, score = await repo.get_by_id(user_id), await repo.get_latest_score(user_id)
+        if user is None:
+            raise NotFound(f"No user has the id {user_id} (it may have been deleted).")
+        rows: list[tuple[str, UserRow | ScoreRow]] = [(user_key(user_id), UserRow.model_validate(user))]
+        if score is not None:
+            rows.append((latest_score_key(user_id), ScoreRow.model_validate(score)))
+    stored = [await cache.store(logical, row, DEMO_TTL_S) for logical, row in rows]
+    if not all(stored):
+        return Outcome(f"Redis did not take it: nothing is cached to watch. {PENDING}", "warning")
+    return Outcome(
+        f"Cached for {DEMO_TTL_S:g} s (`SET … PX {DEMO_TTL_S * 1000:.0f}`): watch the bars run out. A fetch after "
+        "that is a miss.",
+        "info",
     )
 
 
@@ -285,24 +322,49 @@ async def key_states(user_id: str) -> list[KeyState]:
         ("user", user_key(user_id), cache.settings.user_ttl_s),
         ("latest score", latest_score_key(user_id), cache.settings.score_ttl_s),
     ):
+        written = cache.written_ttl_s.get(cache.key(logical), ttl)  # the TTL it was written with, if we wrote it
         try:
             raw, pttl = await cache.peek(logical)
         except CacheUnavailable as exc:
-            out.append(KeyState(label, logical, None, ttl, None, str(exc)))
+            out.append(KeyState(label, logical, None, written, None, str(exc)))
             continue
-        out.append(KeyState(label, logical, pttl, ttl, raw))
+        out.append(KeyState(label, logical, pttl, written, raw))
     return out
 
 
 @dataclass(frozen=True)
 class CacheStatus:
     counts: CacheCounts
-    formula: Formula | None
+    #: The learner's last reads since the reset: the tiles, the formula and the knowledge check use these.
+    window: ReadWindow
     settings: CacheSettings
     breaker: str
     last_error: str | None
     outage: str | None
     pending_invalidations: int
+
+    @property
+    def formula(self) -> Formula | None:
+        return self.window.formula()
+
+    def window_note(self) -> str:
+        """Which reads the tiles and the formula are about, and how H counts a read that could not use Redis."""
+        if not self.window.reads:
+            return "No reads since the counters were reset: fetch a user or a latest score above."
+        return (
+            f"**{self.window.name()}** (this process keeps the last {SAMPLES_KEPT}): the tiles, the formula and the "
+            "knowledge check below all use these reads. H = hits / reads; an error or a bypassed read went to the "
+            "database, like a miss."
+        )
+
+    def pending(self) -> str | None:
+        """The invalidations Redis has not taken yet, while there are any."""
+        if not self.pending_invalidations:
+            return None
+        return (
+            f"{self.pending_invalidations} invalidation(s) pending: Redis has not taken them yet. They are sent "
+            "before the cache serves those keys again."
+        )
 
     def bypassed(self) -> str | None:
         """The warning while the cache is switched off or skipped; ``None`` while it works."""
@@ -310,7 +372,7 @@ class CacheStatus:
             return None
         return (
             f"Cache bypassed: reads come from the database. Breaker {self.breaker}; last error: "
-            f"{self.last_error or '—'}; {self.pending_invalidations} invalidation(s) waiting for Redis."
+            f"{self.last_error or '—'}; {self.pending_invalidations} invalidation(s) pending until Redis takes them."
         )
 
     def timings(self) -> str:
@@ -319,7 +381,9 @@ class CacheStatus:
         return (
             f"Each cache call gives up after {s.op_timeout_s * 1000:g} ms; after a failure the cache is skipped for "
             f"{s.cooldown_s:g} s, then tried again, so caching resumes by itself. Switch Redis back and fetch: no "
-            "stale value returns."
+            "stale value returns. When the app's Redis itself stops answering, the first call that finds it out makes "
+            "every other Redis call of a click (the cache, its counters, your progress) skip it at once: a click "
+            "waits once, not once per call."
         )
 
 
@@ -329,7 +393,7 @@ async def status() -> CacheStatus:
     outage = outage_of(sandbox)
     return CacheStatus(
         counts=await cache.metrics.counts(),
-        formula=cache.metrics.formula(),
+        window=cache.metrics.window(),
         settings=cache.settings,
         breaker=cache.breaker.state,
         last_error=cache.breaker.last_error,

@@ -1,6 +1,10 @@
 """Redis going down is not an error: every cache call is bounded in time, and after a failure
 the cache is bypassed for a cool-down, then tried again by a single probe.
 
+The cache's calls also share the sandbox's :class:`~source.platform.redis_budget.RedisBudget`
+with everything else a click asks of Redis (its counters, the learner's progress): when any of
+them has just gone unanswered, a read does not even try, and is *bypassed* at once.
+
 Without the time bound, a black-holed Redis (it accepts the connection and never answers)
 would hold every read for the client's socket timeout. Without the cool-down, every read
 during an outage would pay that bound again. With both, a read costs at most one bound
@@ -21,6 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from source.platform.connect import describe
 from source.platform.errors import ServiceUnavailable
+from source.platform.redis_budget import RedisBudget, RedisUnanswered
 
 T = TypeVar("T")
 
@@ -82,15 +87,23 @@ class Breaker:
         self.last_error = None
 
 
-async def guarded(breaker: Breaker, timeout_s: float, op: Callable[[], Awaitable[T]]) -> T:
-    """Run one Redis call within ``timeout_s``, through the breaker; raise CacheUnavailable if not."""
+async def guarded(
+    breaker: Breaker, timeout_s: float, op: Callable[[], Awaitable[T]], budget: RedisBudget | None = None
+) -> T:
+    """Run one Redis call within ``timeout_s``, through the breaker (and the click's ``budget``, if the
+    call goes to the sandbox's own Redis); raise CacheUnavailable if not."""
     if not breaker.allows():
         raise CacheUnavailable(True, breaker.last_error or "Redis is being bypassed")
     try:
-        async with asyncio.timeout(timeout_s) as deadline:
-            result = await op()
-        if deadline.expired():  # the client swallowed the timeout's cancellation: no answer came
-            raise TimeoutError
+        if budget is not None:
+            result = await budget.call(op, timeout_s=timeout_s)
+        else:
+            async with asyncio.timeout(timeout_s) as deadline:
+                result = await op()
+            if deadline.expired():  # the client swallowed the timeout's cancellation: no answer came
+                raise TimeoutError
+    except RedisUnanswered as exc:  # another call found Redis silent a moment ago: this one skips it
+        raise CacheUnavailable(True, exc.reason) from exc
     except OUTAGE_ERRORS as exc:
         breaker.failed(exc)
         raise CacheUnavailable(False, describe(exc)) from exc

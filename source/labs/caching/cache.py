@@ -7,8 +7,10 @@ counters, the circuit breaker, the stampede locks, invalidations that could not 
 delivered yet, and early refreshes running in the background.
 
 Every call to Redis goes through the breaker with a timeout (:func:`~source.labs.caching.breaker.guarded`),
-so a Redis that fails makes a write fall back, never fail: a value that could not be written or
-deleted is remembered, and deleted before the cache serves that key again.
+and, when it goes to the sandbox's own Redis, through the click's shared Redis budget: a Redis
+that fails makes a write fall back, never fail. An invalidation counts as done only when Redis
+confirmed the delete; until then its keys are *pending*, and deleted before the cache serves
+them again.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ from source.labs.caching.early_refresh import EarlyRefresh
 from source.labs.caching.lookup import Loader, Lookup, M, Read, ms_since, timed
 from source.labs.caching.metrics import CacheMetrics
 from source.labs.caching.single_flight import KeyLocks, poll_delays
+from source.platform.redis_budget import RedisBudget
+
+#: How many keys remember the TTL they were written with (the TTL bars show "x s left of y s").
+TTLS_REMEMBERED = 2000
+#: How long deleting every cached user may take (a few SCAN pages) before Redis counts as not answering.
+FORGET_TIMEOUT_S = 5.0
 
 
 # -- the cache's logical key names: a namespaced client (or the cache's prefix) places them in a sandbox --
@@ -61,14 +69,24 @@ class RedisCache:
         prefix: str = "",
         metrics_client: Any = None,
         stats_key: str = "cache:stats",
+        budget: RedisBudget | None = None,
     ) -> None:
         self.client = client
         self.prefix = prefix
         self.settings = settings or CacheSettings()
         self.breaker = Breaker(self.settings.cooldown_s)
-        #: Keys whose invalidation Redis did not receive: deleted before the cache serves again.
+        #: The click's shared Redis budget, while ``client`` is the sandbox's own Redis (None otherwise).
+        self.budget = budget
+        #: Keys whose invalidation Redis has not confirmed: deleted before the cache serves again.
         self.pending_invalidations: set[str] = set()
-        self.metrics = CacheMetrics(metrics_client if metrics_client is not None else client, prefix + stats_key)
+        #: Deletes Redis confirmed, numbered; and the number of the last one that took each key.
+        self.deletes_confirmed = 0
+        self._taken: dict[str, int] = {}
+        #: The TTL (s) each key was last written with, so a page can say how much of it is left.
+        self.written_ttl_s: dict[str, float] = {}
+        self.metrics = CacheMetrics(
+            metrics_client if metrics_client is not None else client, prefix + stats_key, budget=budget
+        )
         self.locks = KeyLocks()
         self.early = EarlyRefresh()
 
@@ -82,7 +100,7 @@ class RedisCache:
         self.metrics.timeout_s = settings.op_timeout_s
 
     async def _call(self, op: Callable[[], Awaitable[Any]]) -> Any:
-        return await guarded(self.breaker, self.settings.op_timeout_s, op)
+        return await guarded(self.breaker, self.settings.op_timeout_s, op, self.budget)
 
     # -- the read path ---------------------------------------------------------------------
     async def read_through(
@@ -95,7 +113,9 @@ class RedisCache:
                 raw, pttl = await self._call(lambda: self._fetch(read.key))
             else:  # the hot path: one GET, nothing else on the way
                 raw, pttl = (
-                    await guarded(self.breaker, self.settings.op_timeout_s, partial(self.client.get, read.key)),
+                    await guarded(
+                        self.breaker, self.settings.op_timeout_s, partial(self.client.get, read.key), self.budget
+                    ),
                     None,
                 )
         except CacheUnavailable as exc:
@@ -186,7 +206,7 @@ class RedisCache:
         value, db_ms = await timed(loader)
         with contextlib.suppress(CacheUnavailable):  # not storing only costs the next reader a miss
             if value is not None:
-                await self._call(lambda: self.client.set(read.key, encode(value), px=px(ttl_s)))
+                await self._set(read.key, value, ttl_s)
             elif read.repaired:
                 await self._call(lambda: self.client.delete(read.key))
         return value, db_ms
@@ -214,7 +234,7 @@ class RedisCache:
         try:
             value = await refresher()
             if value is not None:
-                await self._call(lambda: self.client.set(read.key, encode(value), px=px(ttl_s)))
+                await self._set(read.key, value, ttl_s)
                 self.metrics.record("refreshes")
         except Exception:  # noqa: BLE001, S110 - a failed refresh leaves the old value to expire as usual
             pass
@@ -222,31 +242,78 @@ class RedisCache:
             with contextlib.suppress(CacheUnavailable, LockError):
                 await self._call(lock.release)
 
+    async def _set(self, key: str, value: BaseModel, ttl_s: float) -> None:
+        await self._call(lambda: self.client.set(key, encode(value), px=px(ttl_s)))
+        self.written_ttl_s.pop(key, None)  # newest last: the oldest are forgotten first
+        self.written_ttl_s[key] = ttl_s
+        while len(self.written_ttl_s) > TTLS_REMEMBERED:
+            del self.written_ttl_s[next(iter(self.written_ttl_s))]
+
     # -- the write side ----------------------------------------------------------------------
     async def store(self, logical: str, value: BaseModel, ttl_s: float) -> bool:
         """Write-through: put the new value in the cache. If Redis fails, invalidate instead."""
         key = self.key(logical)
         try:
-            await self._call(lambda: self.client.set(key, encode(value), px=px(ttl_s)))
+            await self._set(key, value, ttl_s)
             return True
         except CacheUnavailable:
             self.pending_invalidations.add(key)  # the old value must not be served when Redis is back
             return False
 
     async def invalidate(self, *logicals: str) -> bool:
-        """Delete cached values that a write made stale. Never raises; remembers what failed."""
+        """Delete cached values that a write made stale; True only when Redis confirmed the delete.
+
+        Never raises. The keys are pending from the start and stop being pending only when
+        Redis confirmed: a delete that failed, timed out, or was cancelled on the way (the
+        reply of a frozen Redis may never come) leaves them pending, never "done".
+        """
         keys = [self.key(k) for k in logicals]
+        self.pending_invalidations.update(keys)
         try:
             await self._call(lambda: self.client.delete(*keys))
-            return True
-        except CacheUnavailable:
-            self.pending_invalidations.update(keys)
-            return False
+        except BaseException as exc:
+            self.pending_invalidations.update(keys)  # again: a delete confirmed meanwhile may have cleared them
+            if isinstance(exc, CacheUnavailable):
+                return False
+            raise
+        self._confirm(keys)
+        return True
+
+    def _confirm(self, keys: list[str]) -> None:
+        """Redis confirmed the delete of ``keys``: no longer pending, and taken after every earlier mark."""
+        self.pending_invalidations.difference_update(keys)
+        self.deletes_confirmed += 1
+        for key in keys:
+            self._taken[key] = self.deletes_confirmed
+            self.written_ttl_s.pop(key, None)
+
+    def taken_since(self, mark: int, *logicals: str) -> bool:
+        """Whether Redis confirmed deleting every key in ``logicals`` after ``mark`` (a past ``deletes_confirmed``)."""
+        return all(self._taken.get(self.key(k), -1) > mark for k in logicals)
 
     async def _deliver_invalidations(self) -> None:
         keys = sorted(self.pending_invalidations)
         await self.client.delete(*keys)
-        self.pending_invalidations.difference_update(keys)
+        self._confirm(keys)
+
+    async def forget_users(self) -> int:
+        """Delete every cached user and latest score (one ``SCAN`` page at a time); returns how many went.
+
+        Raises :class:`CacheUnavailable` when Redis does not answer: nothing is then said to be cold.
+        """
+
+        async def unlink_all() -> int:
+            gone = 0
+            for pattern in (user_key("*"), latest_score_key("*")):
+                names = [name async for name in self.client.scan_iter(match=self.key(pattern), count=500)]
+                if names:
+                    gone += int(await self.client.unlink(*names))
+            return gone
+
+        gone = await guarded(self.breaker, max(self.settings.op_timeout_s, FORGET_TIMEOUT_S), unlink_all, self.budget)
+        self.pending_invalidations.clear()  # every cached user is gone: nothing stale is left to delete
+        self.written_ttl_s.clear()
+        return gone
 
     async def peek(self, logical: str) -> tuple[str | None, int | None]:
         """The raw cached text and its remaining TTL in ms, without counting a read."""

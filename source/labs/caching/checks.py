@@ -1,4 +1,5 @@
-"""Lab 4's knowledge check (Remember: Redis data structures; Analyze: caching strategies), from your own reads."""
+"""Lab 4's knowledge check (Remember: Redis data structures; Analyze: caching strategies), from your own reads:
+the same window of reads as the page's tiles and formula."""
 
 from __future__ import annotations
 
@@ -22,21 +23,30 @@ def _from_your_reads(found: list[Measurement]) -> list[Numeric | Locked]:
             Locked(id="lab4_half", lab=LAB, objective="Analyze", prompt="Halving T_db", unlock_by=UNLOCK),
         ]
     hits, misses = int(run["hits"].value), int(run["misses"].value)
+    # The page's window: every read since the reset (a run recorded before reads were counted has hits and misses only).
+    reads = int(run["reads"].value) if "reads" in run else hits + misses
+    without_redis = reads - hits - misses
     t_cache, t_db = run["cache_ms"].value, run["db_ms"].value
     when = f"your reads at {run['hits'].at:%H:%M:%S} UTC"
     questions: list[Numeric | Locked] = []
-    if hits + misses:
+    if reads:
+        others = (
+            f", and {without_redis:,} that could not use Redis (they went to the database, like a miss)"
+            if without_redis
+            else ""
+        )
         questions.append(
             Numeric(
                 id="lab4_hit_ratio",
                 lab=LAB,
                 objective="Analyze",
-                prompt=f"Your recent cached reads made {hits:,} hits and {misses:,} misses. What was their hit ratio "
-                "H, between 0 and 1?",
-                answer=hits / (hits + misses),
+                prompt=f"Your last {reads:,} cached reads since the counters were reset (the window the page's tiles "
+                f"and formula use) made {hits:,} hits and {misses:,} misses{others}. What was their hit ratio H, "
+                "between 0 and 1?",
+                answer=hits / reads,
                 unit="",
                 tolerance_abs=0.01,
-                working=f"H = hits / requests = {hits} / {hits + misses} = {hits / (hits + misses):.3f}.",
+                working=f"H = hits / reads = {hits} / {reads} = {hits / reads:.3f}.",
                 measured_from=when,
             )
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -26,6 +26,8 @@ class Lookup:
     waited: bool = False
     repaired: bool = False
     reason: str | None = None
+    #: This read in the cache's window of reads (the audit marks it there when it was stale).
+    sample: ReadSample | None = field(default=None, compare=False, repr=False)
 
     @property
     def from_cache(self) -> bool:
@@ -58,8 +60,9 @@ class Read:
             record("waited")
         if self.repaired:
             record("repaired")
-        metrics.sample(ReadSample(outcome, self.cache_ms, db_ms, total))
-        return Lookup(outcome, self.cache_ms, db_ms, total, waited, self.repaired, self.reason)
+        sample = ReadSample(outcome, self.cache_ms, db_ms, total)
+        metrics.sample(sample)
+        return Lookup(outcome, self.cache_ms, db_ms, total, waited, self.repaired, self.reason, sample)
 
 
 async def timed(loader: Loader[M]) -> tuple[M | None, float]:

@@ -1,6 +1,8 @@
 """Hit, miss, error and stale counts kept in Redis, so every process serving a sandbox adds to
 the same figures (fakeredis has no ``INFO``, and ``INFO`` would count the whole server anyway),
-what they report (the hit ratio), and the T_avg formula filled in from recent timed reads.
+and the *window* the page teaches with: the learner's last reads since the counters were reset,
+each timed, from which the tiles (H included), the T_avg formula and the knowledge check are
+all computed, so the three can never disagree.
 
 A read must not pay a second round trip to count itself: that would make every hit twice
 as slow. So counts gather in process for a moment and reach Redis as one batch of ``HINCRBY``
@@ -10,6 +12,7 @@ stay in process, are still reported, and are marked as such.
 ``HINCRBY`` is not idempotent, and "no answer in time" does not mean "not done": a slow Redis
 may have added a batch whose reply came too late. So each batch is numbered and added by a
 small Lua script that skips a number Redis has seen: a batch sent again is never counted twice.
+Every call shares the click's Redis budget, so counting never makes a page wait for a frozen Redis.
 """
 
 from __future__ import annotations
@@ -24,12 +27,18 @@ from typing import Any, Literal
 
 from redis.exceptions import RedisError
 
+from source.platform.errors import ServiceUnavailable
+from source.platform.redis_budget import RedisBudget
 from source.platform.redis_namespace import trust_script
 
 FIELDS = ("hits", "misses", "errors", "bypassed", "stale", "repaired", "waited", "refreshes")
 FLUSH_DELAY_S = 0.05
-#: How many recent reads keep their timings for the T_avg formula.
+#: How many recent reads the window keeps (with their timings, for the T_avg formula).
 SAMPLES_KEPT = 500
+#: What a read that could not use Redis is, on the page: it went to the database, like a miss.
+NO_CACHE: tuple[str, ...] = ("error", "bypassed")
+#: Whatever a Redis that is down, frozen or refusing makes a counting call raise.
+COUNTING_FAILED: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError, ServiceUnavailable)
 #: How long Redis remembers the last batch number of each counter (renewed by every batch).
 BATCH_MEMORY_MS = 3_600_000
 
@@ -48,7 +57,7 @@ trust_script(ADD_BATCH_ONCE)  # touches only the KEYS it is given: allowed in a 
 ReadOutcome = Literal["hit", "miss", "bypassed", "error"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReadSample:
     """One cached read, timed: the Redis part and (when it went there) the database part."""
 
@@ -56,6 +65,8 @@ class ReadSample:
     cache_ms: float
     db_ms: float
     total_ms: float
+    #: The audit found it stale (it served an older value than the database held).
+    stale: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,25 +92,91 @@ class CacheCounts:
         """H = hits / all requests (None before the first request)."""
         return self.hits / self.requests if self.requests else None
 
-    def tiles(self) -> list[tuple[str, int | str]]:
-        h = f"{self.hit_ratio:.0%}" if self.hit_ratio is not None else "–"
-        return [
-            ("Hits", self.hits),
-            ("Misses", self.misses),
-            ("Errors", self.errors),
-            ("Bypassed", self.bypassed),
-            ("Stale reads", self.stale),
-            ("H", h),
-        ]
-
     def note(self) -> str:
         text = (
-            f"Counted in Redis (`HINCRBY` on your sandbox's `cache:stats` hash): {self.repaired} repaired, "
-            f"{self.waited} waited for another reader's load, {self.refreshes} early refreshes."
+            f"Also counted in Redis since the reset (`HINCRBY` on your sandbox's `cache:stats` hash, which every "
+            f"process serving your sandbox adds to): {self.requests:,} reads, {self.hits:,} hits, "
+            f"{self.misses:,} misses, {self.errors:,} errors, {self.bypassed:,} bypassed, {self.stale:,} stale; "
+            f"{self.repaired:,} repaired, {self.waited:,} waited for another reader's load, "
+            f"{self.refreshes:,} early refreshes."
         )
         if not self.from_redis:
             text += f" Redis is not answering: {self.in_process} count(s) are kept in this process until it does."
         return text
+
+
+@dataclass(frozen=True)
+class ReadWindow:
+    """The learner's last reads since the counters were reset: what the tiles, the formula and the check use.
+
+    H is hits over *every* read of the window: a read that could not use Redis (an error, or
+    bypassed) went to the database, like a miss, and T_db is averaged over all of those.
+    """
+
+    reads: int = 0
+    hits: int = 0
+    misses: int = 0
+    errors: int = 0
+    bypassed: int = 0
+    stale: int = 0
+    t_cache_ms: float = 0.0
+    t_db_ms: float = 0.0
+    measured_ms: float = 0.0
+
+    @classmethod
+    def of(cls, samples: list[ReadSample]) -> ReadWindow:
+        if not samples:
+            return cls()
+        by = Counter(s.outcome for s in samples)
+        to_db = [s.db_ms for s in samples if s.outcome != "hit"]
+        return cls(
+            reads=len(samples),
+            hits=by["hit"],
+            misses=by["miss"],
+            errors=by["error"],
+            bypassed=by["bypassed"],
+            stale=sum(s.stale for s in samples),
+            t_cache_ms=statistics.fmean(s.cache_ms for s in samples),
+            t_db_ms=statistics.fmean(to_db) if to_db else 0.0,
+            measured_ms=statistics.fmean(s.total_ms for s in samples),
+        )
+
+    @property
+    def hit_ratio(self) -> float | None:
+        """H = hits / reads (None before the first read)."""
+        return self.hits / self.reads if self.reads else None
+
+    def name(self) -> str:
+        """The window, as the page names it."""
+        if not self.reads:
+            return "No reads since the counters were reset"
+        return f"Your last {self.reads:,} read(s) since the counters were reset"
+
+    def tiles(self) -> list[tuple[str, str]]:
+        """Short labels and short values: six tiles stay readable on a 1024-pixel projector."""
+        h = f"{self.hit_ratio:.0%}" if self.hit_ratio is not None else "–"
+        return [
+            ("Hits", f"{self.hits:,}"),
+            ("Misses", f"{self.misses:,}"),
+            ("Errors", f"{self.errors:,}"),
+            ("Bypassed", f"{self.bypassed:,}"),
+            ("Stale reads", f"{self.stale:,}"),
+            ("H", h),
+        ]
+
+    def formula(self) -> Formula | None:
+        """The curriculum's T_avg formula filled in with this window's reads."""
+        if self.hit_ratio is None:
+            return None
+        h = self.hit_ratio
+        return Formula(
+            reads=self.reads,
+            hit_ratio=h,
+            t_cache_ms=self.t_cache_ms,
+            t_db_ms=self.t_db_ms,
+            predicted_ms=h * self.t_cache_ms + (1 - h) * (self.t_cache_ms + self.t_db_ms),
+            measured_ms=self.measured_ms,
+        )
 
 
 @dataclass(frozen=True)
@@ -129,10 +206,12 @@ class Formula:
 class CacheMetrics:
     """Counters in one Redis hash, plus what has not reached Redis yet."""
 
-    def __init__(self, client: Any, key: str = "cache:stats") -> None:
+    def __init__(self, client: Any, key: str = "cache:stats", *, budget: RedisBudget | None = None) -> None:
         self.client = client
         self.key = key
         self.timeout_s = 0.25
+        #: The click's shared Redis budget (``client`` is the sandbox's own Redis), if any.
+        self.budget = budget
         self._pending: Counter[str] = Counter()
         #: This counter's id and its last batch number; a batch sent but not confirmed.
         self._id = uuid.uuid4().hex
@@ -152,6 +231,20 @@ class CacheMetrics:
 
     def sample(self, sample: ReadSample) -> None:
         self.samples.append(sample)
+
+    def window(self) -> ReadWindow:
+        """The last reads since the reset (at most :data:`SAMPLES_KEPT`): one window for every figure."""
+        return ReadWindow.of(list(self.samples))
+
+    async def _bounded(self, op: Any) -> Any:
+        """One counting call within ``timeout_s`` (and the click's budget): an answer, or an exception."""
+        if self.budget is not None:
+            return await self.budget.call(op, timeout_s=self.timeout_s)
+        async with asyncio.timeout(self.timeout_s) as deadline:
+            reply = await op()
+        if deadline.expired():  # a client may swallow the timeout's cancellation and return without an answer
+            raise TimeoutError
+        return reply
 
     def _flush_soon(self) -> None:
         self._handle = None
@@ -188,15 +281,14 @@ class CacheMetrics:
         pairs = [item for name_n in batch.items() for item in name_n]
         confirmed = False
         try:
-            async with asyncio.timeout(self.timeout_s) as deadline:
-                reply = await self._add_once(
+            reply = await self._bounded(
+                lambda: self._add_once(
                     keys=[self.key, self._batches_key],
                     args=[self._id, number, BATCH_MEMORY_MS, *pairs],
                     client=self.client,
                 )
-            # Trust only what Redis confirmed: a client may swallow the timeout's
-            # cancellation and return without an answer.
-            confirmed = not deadline.expired() and reply in (0, 1)
+            )
+            confirmed = reply in (0, 1)  # trust only what Redis confirmed
         except Exception:  # noqa: BLE001, S110 - whatever failed, the batch stays in process
             pass
         if confirmed:
@@ -219,47 +311,33 @@ class CacheMetrics:
         async with self._turn():  # no background flush may move counts while we add them up
             await self._flush()
             try:
-                async with asyncio.timeout(self.timeout_s) as deadline:
-                    async with self.client.pipeline(transaction=True) as pipe:  # both at one moment
-                        pipe.hgetall(self.key)
-                        pipe.hget(self._batches_key, self._id)
-                        raw, last = await pipe.execute()
-                if deadline.expired():
-                    raise TimeoutError
+                raw, last = await self._bounded(self._read_both)
                 stored = {_text(k): int(v) for k, v in raw.items() if _text(k) in FIELDS}
                 if self._unconfirmed is not None and int(last or 0) >= self._unconfirmed[0]:
                     self._unconfirmed = None  # Redis added it after all: it is in ``stored``
-            except (RedisError, OSError, TimeoutError):
+            except COUNTING_FAILED:
                 from_redis = False
             pending = self._in_process()
         total = {name: stored.get(name, 0) + pending.get(name, 0) for name in FIELDS}
         return CacheCounts(**total, in_process=sum(pending.values()), from_redis=from_redis)
 
+    async def _read_both(self) -> tuple[Any, Any]:
+        async with self.client.pipeline(transaction=True) as pipe:  # both at one moment
+            pipe.hgetall(self.key)
+            pipe.hget(self._batches_key, self._id)
+            raw, last = await pipe.execute()
+        return raw, last
+
     def formula(self) -> Formula | None:
-        """The curriculum's T_avg formula filled in with this process's recent reads."""
-        served = [s for s in self.samples if s.outcome in ("hit", "miss")]
-        misses = [s for s in served if s.outcome == "miss"]
-        if not served:
-            return None
-        h = sum(1 for s in served if s.outcome == "hit") / len(served)
-        t_cache = statistics.fmean(s.cache_ms for s in served)
-        t_db = statistics.fmean(s.db_ms for s in misses) if misses else 0.0
-        return Formula(
-            reads=len(served),
-            hit_ratio=h,
-            t_cache_ms=t_cache,
-            t_db_ms=t_db,
-            predicted_ms=h * t_cache + (1 - h) * (t_cache + t_db),
-            measured_ms=statistics.fmean(s.total_ms for s in served),
-        )
+        """The curriculum's T_avg formula filled in with the window's reads."""
+        return self.window().formula()
 
     async def reset(self) -> None:
         self._pending.clear()
         self._unconfirmed = None
         self.samples.clear()
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
-            async with asyncio.timeout(self.timeout_s):
-                await self.client.delete(self.key)
+        with contextlib.suppress(*COUNTING_FAILED):
+            await self._bounded(lambda: self.client.delete(self.key))
 
     async def aclose(self) -> None:
         """Stop the pending flush (the sandbox is going away)."""

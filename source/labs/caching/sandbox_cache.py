@@ -46,8 +46,9 @@ def cache_for(sandbox: Sandbox) -> RedisCache:
 
 
 def _new_cache(sandbox: Sandbox) -> RedisCache:
+    """The sandbox's cache: its calls, its counters' too, share the click's Redis budget of the sandbox."""
     client, prefix = _client_and_prefix(sandbox)
-    return RedisCache(client, prefix=prefix, metrics_client=client)
+    return RedisCache(client, prefix=prefix, metrics_client=client, budget=sandbox.redis_budget)
 
 
 async def _stop(cache: RedisCache, sandbox: Sandbox) -> None:
@@ -67,18 +68,20 @@ async def set_outage(sandbox: Sandbox, mode: OutageMode | None) -> RedisCache:
     """Route this learner's cache to a dead endpoint (``mode``) or back to Redis (``None``).
 
     Counters keep going to the real Redis (a learner's switch breaks only their cache
-    reads and writes, so the figures survive it); a real outage keeps them in process.
+    reads and writes, so the figures survive it); a real outage keeps them in process. The
+    dead endpoint's failures are the learner's own: they go through the cache's breaker only,
+    never through the budget every learner on the real Redis shares.
     """
     cache = cache_for(sandbox)
     old = outage_of(sandbox)
     if (old.mode if old else None) == mode:
         return cache
     if mode is None:
-        cache.client = _client_and_prefix(sandbox)[0]
+        cache.client, cache.budget = _client_and_prefix(sandbox)[0], sandbox.redis_budget
         sandbox.services.pop(OUTAGE, None)
     else:
         client = await dead_redis(mode, timeout_s=cache.settings.op_timeout_s)
-        cache.client = client
+        cache.client, cache.budget = client, None
         sandbox.services[OUTAGE] = Outage(mode, client)
     cache.breaker.reset()
     if old is not None:
