@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from source.web.classroom import class_sidebar
 from source.web.learning import begin_run, sidebar_progress
 from source.web.sidebar import navigation_links, sidebar_status
 from source.web.transport import send_replies_at_once
@@ -9,6 +10,7 @@ from source.web.transport import send_replies_at_once
 st.set_page_config(page_title="Persistence Lab", page_icon="🗄️", layout="wide")
 
 home = st.Page("views/home.py", title="Welcome", icon="🏠", default=True)
+join = st.Page("views/join_class.py", title="Join a class", icon="👥", url_path="join")
 labs = [
     st.Page("views/lab1_data_models.py", title="1 · Data models", icon="🧱", url_path="data-models"),
     st.Page("views/lab2_connectivity.py", title="2 · Async connectivity & pooling", icon="🔌", url_path="pooling"),
@@ -19,11 +21,12 @@ labs = [
 create = st.Page("views/create_exercise.py", title="Create · Design an event table", icon="🛠️", url_path="create")
 instructor = st.Page("views/instructor.py", title="Instructor", icon="🎓", url_path="instructor")
 send_replies_at_once()  # no reply waits for the browser's delayed ACK (see source/web/transport.py)
-sections = {"Start": [home], "Labs": labs, "Practise": [create], "Teach": [instructor]}
+sections = {"Start": [home, join], "Labs": labs, "Practise": [create], "Teach": [instructor]}
 # The links are drawn by the app (valid list markup for screen readers); Streamlit's own menu is hidden.
 page = st.navigation(sections, position="hidden")
 navigation_links(sections)
 sidebar_status()  # before the page, so a reset is visible on the page at once
-begin_run()
+begin_run(page)  # a learner in a class tells it which page they opened
+class_sidebar()
 page.run()
 sidebar_progress()  # after the page, so an answer just checked is counted at once

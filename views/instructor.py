@@ -1,16 +1,26 @@
-"""Instructor tools: reset, seed a class-sized data set, one-click demos, and every measurement at a glance."""
+"""Instructor tools: class mode (a class, its live dashboard, the projector) and the instructor's own sandbox."""
 
 import streamlit as st
 
 from source import web
 from source.course import COURSE
 from source.learning import class_view, measurements, seed, seed_job
-from source.web import instructor
+from source.learning.classroom import dashboard, feed, figures
+from source.web import classroom, instructor
 
 st.title("🎓 Instructor")
+st.header("Class mode")
+st.caption(
+    "Start a class, put its join code and QR code on the projector, and follow your learners live: who is where, "
+    "their progress, every knowledge-check question's answers and the class's own measurements side by side."
+)
+if classroom.class_mode_sections():  # the projector shows the class and nothing of your sandbox
+    st.stop()
+web.show_source(feed.answered, dashboard.snapshot, figures.lab_figure, label="How the class is kept and read")
+
 st.markdown(
-    "Tools for running the labs in front of a class. Everything here acts on **your own sandbox**, like the labs "
-    "do: seeding or resetting never touches a learner's data."
+    "The tools below act on **your own sandbox**, like the labs do: seeding or resetting never touches a learner's "
+    "data."
 )
 box = web.page_sandbox()  # this learner's sandbox, for every call below
 
@@ -30,6 +40,7 @@ st.header("One-click demos")
 st.caption("Each runs the lab's own code in your sandbox and records what it measured for the class view.")
 instructor.presets_panel(box)
 web.show_source(*(p.run for p in COURSE.presets), label="The code behind the presets")
+classroom.example_panel(box)  # the Create exercise's answer: only once class mode is unlocked
 
 st.header("Class view: your measurements from every lab")
 st.caption("Recorded by the labs as they ran in this sandbox (at most the latest 2,000 values).")

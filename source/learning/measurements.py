@@ -6,7 +6,8 @@ A lab that measured something calls, inside its coroutine::
     await measurements.record_run(current_sandbox(), "lab3", {"queries": (201, "queries"), "wall_ms": (412.0, "ms")})
 
 (or :func:`record` for a single value). Values of one call share a ``run`` id, so a page
-or a knowledge check can read "your last run" back with :func:`latest_run`. Recording never
+or a knowledge check can read "your last run" back with :func:`latest_run`. A learner who joined
+a class also feeds the run to their class (:func:`source.learning.classroom.feed.measured`). Recording never
 fails the lab's own work: if Redis does not answer (within the click's Redis budget), the
 measurement is dropped and said so in the log. At most :data:`MAX_KEPT` measurements are kept
 per sandbox (oldest dropped).
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from source.learning import store
+from source.learning.classroom import feed
 
 if TYPE_CHECKING:
     from source.platform.sandbox import Sandbox
@@ -69,6 +71,7 @@ async def record_run(sandbox: Sandbox, lab: str, values: dict[str, tuple[float, 
     except Exception as exc:  # noqa: BLE001 - a lost measurement must never fail the lab's own work
         log.warning("measurement of %s not recorded: %s", lab, exc)
         return None
+    await feed.measured(sandbox, lab, run, values)  # the learner's class, if any (never raises)
     return run
 
 

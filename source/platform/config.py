@@ -5,10 +5,13 @@ URLs come as hosting providers write them: a password with an unencoded ``@``, a
 here, once, into what the async drivers accept; anything unusable falls back to the
 embedded default with a note that says why. Budgets (pool sizes, how many sandboxes,
 how long a statement may run) are settings with safe defaults, read from ``PLAB_*``.
+The instructor's passcode (``PLAB_INSTRUCTOR_PASSCODE``) is read the same way and kept as a
+:class:`Secret`, which never prints.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -20,11 +23,40 @@ from sqlalchemy.engine import URL, make_url
 #: Names looked up in the environment first, then in Streamlit secrets.
 DATABASE_URL_KEY = "DATABASE_URL"
 REDIS_URL_KEY = "REDIS_URL"
+#: The instructor's passcode for class mode (a string, not a budget): unset, class mode is off.
+INSTRUCTOR_PASSCODE_KEY = "PLAB_INSTRUCTOR_PASSCODE"
 
 #: libpq's ``sslmode`` values; asyncpg takes the same names through its ``ssl`` argument.
 SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 #: URL options asyncpg understands as they are.
 ASYNCPG_OPTIONS = {"ssl", "target_session_attrs", "prepared_statement_cache_size"}
+
+
+class Secret:
+    """A setting that is never shown: its ``repr`` and ``str`` are ``***``, so no page or log line can print it.
+
+    The only way to use it is :meth:`matches`, which compares in constant time (a guess that shares
+    a prefix with the secret is not answered faster than one that does not).
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def matches(self, guess: str) -> bool:
+        return hmac.compare_digest(self._value.encode(), guess.encode())
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other.matches(self._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
 
 @dataclass(frozen=True)
@@ -52,6 +84,8 @@ class Settings:
     statement_timeout_s: float = 10.0
     #: How often the housekeeping task retries failed releases and expires idle sandboxes.
     sweep_interval_s: float = 30.0
+    #: The passcode that unlocks class mode on the Instructor page (``PLAB_INSTRUCTOR_PASSCODE``); None: off.
+    instructor_passcode: Secret | None = None
     #: What was wrong with the configuration and what the lab did instead (shown in the sidebar).
     notes: tuple[str, ...] = field(default=(), compare=False)
     #: Whether a URL was configured at all (a fallback is then not "the embedded default by choice").
@@ -79,9 +113,11 @@ class Settings:
             budgets[f.name] = value
             if note:
                 notes.append(note)
+        passcode = pick(INSTRUCTOR_PASSCODE_KEY)
         return cls(
             database_url=database_url,
             redis_url=redis_url,
+            instructor_passcode=Secret(passcode) if passcode else None,
             notes=tuple(notes),
             database_configured=pick(DATABASE_URL_KEY) is not None,
             redis_configured=pick(REDIS_URL_KEY) is not None,

@@ -49,6 +49,8 @@ TOKEN_PARAM = "lab"  # noqa: S105 - a parameter's name, not a secret
 #: Session-state keys: the token (for page switches), and a note to show once.
 TOKEN_KEY = "plab_sandbox_token"  # noqa: S105 - a key's name, not a secret
 NOTE_KEY = "plab_sandbox_note"
+#: A class's board on a projector (``?board=<code>``): the token stays out of an address the room can read.
+BOARD_PARAM = "board"
 #: Settings that may come from Streamlit secrets besides the two URLs.
 SETTINGS_PREFIX = "PLAB_"
 
@@ -149,6 +151,10 @@ def sandbox() -> Sandbox:
 
 def _remember(token: str) -> None:
     st.session_state[TOKEN_KEY] = token
+    if st.query_params.get(BOARD_PARAM):  # on a projector: the session alone keeps the token
+        if TOKEN_PARAM in st.query_params:
+            del st.query_params[TOKEN_PARAM]
+        return
     if st.query_params.get(TOKEN_PARAM) != token:
         st.query_params[TOKEN_PARAM] = token
 

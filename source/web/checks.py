@@ -5,10 +5,12 @@ Every question is its own form (so typing does not rerun the page) with explicit
 ``kc_<question id>_reveal`` for *Show me*. Options are shown in an order of the learner's own
 (stable across reruns, different from learner to learner), so "the first one" is no answer.
 Grading runs in the buttons' callbacks; the grade stays under the question until the next try.
+A learner in a class also tells their class how the try went (nothing at all for one who is not).
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,7 @@ from source import web
 from source.course import COURSE
 from source.learning import measurements, progress
 from source.learning.catalogue import AnyQuestion
+from source.learning.classroom import answers, feed, membership
 from source.learning.measurements import Measurement
 from source.learning.questions import Grade, Locked, MultipleChoice, grade, reveal
 from source.platform.errors import explain
@@ -156,6 +159,8 @@ def _check(box: Sandbox, question: AnyQuestion) -> None:
         st.session_state[f"{key}_note"] = f"Your answer could not be saved to your progress: {explain(exc)}"
     result = grade(question, answer, tries=tries)
     st.session_state[f"{key}_grade"] = result.model_dump()
+    if (kind := answers.kind_of(result.status)) is not None:
+        _tell_class(box, question, kind, answers.wrong_label(question, answer) if kind != "right" else "")
     if result.status == "correct":
         _save(
             box,
@@ -173,6 +178,14 @@ def _show(box: Sandbox, question: AnyQuestion) -> None:
     st.session_state[f"{key}_grade"] = reveal(question).model_dump()
     st.session_state.pop(f"{key}_note", None)
     _save(box, key, progress.reveal_check(box, question.lab, question.id), None)
+    _tell_class(box, question, "shown", "")
+
+
+def _tell_class(box: Sandbox, question: AnyQuestion, kind: answers.Kind, label: str) -> None:
+    """The learner's class hears of this try (a learner in no class: no call at all; never an error box)."""
+    if membership.may_be_seated(box):
+        with contextlib.suppress(Exception):
+            box.run(feed.answered(box, question.id, question.lab, kind, label))
 
 
 def _save(box: Sandbox, key: str, saving: Any, refused: str | None) -> None:

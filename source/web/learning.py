@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from source import web
@@ -9,6 +11,7 @@ from source.course import COURSE
 from source.learning import overview
 from source.learning.overview import Overview
 from source.platform.errors import explain
+from source.web import classroom
 
 STORY = """
 **InnovateAI** builds an assessment platform: people take adaptive **assessments**, an AI model turns
@@ -27,13 +30,16 @@ numbers you measured yourself.
 READ_THIS_RUN_KEY = "plab_progress_read_this_run"
 
 
-def begin_run() -> None:
+def begin_run(page: Any = None) -> None:
     """Forget a standing read in an earlier run (``app.py`` calls this before the page runs).
 
     A run cut short between the page's read and the sidebar's would otherwise leave it for
-    the next run, which may follow a checked answer.
+    the next run, which may follow a checked answer. A learner in a class also tells their
+    class which ``page`` they are on (a learner in no class: nothing is sent).
     """
     st.session_state.pop(READ_THIS_RUN_KEY, None)
+    if page is not None:
+        classroom.note_visit(str(page.title))
 
 
 def _overview() -> Overview | None:
