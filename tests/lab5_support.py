@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -72,33 +73,74 @@ def first_order_by_aggregate(messages: list[dict[str, Any]]) -> dict[str, list[i
     return order
 
 
+class PrivateRedis:
+    """A redis-server of our own on ``port`` (never the shared one): stopped, started, frozen and thawed at will.
+
+    ``persistent``: an append-only file written on every command, so a restart keeps every key
+    (without it, a restart loses them all, as a Redis without persistence does).
+    """
+
+    def __init__(self, port: int, folder: Path, *, persistent: bool = False) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            unavailable("redis-server is not installed: this test needs a private instance")
+            raise AssertionError  # unreachable: unavailable() skips or fails
+        self.port, self.folder, self.binary = port, folder, binary
+        self.persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def up(self) -> None:
+        if self.proc is None:
+            args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *self.persistence]
+            self.proc = subprocess.Popen([*args, "--dir", str(self.folder)], stdout=subprocess.DEVNULL)
+            _wait_port(self.port)
+
+    def down(self) -> None:
+        if self.proc is not None:
+            self.thaw()
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: it accepts connections (the kernel does) and answers nothing until thawed."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT: it runs what it was sent meanwhile, and answers."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
+
+    def switch(self, up: bool) -> None:
+        if up:
+            self.up()
+        else:
+            self.down()
+
+
+@contextmanager
+def running_redis(port: int, *, persistent: bool = False) -> Iterator[PrivateRedis]:
+    """A :class:`PrivateRedis`, started, and stopped (its folder removed) at the end."""
+    folder = Path(tempfile.mkdtemp(prefix="plab-redis-"))
+    server = PrivateRedis(port, folder, persistent=persistent)
+    try:
+        server.up()
+        yield server
+    finally:
+        server.down()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextmanager
 def private_redis(port: int) -> Iterator[Callable[[bool], None]]:
-    """A redis-server of our own on ``port`` (never the shared one); yields ``switch(up)``."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        unavailable("redis-server is not installed: the broker-outage test needs a private instance")
-        raise AssertionError  # unreachable: unavailable() skips or fails
-    folder = Path(tempfile.mkdtemp(prefix="plab-redis-"))
-    proc: subprocess.Popen[bytes] | None = None
-
-    def switch(up: bool) -> None:
-        nonlocal proc
-        if up and proc is None:
-            args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-            proc = subprocess.Popen([*args, "--dir", str(folder)], stdout=subprocess.DEVNULL)
-            _wait_port(port)
-        elif not up and proc is not None:
-            proc.terminate()
-            proc.wait(10)
-            proc = None
-
-    try:
-        switch(True)
-        yield switch
-    finally:
-        switch(False)
-        shutil.rmtree(folder, ignore_errors=True)
+    """A redis-server of our own on ``port``, without persistence; yields ``switch(up)``."""
+    with running_redis(port) as server:
+        yield server.switch
 
 
 def _wait_port(port: int) -> None:
@@ -115,7 +157,7 @@ def _accepts(port: int) -> bool:
 
 async def forget_outbox_keys(redis: Any) -> None:
     """Delete the outbox's logical keys (stream, effects, inbox) so a test starts from nothing."""
-    names = [STREAM, "effects:projector"]
+    names = [STREAM, "effects:projector", "duplicates:projector"]
     async for key in redis.scan_iter(match="inbox:projector:*", count=500):
         names.append(key)
     await redis.delete(*names)

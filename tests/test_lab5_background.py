@@ -11,9 +11,9 @@ import pytest
 from source import InvalidInput, LabError, Sandbox
 from source.labs.outbox import actions, publish
 from source.labs.outbox import publisher as publisher_module
-from source.labs.outbox.jobs import ConsumersRunner, PublisherRunner, feed_of
+from source.labs.outbox.jobs import ConsumersRunner, PublisherRunner, breaker_of, feed_of
 from source.labs.outbox.metrics import list_events
-from source.labs.outbox.options import PublisherOptions
+from source.labs.outbox.options import PublisherOptions, publisher_options
 from source.platform.outcome import Outcome
 from tests.lab5_support import a_user, backlog, statuses, stream_events
 from tests.waiting import eventually_async
@@ -214,34 +214,77 @@ def test_the_broker_down_keeps_events_pending_then_they_drain(box: Sandbox) -> N
         assert actions.broker_is_down(box)
         await actions.start_publisher(backoff_base=0.05, backoff_cap=0.2, max_attempts=20)
         await actions.record_score(user_id, "SW_ENG")
-        await eventually_async(lambda: _attempts_at_least(2), "two failed tries to be recorded")
+        await eventually_async(lambda: _broker_failures_at_least(box, 2), "two failed tries of the broker")
         assert (await statuses()) == {"pending": 1}
+        status = await actions.live_status()
+        assert status.broker_unavailable
+        assert "broker unavailable since" in status.broker
+        assert "1 events waiting" in status.broker
+        assert status.metrics.attempts == 0, "an outage spends none of the event's tries"
         await actions.set_broker_down(False)
         await eventually_async(lambda: _published(1), "the event to drain once the broker is back")
         status = await actions.live_status()
-        assert status.broker_failures >= 2
+        assert status.broker_failures >= 1
         assert status.metrics.pending == 0
+        assert not status.broker_unavailable
+        assert status.broker == "broker available"
         assert "1 publisher(s) running" in status.summary()
         await actions.stop_publisher()
 
     box.run(scenario())
 
 
-async def _attempts_at_least(n: int) -> bool:
-    return (await actions.live_status()).metrics.attempts >= n
+async def _broker_failures_at_least(box: Sandbox, n: int) -> bool:
+    return breaker_of(box).failures >= n
 
 
-def test_a_broker_that_never_returns_ends_in_the_dead_letter(box: Sandbox) -> None:
+def test_a_broker_that_never_returns_dead_letters_nothing(box: Sandbox) -> None:
+    """An outage longer than every try's backoff together: the events wait, none is dead-lettered."""
+
     async def scenario() -> None:
         await backlog(5, aggregates=5)
         await actions.set_broker_down(True)
         await actions.start_publisher(max_attempts=3, backoff_base=0.01, backoff_cap=0.05)
-        await eventually_async(lambda: _failed(5), "all five events to land in the dead letter")
+        budget = publisher_options(max_attempts=3, backoff_base=0.01, backoff_cap=0.05).retry_budget_s()
+        began = asyncio.get_running_loop().time()
+        await eventually_async(
+            lambda: _outage_outlived(box, began, 4 * budget, 3 * 3), "the outage to outlive the tries' whole budget"
+        )
         status = await actions.live_status()
-        assert status.metrics.pending == 0
-        assert status.dead_lettered == 5
+        assert status.metrics.pending == 5
+        assert status.metrics.failed == 0
+        assert status.metrics.attempts == 0
+        assert status.dead_lettered == 0
+        assert "5 events waiting" in status.broker
         assert status.last_error
         assert "Connection" in status.last_error
+        await actions.stop_publisher()
+
+    box.run(scenario())
+
+
+async def _outage_outlived(box: Sandbox, began: float, seconds: float, failures: int) -> bool:
+    outlived = asyncio.get_running_loop().time() - began > seconds
+    return outlived and breaker_of(box).failures >= failures
+
+
+def test_a_poisoned_event_is_dead_lettered_and_holds_its_aggregate_back(box: Sandbox) -> None:
+    async def scenario() -> None:
+        user_id = await a_user()
+        await actions.start_publisher(max_attempts=2, backoff_base=0.01, backoff_cap=0.05)
+        said = await actions.poison_event(user_id)
+        poisoned = re.search(r"Event `(\S+)` is poisoned", said.text)
+        assert poisoned is not None, said.text
+        await eventually_async(lambda: _failed(1), "the poisoned event to land in the dead letter")
+        status = await actions.live_status()
+        assert status.metrics.behind_dead_letter == 2
+        assert not status.broker_unavailable, "a refused message is not an outage"
+        waiting = [row.waiting for row in await list_events("pending")]
+        assert waiting == ["waiting behind a dead letter"] * 2
+        assert (await actions.requeue(poisoned.group(1))).endswith("the broker accepts its message now.")
+        await eventually_async(lambda: _published(3), "the requeued event, then the two behind it")
+        order = [m["payload"]["step"] for m in await stream_events(box.redis) if m["type"] == "pathway.recommended"]
+        assert order == [1, 2, 3], "the requeued event went out first: its aggregate's order held"
         await actions.stop_publisher()
 
     box.run(scenario())

@@ -28,7 +28,10 @@ from tests.waiting import eventually_async
 
 
 async def run_until_drained(publisher: OutboxPublisher, crashes: list[int]) -> None:
-    """A supervisor: restart the publisher after each crash; stop once nothing is pending."""
+    """A supervisor: restart the publisher after each crash; stop once nothing publishable is left.
+
+    (Events behind a dead letter are not publishable: they wait for a requeue or a skip.)
+    """
     while True:
         try:
             result = await publisher.publish_batch()
@@ -36,16 +39,17 @@ async def run_until_drained(publisher: OutboxPublisher, crashes: list[int]) -> N
             crashes.append(1)
             continue
         if result.claimed == 0:
-            if await publisher.pending() == 0:
+            if await publisher.publishable() == 0:
                 return
-            await asyncio.sleep(0.005)  # what is left waits for its backoff
+            await asyncio.sleep(0.005)  # what is left waits for its backoff, or for the broker
 
 
 def test_random_broker_failures_and_crashes_lose_nothing_and_apply_each_effect_once(box: Sandbox) -> None:
     async def scenario() -> None:
         ids = await backlog(2000, aggregates=200)
+        poisoned = set(ids[200:205])  # the second event of five aggregates: the broker refuses their message
         options = publisher_options(max_events=100, max_attempts=3, backoff_base=0.002, backoff_cap=0.01)
-        faults = Faults(broker_failure_rate=0.2, crash_rate=0.15, rng=random.Random(20261123))  # noqa: S311 - a reproducible fault schedule
+        faults = Faults(broker_failure_rate=0.2, crash_rate=0.15, refused=set(poisoned), rng=random.Random(20261123))  # noqa: S311 - a reproducible fault schedule
         publisher = OutboxPublisher(box, options, faults=faults)
         stop = asyncio.Event()
         consumer = StreamConsumer(box.redis, Feed(10), inbox=Inbox(box.redis))
@@ -53,20 +57,30 @@ def test_random_broker_failures_and_crashes_lose_nothing_and_apply_each_effect_o
         crashes: list[int] = []
         await run_until_drained(publisher, crashes)
 
-        found = await statuses()
-        assert found.get("pending", 0) == 0, "none stuck pending"
         async with get_session() as session:
-            rows = (await session.execute(select(DomainEvent.id, DomainEvent.status, DomainEvent.attempts))).all()
+            rows = (
+                await session.execute(
+                    select(DomainEvent.id, DomainEvent.status, DomainEvent.attempts, DomainEvent.aggregate_id)
+                )
+            ).all()
         failed = {r.id for r in rows if r.status == "failed"}
+        assert failed == poisoned, "only the events the broker refused are dead letters: no outage made one"
         assert all(r.attempts == options.max_attempts for r in rows if r.status == "failed"), "failed only when out"
-        assert all(r.attempts < options.max_attempts for r in rows if r.status == "published")
+        assert all(r.attempts == 0 for r in rows if r.status != "failed"), "the broker's outages spent no try"
+        blocked = {r.aggregate_id for r in rows if r.id in poisoned}
+        behind = {r.id for r in rows if r.status == "pending"}
+        assert behind == {
+            r.id for r in rows if r.aggregate_id in blocked and r.id not in poisoned and r.status == "pending"
+        }
+        assert len(behind) == 5 * 8, "each poisoned event holds back the 8 later events of its aggregate"
         published = {r.id for r in rows if r.status == "published"}
-        assert published | failed == set(ids)
+        assert published | failed | behind == set(ids)
 
         messages = await stream_events(box.redis)
         delivered = Counter(m["id"] for m in messages)
         assert set(delivered) == published, "every published event delivered at least once, no failed one"
         assert len(crashes) > 0
+        assert publisher.stats.broker_failures > 0
         assert sum(delivered.values()) > len(published), "crashes between publish and mark redelivered some"
         for sequences in first_order_by_aggregate(messages).values():
             assert sequences == sorted(sequences), "per-aggregate order held"
@@ -109,7 +123,7 @@ def test_redis_stopped_mid_drain_then_everything_is_published_after_it_returns(b
     port = free_port()
     with private_redis(port) as switch:
         broker = unreachable_redis(port, timeout_s=0.5)
-        options = publisher_options(max_events=50, max_attempts=20, backoff_base=0.05, backoff_cap=0.5, stream=False)
+        options = publisher_options(max_events=50, max_attempts=2, backoff_base=0.05, backoff_cap=0.5, stream=False)
         publisher = OutboxPublisher(box, options, broker=broker)
 
         async def seed() -> None:
@@ -119,12 +133,14 @@ def test_redis_stopped_mid_drain_then_everything_is_published_after_it_returns(b
         future = box.submit(run_until_drained(publisher, []))
         box.run(eventually_async(lambda: _published_between(1, 2000), "the drain to publish its first events"))
         switch(False)  # the broker goes away mid-drain
-        box.run(eventually_async(lambda: _failures(publisher, 3), "three broker failures once Redis is stopped"))
+        box.run(eventually_async(lambda: _failures(publisher, 3), "three failed tries of the broker once it stopped"))
+        assert publisher.breaker.is_open
         assert (box.run(statuses())).get("pending", 0) > 0
         switch(True)  # and comes back
         future.result(timeout=120)
-        assert box.run(statuses()) == {"published": 3000}
-        assert publisher.stats.broker_failures >= 3
+        assert box.run(statuses()) == {"published": 3000}, "no dead letter, although the outage outlived 2 tries"
+        assert publisher.stats.broker_failures >= 1
+        assert not publisher.breaker.is_open
         box.run(broker.aclose())
 
 
@@ -136,4 +152,4 @@ async def _published_between(low: int, high: int) -> bool:
 
 
 async def _failures(publisher: OutboxPublisher, n: int) -> bool:
-    return publisher.stats.broker_failures >= n
+    return publisher.breaker.failures >= n

@@ -139,19 +139,22 @@ def test_mark_as_published_is_one_real_update(box: Sandbox) -> None:
 
 
 def test_dead_letter_after_max_attempts_and_requeue(box: Sandbox) -> None:
+    """An event the broker refuses spends its tries with a backoff between them, then waits in the dead letter."""
+
     async def scenario() -> None:
         [event_id] = await backlog(1, aggregates=1)
         options = publisher_options(max_attempts=2, backoff_base=0.5, backoff_cap=1.0)
-        publisher = OutboxPublisher(box, options, faults=Faults(broker_down=True))
+        publisher = OutboxPublisher(box, options, faults=Faults(refused={event_id}))
         first = await publisher.publish_batch()
-        assert (first.claimed, first.failed, first.dead_lettered) == (1, 1, 0)
+        assert (first.claimed, first.failed, first.dead_lettered, first.held) == (1, 1, 0, 0)
         async with get_session() as session:
             row = await session.get(DomainEvent, event_id)
             assert row is not None
             assert row.attempts == 1
             assert row.next_attempt_at is not None
             assert row.last_error
-            assert "Connection" in row.last_error
+            assert "wrong number of arguments" in row.last_error, "the broker's own refusal, stored with the event"
+        assert not publisher.breaker.is_open, "a refused message is the event's fault, not an outage"
         assert (await publisher.publish_batch()).claimed == 0, "not claimable during its backoff"
         second = await eventually_async(lambda: _claim(publisher), "its backoff (0.5 to 1 s) to pass")
         assert second is not None
@@ -159,7 +162,7 @@ def test_dead_letter_after_max_attempts_and_requeue(box: Sandbox) -> None:
         assert await statuses() == {"failed": 1}
         assert (await outbox_metrics()).failed == 1
         assert await dead_letter.requeue(event_id) == event_id
-        publisher.faults.broker_down = False
+        publisher.faults.refused.clear()  # what made the broker refuse it was fixed
         assert (await publisher.publish_batch()).published == 1
         assert await statuses() == {"published": 1}
         with pytest.raises(InvalidInput, match="published, not failed"):

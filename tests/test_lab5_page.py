@@ -6,6 +6,7 @@ live panel shows what the background jobs did (the logic is tested in the other 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,8 +33,8 @@ def says(text: str) -> Callable[[AppTest], bool]:
 
 
 def table(at: AppTest, status: str) -> Any:
-    """The pending, published or failed table: the page's last three dataframes, in that order."""
-    return at.dataframe[-3 + ("pending", "published", "failed").index(status)].value
+    """The pending, published, failed or skipped table: the page's last four dataframes, in that order."""
+    return at.dataframe[-4 + ("pending", "published", "failed", "skipped").index(status)].value
 
 
 def said(elements: Any) -> str:
@@ -105,19 +106,32 @@ def test_faults_dead_letter_requeue_and_bad_input(page: AppTest) -> None:
     assert "The broker is down" in said(at.warning)
     click(at, "lab5_start")
     click(at, "lab5_calc")
-    rerun_until(at, shows("Failed (dead letter)", "1"), "the event to land in the dead letter")
+    rerun_until(at, says("broker unavailable since"), "the breaker to open and the page to say so")
+    assert "1 events waiting" in said(at.error)
+    assert metric(at, "Dead letters") == "0", "an outage dead-letters nothing"
+    assert metric(at, "Failed tries") == "0", "an outage spends no try"
+    at.toggle(key="lab5_broker_down").set_value(False).run()
+    assert at.toggle(key="lab5_broker_down").value is False
+    rerun_until(at, shows("Published", "1"), "the event to drain once the broker is back")
+    click(at, "lab5_poison")
+    assert "is poisoned" in said(at.info)
+    rerun_until(at, shows("Dead letters", "1"), "the poisoned event to land in the dead letter")
+    assert metric(at, "Held back") == "2"
     assert "Last failure" in page_text(at)
+    assert list(table(at, "pending")["waiting"]) == ["waiting behind a dead letter"] * 2
     failed_id = str(table(at, "failed")["id"].iloc[0])
-    for bad, message in (("nonsense", "is not an event id"), ("0f8c1a52-0000-4000-8000-000000000000", "No event")):
+    for bad, message in (
+        ("nonsense", "is not an event id"),
+        ("0f8c1a52-0000-4000-8000-000000000000", "No event"),
+        (failed_id + "\x00", "The event id holds a control character, NUL (U+0000)"),
+    ):
         at.text_input(key="lab5_requeue_id").set_value(bad).run()
         click(at, "lab5_requeue")
         assert message in said(at.error)
-    at.toggle(key="lab5_broker_down").set_value(False).run()
-    assert at.toggle(key="lab5_broker_down").value is False
     at.text_input(key="lab5_requeue_id").set_value(failed_id).run()
     click(at, "lab5_requeue")
-    assert f"Requeued `{failed_id}`" in said(at.success)
-    rerun_until(at, shows("Published", "1"), "the requeued event to be published")
+    assert f"Requeued `{failed_id}`: the broker accepts its message now." in said(at.success)
+    rerun_until(at, shows("Published", "4"), "the requeued event, then the two behind it")
     click(at, "lab5_requeue_all")
     assert "0 event(s) back in the queue" in said(at.success)
     click(at, "lab5_consumer_crash")
@@ -128,7 +142,7 @@ def test_faults_dead_letter_requeue_and_bad_input(page: AppTest) -> None:
     click(at, "lab5_crash")
     assert "will be published but not marked" in said(at.info)
     click(at, "lab5_calc")
-    rerun_until(at, shows("Published", "2"), "the crashed batch to be published again")
+    rerun_until(at, shows("Published", "5"), "the crashed batch to be published again")
     click(at, "lab5_nobody")
     assert "Stop the consumers first" in said(at.error)
     click(at, "lab5_unlisten")
@@ -136,6 +150,61 @@ def test_faults_dead_letter_requeue_and_bad_input(page: AppTest) -> None:
     click(at, "lab5_nobody")
     assert "reached **0** subscribers" in said(at.info)
     assert "**kept** it" in said(at.info)
+
+
+def test_skip_asks_first_then_the_events_behind_the_dead_letter_go(page: AppTest) -> None:
+    at = page
+    at.number_input(key="lab5_max_attempts").set_value(1).run()
+    click(at, "lab5_start")
+    click(at, "lab5_poison")
+    rerun_until(at, shows("Held back", "2"), "two events to wait behind the dead letter")
+    at.text_input(key="lab5_requeue_id").set_value(str(table(at, "failed")["id"].iloc[0])).run()
+    click(at, "lab5_skip")  # it asks first
+    assert "Skip this dead letter for good?" in said(at.warning)
+    click(at, "lab5_skip_yes")
+    assert "it will never be published" in said(at.success)
+    rerun_until(at, shows("Published", "2"), "the two events behind it to go")
+    assert len(table(at, "skipped")) == 1
+
+
+def test_a_lost_reply_and_redis_restarting_are_named_on_the_page(page: AppTest) -> None:
+    at = page
+    click(at, "lab5_listen")
+    click(at, "lab5_lost_reply")
+    assert "reply lost" in said(at.info)
+    click(at, "lab5_start")
+    click(at, "lab5_calc")
+    rerun_until(at, says("had no answer"), "the page to name the batch without an answer")
+    rerun_until(at, shows("Copies ignored", "1"), "the inbox to ignore the copy")
+    assert "the inbox then ignored 1 duplicate(s)" in said(at.warning)
+    click(at, "lab5_redis_restart")
+    assert "Your stream is gone" in said(at.info) + said(at.warning)
+    rerun_until(at, says("reconnection(s)"), "the consumers to reconnect and say so")
+    assert "Redis restarted without persistence: the stream lost" in said(at.warning)
+
+
+def test_the_claims_plan_with_and_without_history(page: AppTest) -> None:
+    at = page
+    click(at, "lab5_explain")
+    before = re.search(r"(\d+) published \+ (\d+) pending rows: the claim took [\d.]+ ms", page_text(at))
+    assert before is not None, page_text(at)
+    at.number_input(key="lab5_history_n").set_value(2000).run()
+    click(at, "lab5_history")
+    assert "2,000 events written and marked published" in said(at.success)
+    click(at, "lab5_explain")
+    text = page_text(at)
+    after = f"{int(before.group(1)) + 2000:,} published + {before.group(2)} pending rows: the claim took"
+    assert after in text, "the plan with history stands beside the one without"
+    assert before.group(0).split(": the claim")[0] in text
+    assert text.count("through `ix_events_pending_sequence`") == 2, "the partial index, with history as without"
+
+
+def test_an_occupation_code_with_a_nul_gets_a_sentence(page: AppTest) -> None:
+    at = page
+    at.text_input(key="lab5_occupation").set_value("SW\x00ENG").run()
+    click(at, "lab5_calc")
+    assert "The occupation code holds a control character, NUL (U+0000)" in said(at.error)
+    assert metric(at, "Pending") == "0"
 
 
 def test_the_broker_toggle_follows_the_real_state(app_env: str) -> None:

@@ -43,4 +43,4 @@ def test_sandbox_records_the_head_revision(sandbox: Sandbox) -> None:
         async with sandbox.engine.connect() as conn:
             return str((await conn.execute(text(f"SELECT version_num FROM {table}"))).scalar_one())
 
-    assert sandbox.run(version()) == migration_head() == "0002"
+    assert sandbox.run(version()) == migration_head() == "0003"

@@ -26,7 +26,7 @@ from sqlalchemy.pool import NullPool
 
 from source.platform.config import Settings, safe_url
 from source.platform.connect import PROBE_TIMEOUT, connect_database, connect_redis, on_loop
-from source.platform.engines import postgres_connect_args, sqlite_engine, unpooled_engine
+from source.platform.engines import loop_engine, postgres_connect_args, sqlite_engine
 from source.platform.health import BackendStatus, Health, HealthCheck
 from source.platform.housekeeping import SWEEP_TIMEOUT_S, Housekeeping
 from source.platform.orphans import SQLITE_FOLDER_PREFIX, STALE_SANDBOX_HOURS, sweep_stale_sqlite_folders
@@ -47,6 +47,8 @@ SQLITE_EXPERIMENT_CONNECTIONS = 60
 
 #: The pool each learner's SQLite file gets (small: one learner, one file).
 SQLITE_SANDBOX_POOL = {"pool_size": 3, "max_overflow": 2, "pool_timeout": 10.0}
+#: The pool a notebook's or a script's SQLite file gets on its event loop (kept, overflow).
+SQLITE_LOOP_POOL = (3, 2)
 
 
 class Backends:
@@ -123,12 +125,17 @@ class Backends:
         """Engine and client for the caller's own loop (a notebook, a script), and the engine to use.
 
         Nothing connects here: a server that is down fails at the first statement with its own
-        error, which in a notebook is the clearest message. The engine has no pool
-        (``NullPool``): a script may run several ``asyncio.run`` calls, each with a new loop,
-        and a pooled connection would outlive the loop it belongs to.
+        error, which in a notebook is the clearest message. The engine keeps a pool, as the app's
+        does, sized like the app's; its connections and the Redis client belong to this loop, so
+        the caller closes both before the loop closes (``default_context`` does, as the loop
+        shuts down): a script's next ``asyncio.run`` gets a new loop and builds its own.
         """
         runtime = AsyncRuntime(loop=asyncio.get_running_loop())
-        engine = unpooled_engine(settings.database_url, sqlite_path, settings.statement_timeout_s)
+        postgres = bool(settings.database_url and settings.database_url.startswith("postgresql"))
+        size, overflow = (settings.db_pool_size, settings.db_max_overflow) if postgres else SQLITE_LOOP_POOL
+        engine = loop_engine(
+            settings.database_url, sqlite_path, settings.statement_timeout_s, pool_size=size, max_overflow=overflow
+        )
         if engine.dialect.name == "postgresql":
             database, where = "PostgreSQL", safe_url(settings.database_url)
         else:

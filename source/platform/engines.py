@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
 
 #: The shared PostgreSQL pool: every learner's schema is reached through it (sizes: ``Settings``).
 SHARED_POOL = {"pool_size": 5, "max_overflow": 5, "pool_timeout": 10.0}
@@ -71,15 +70,20 @@ def postgres_engine(url: str, statement_timeout_s: float = 10.0, **pool: Any) ->
     )
 
 
-def unpooled_engine(url: str | None, sqlite_path: Path, statement_timeout_s: float) -> AsyncEngine:
-    """An engine that keeps no connection (``NullPool``): PostgreSQL if ``url`` names it, else a SQLite file.
+def loop_engine(
+    url: str | None, sqlite_path: Path, statement_timeout_s: float, *, pool_size: int = 5, max_overflow: int = 5
+) -> AsyncEngine:
+    """A pooled engine for one event loop: PostgreSQL if ``url`` names it, else a SQLite file.
 
-    The SQLite file is the one a ``sqlite`` ``url`` names, or ``sqlite_path``. Every ``connect()``
-    opens a new connection and closing it really closes it, so nothing outlives the event loop
-    it was opened on.
+    The SQLite file is the one a ``sqlite`` ``url`` names, or ``sqlite_path``. A pooled
+    connection belongs to the event loop it was opened on, so whoever makes this engine
+    disposes of it before that loop closes (``default_context`` does it as the loop shuts down).
+    Reusing connections is what makes a notebook's or a script's calls run at the app's speed:
+    no new connection, and no statement prepared again, per call.
     """
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": SHARED_POOL["pool_timeout"]}
     if url and url.startswith("postgresql"):
-        return create_async_engine(url, poolclass=NullPool, connect_args=postgres_connect_args(statement_timeout_s))
+        return postgres_engine(url, statement_timeout_s, **pool)
     if url and url.startswith("sqlite"):
         sqlite_path = Path(make_url(url).database or sqlite_path)
-    return sqlite_engine(sqlite_path, poolclass=NullPool)
+    return sqlite_engine(sqlite_path, **pool)

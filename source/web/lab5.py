@@ -11,12 +11,12 @@ from typing import Any
 import streamlit as st
 
 from source import web
-from source.labs.outbox import actions, consumers, retention, writes
+from source.labs.outbox import actions, consumers, history, retention, writes
 from source.labs.outbox.jobs import MAX_PUBLISHERS
 from source.labs.outbox.metrics import STATUSES
 from source.platform.outcome import Outcome
 from source.platform.sandbox import Sandbox
-from source.web.actions import act, button, show_outcome
+from source.web.actions import act, button, say, show_outcome
 from source.web.confirm import confirmed_button
 from source.web.widgets import whole_number_input
 
@@ -93,30 +93,38 @@ def publisher_panel() -> None:
     whole_number_input(
         c[3], "Publishers", (1, MAX_PUBLISHERS), 1, key="lab5_publishers", help="On PostgreSQL they share the work."
     )
-    b = st.columns(4)
+    publishing, consuming = st.columns(2)
     button(
-        b[0], "▶ Start publisher", key="lab5_start", action=_start_publisher, help="Refused if it is already running."
+        publishing,
+        "▶ Start publisher",
+        key="lab5_start",
+        action=_start_publisher,
+        help="Refused if it is already running.",
+        use_container_width=True,
     )
     button(
-        b[1],
+        publishing,
         "⏹ Stop publisher",
         key="lab5_stop",
         action=lambda: web.run(actions.stop_publisher()),
         help="Finishes its batch, or rolls it back.",
+        use_container_width=True,
     )
     button(
-        b[2],
+        consuming,
         "👂 Start consumers",
         key="lab5_listen",
         action=lambda: web.run(actions.start_consumers()),
-        help="A Pub/Sub subscriber and a Stream consumer.",
+        help="A Pub/Sub subscriber and a Stream consumer; they reconnect when Redis goes away.",
+        use_container_width=True,
     )
     button(
-        b[3],
+        consuming,
         "🔇 Stop consumers",
         key="lab5_unlisten",
         action=lambda: web.run(actions.stop_consumers()),
         help="Nobody listens any more.",
+        use_container_width=True,
     )
 
 
@@ -131,23 +139,27 @@ def _start_publisher() -> str:
 
 @st.fragment(run_every="1s")
 def live_panel() -> None:
-    """The outbox's counts, the publisher's and consumers' state and the last deliveries, redrawn every second."""
+    """The outbox's counts, the broker's and the consumers' state and the last deliveries, redrawn every second."""
     ok, status = web.attempt(lambda: web.run(actions.live_status()))
     if not ok or status is None:
         return
     m = status.metrics
-    total = m.pending + m.published + m.failed
+    total = m.pending + m.published + m.failed + m.skipped
     st.progress(m.published / total if total else 0.0, text=f"{m.published} of {total} events published")
-    k = st.columns(6)
-    k[0].metric("Pending", m.pending, help="Waiting to be published (due now or in backoff).")
-    k[1].metric("Published", m.published)
-    k[2].metric("Failed (dead letter)", m.failed)
-    k[3].metric("Oldest pending", f"{m.oldest_pending_age_s:.1f} s" if m.oldest_pending_age_s is not None else "—")
-    k[4].metric("Published/s", f"{status.rate:,.0f}", help="Measured over the last 5 s.")
-    k[5].metric("Failed tries recorded", m.attempts, help="attempts on events not yet published.")
+    top, bottom = st.columns(4), st.columns(4)
+    top[0].metric("Pending", m.pending, help="Waiting to be published: due now, in backoff, or behind a dead letter.")
+    top[1].metric("Published", m.published)
+    top[2].metric(
+        "Dead letters", m.failed, help="Failed by their own fault (refused, not encodable) max-attempts times."
+    )
+    top[3].metric("Oldest wait", _age(m.oldest_pending_age_s), help="How long the oldest pending event has waited.")
+    bottom[0].metric("Published/s, 5 s", f"{status.rate:,.0f}", help="Events published over the last 5 seconds, ÷ 5.")
+    bottom[1].metric("Failed tries", m.attempts, help="Tries spent by events not yet published: outages spend none.")
+    bottom[2].metric("Held back", m.behind_dead_letter, help="Pending events waiting behind a dead letter.")
+    bottom[3].metric("Copies ignored", status.duplicates_ignored, help="Duplicates the consumer's inbox dropped.")
     st.caption(status.summary())
-    for problem in status.problems():
-        st.warning(f"Last failure: {problem}")
+    for notice in status.notices():
+        say(notice)
     st.markdown(
         f"**Consumer's effect** (applied once per event id): `{status.effects or {}}` · "
         f"deliveries: `{status.feed_counts or {}}`"
@@ -156,9 +168,14 @@ def live_panel() -> None:
         st.dataframe(status.feed_rows(), hide_index=True, key="lab5_feed")
 
 
+def _age(seconds: float | None) -> str:
+    return f"{seconds:,.1f} s" if seconds is not None else "—"
+
+
 # -- 3. Faults ------------------------------------------------------------------------------------
 def faults_panel(box: Sandbox) -> None:
-    """The broker down (a toggle that follows the real state), a crash before the mark, a consumer's death."""
+    """The broker down (a toggle that follows the real state), a lost reply, a poisoned event, a crash before the
+    mark, a consumer's death, nobody listening, and Redis restarting without persistence."""
     f1, f2 = st.columns(2)
     st.session_state["lab5_broker_down"] = actions.broker_is_down(box)  # a preset or another tab may have flipped it
     f1.toggle(
@@ -169,8 +186,28 @@ def faults_panel(box: Sandbox) -> None:
     )
     show_outcome("lab5_broker_down_outcome", f1)
     f1.caption(
-        "Events stay pending; attempts climb with backoff (tenacity's exponential + jitter), then they drain "
-        "when the broker is back, or land in the dead letter after *max attempts*."
+        "An outage is nobody's fault in the batch: the breaker opens, the events stay pending **without spending a "
+        "try**, and the publisher probes the broker with a growing pause (tenacity's exponential + jitter). When it "
+        "answers, they drain in order."
+    )
+    button(
+        f1,
+        "Lose the next reply",
+        key="lab5_lost_reply",
+        action=lambda: web.run(actions.lose_next_reply()),
+        help="The batch is delivered; its answer never comes (as from a frozen Redis).",
+    )
+    f1.caption("An unknown outcome is published again, never dead-lettered: the inbox drops the copies by event id.")
+    button(
+        f1,
+        "Poison an event",
+        key="lab5_poison",
+        action=lambda: web.run(actions.poison_event(_state_or_none("lab5_user"))),
+        help="Three events of one pathway; the broker refuses the first one's message.",
+    )
+    f1.caption(
+        "Tries are for what is the event's own fault: it goes to the dead letter after *max attempts*, and the later "
+        "events of its aggregate wait behind it until you requeue or skip it (section 4)."
     )
     button(
         f1,
@@ -201,15 +238,31 @@ def faults_panel(box: Sandbox) -> None:
         action=lambda: web.run(actions.publish_with_nobody_listening()),
         help="Stop the consumers and the publisher first.",
     )
+    button(
+        f2,
+        "Redis restarts without persistence",
+        key="lab5_redis_restart",
+        action=lambda: web.run(actions.restart_redis_without_persistence()),
+        help="Your stream and its group are lost (the shared Redis is untouched); the consumers reconnect.",
+    )
+    f2.caption(
+        "What a Redis that keeps nothing on disk loses when it restarts, counted: the stream's entries no consumer "
+        "had read yet. The consumers reconnect with backoff and create their group again."
+    )
 
 
 def _switch_broker() -> None:
     act("lab5_broker_down_outcome", lambda: web.run(actions.set_broker_down(bool(_state("lab5_broker_down")))))
 
 
+def _state_or_none(key: str) -> str | None:
+    value = st.session_state.get(key)
+    return None if value is None else str(value)
+
+
 # -- 4. The table ---------------------------------------------------------------------------------
 def tables_panel() -> None:
-    """The outbox's rows by status, then requeue (one or all failed) and the clean-up of published rows."""
+    """The outbox's rows by status, then requeue or skip one (or requeue all failed), and the clean-up."""
     for tab, status in zip(st.tabs([s.capitalize() for s in STATUSES]), STATUSES, strict=True):
         _event_tab(tab, status)
     r1, r2 = st.columns(2)
@@ -219,7 +272,17 @@ def tables_panel() -> None:
         "Requeue it",
         key="lab5_requeue",
         action=lambda: web.run(actions.requeue(_state("lab5_requeue_id"))),
-        help="Back to pending with fresh attempts.",
+        help="Back to pending with fresh attempts, in its place: it goes before the later events of its aggregate.",
+    )
+    confirmed_button(
+        r1,
+        "Skip it",
+        key="lab5_skip",
+        question="Skip this dead letter for good? It will never be published; the events behind it go now.",
+        yes="Yes, skip it",
+        action=lambda: web.run(actions.skip(_state("lab5_requeue_id"))),
+        help="Asks first. The events of its aggregate waiting behind it are published.",
+        about=str(st.session_state.get("lab5_requeue_id") or ""),
     )
     button(
         r1,
@@ -252,3 +315,34 @@ def _event_tab(tab: Any, status: str) -> None:
     if ok and rows is not None:
         tab.dataframe(rows, hide_index=True, key=f"lab5_{status}")
         tab.caption(f"Up to {TABLE_ROWS} rows, {'next to go first' if status == 'pending' else 'newest first'}.")
+
+
+# -- 5. History ----------------------------------------------------------------------------------
+def history_panel(box: Sandbox) -> None:
+    """Explain the claim; add drained history; explain again: the last plans side by side."""
+    left, right = st.columns(2)
+    button(
+        left,
+        "Explain the claim",
+        key="lab5_explain",
+        action=_explain,
+        help="Runs the claim under EXPLAIN, in a transaction rolled back.",
+    )
+    whole_number_input(
+        right, "Events of history", (1, history.MAX_HISTORY), 20_000, key="lab5_history_n", help="Up to 20,000."
+    )
+    button(
+        right,
+        "Add drained history",
+        key="lab5_history",
+        action=lambda: web.run(actions.add_history(round(_state("lab5_history_n")))),
+        help="Written pending, then marked published in batches of 500, as a drain leaves them.",
+    )
+    plans = actions.claim_plans(box)
+    for where, plan in zip(st.columns(max(1, len(plans))), plans, strict=False):
+        where.markdown(f"**{plan.at.astimezone():%H:%M:%S}** · {plan.headline()}")
+        where.code(plan.plan, language="text")
+
+
+def _explain() -> None:
+    web.run(actions.explain_claim())  # kept with the sandbox's last plans, which the panel draws

@@ -16,11 +16,12 @@ from sqlalchemy import func, select
 from source.domain.errors import InvalidInput
 from source.domain.events import DomainEventRepository
 from source.domain.models import AIRScore, DomainEvent, EventType
-from source.labs.outbox import consumers, dead_letter, metrics, record, retention, writes
+from source.labs.outbox import consumers, dead_letter, history, metrics, record, retention, writes
 from source.labs.outbox.consumers import Delivery
 from source.labs.outbox.faults import InjectedFailure
+from source.labs.outbox.history import ClaimPlan
 from source.labs.outbox.inbox import Inbox
-from source.labs.outbox.jobs import ConsumersRunner, PublisherRunner, faults_of, feed_of
+from source.labs.outbox.jobs import BREAKER_LOOK_S, ConsumersRunner, PublisherRunner, breaker_of, faults_of, feed_of
 from source.labs.outbox.metrics import OutboxMetrics, outbox_metrics
 from source.labs.outbox.options import PublisherOptions, publisher_options
 from source.labs.outbox.publish import STREAM
@@ -34,21 +35,29 @@ from source.services.samples import create_sample_assessment, create_sample_user
 
 
 async def event_publisher(interval_seconds: float = 2, max_events: int = 5, **options: Any) -> PublisherStats:
-    """The course's publisher loop, for real: drain the outbox to Redis, return once nothing is pending.
+    """The course's publisher loop, for real: drain the outbox to Redis, return once nothing is left to publish.
 
     It never sleeps while events are claimable. When none is (the outbox is empty, or what is
-    left waits for its backoff) it sleeps ``interval_seconds``; once nothing at all is pending
-    it takes one last look after a sleep (an event may be on its way) and returns its counters.
+    left waits for its backoff) it sleeps ``interval_seconds``; while the broker is unavailable
+    it waits as long as its breaker says, spending no event's tries, and goes on when the
+    broker is back. Once nothing publishable is pending it takes one last look after a sleep
+    (an event may be on its way) and returns its counters. Events waiting behind a dead letter
+    do not keep it running: they wait for someone to requeue or skip the dead letter.
     """
     if not 0 <= interval_seconds <= 60:
         raise InvalidInput("interval_seconds must be between 0 and 60.")
     publisher = OutboxPublisher(current_sandbox(), publisher_options(max_events=max_events, **options))
     looked_again = False
     while True:
-        if (await record.timed_batch(publisher)).claimed:  # publish_batch(), timed for the class view
+        result = await record.timed_batch(publisher)  # publish_batch(), timed for the class view
+        if result.broker_wait is not None or result.held:
+            await asyncio.sleep(max(publisher.breaker.wait_s(), BREAKER_LOOK_S))  # the broker is away: wait for it
             looked_again = False
             continue
-        if await publisher.pending() == 0:
+        if result.claimed:
+            looked_again = False
+            continue
+        if await publisher.publishable() == 0:
             if looked_again:
                 return publisher.stats
             looked_again = True
@@ -158,11 +167,67 @@ def broker_is_down(sandbox: Sandbox) -> bool:
 
 async def set_broker_down(down: bool) -> Outcome:
     """Route the publisher to an address where nothing listens (or back to the real Redis)."""
-    faults_of(current_sandbox()).broker_down = down
+    box = current_sandbox()
+    faults_of(box).broker_down = down
+    if not down:
+        breaker_of(box).retry_at = 0.0  # you know it is back: probe at once rather than at the end of a backoff
     _nudge()
     if down:
-        return Outcome("The broker is down for your publisher: its events stay pending and back off.", "warning")
-    return Outcome("The broker is back: what is pending drains at its next try.")
+        return Outcome(
+            "The broker is down for your publisher: the breaker opens, its events stay pending and spend no try; "
+            "it probes the broker with a growing pause.",
+            "warning",
+        )
+    return Outcome("The broker is back: the next probe finds it, and what is pending drains in order.")
+
+
+async def lose_next_reply() -> Outcome:
+    """The next batch reaches Redis and is delivered, and its answer is lost: the publisher cannot know."""
+    box = current_sandbox()
+    faults = faults_of(box)
+    faults.lose_replies += 1
+    _nudge()
+    where = "" if PublisherRunner.of(box).running() is not None else " (start the publisher to see it happen)"
+    return Outcome(
+        f"Armed{where}: the next batch will be delivered and its reply lost. The publisher does not know what "
+        "happened, so the batch stays pending and goes again: the inbox drops the copies.",
+        "info",
+    )
+
+
+async def poison_event(user_id: str | None) -> Outcome:
+    """Three events of one aggregate; the broker refuses the first one's message every time it is sent."""
+    if user_id is None:
+        raise InvalidInput("Add the sample users in section 1 first: the poisoned events recommend them a pathway.")
+    box = current_sandbox()
+    first, *later = await writes.recommend_pathway_steps(user_id, 3)
+    faults_of(box).refused.add(first)
+    _nudge()
+    return Outcome(
+        f"Event `{first}` is poisoned: the broker refuses its message. It spends its tries, then waits in the dead "
+        f"letter; the {len(later)} later events of its aggregate wait behind it until you requeue or skip it.",
+        "info",
+    )
+
+
+async def restart_redis_without_persistence() -> Outcome:
+    """What a restart of a Redis that keeps nothing on disk does to your stream, measured: it and its group are gone."""
+    box = current_sandbox()
+    runner = ConsumersRunner.of(box)
+    loss = await consumers.lose_stream(box.redis)
+    runner.losses.append(loss)
+    dropped = runner.drop_connections()
+    after = (
+        f"The consumers lost {dropped} connection(s) and reconnect; the stream consumer creates its group again."
+        if dropped
+        else "Start the consumers: the stream consumer creates its group again."
+    )
+    return Outcome(
+        f"Your stream is gone, as after a restart without persistence. It held {loss.entries:,} entries: "
+        f"**{loss.unread:,} never read** by the consumers (their effect will never happen, and the outbox table says "
+        f"they were published), {loss.unacknowledged:,} read but not acknowledged. {after}",
+        "warning" if loss.unread else "info",
+    )
 
 
 async def crash_next_batch() -> Outcome:
@@ -224,16 +289,48 @@ async def event_table(status: str, limit: int = 50) -> list[dict[str, Any]]:
 
 
 async def requeue(event_id: str) -> str:
-    return f"Requeued `{await dead_letter.requeue(event_id or '')}`."
+    """Back in the queue in its own place: it goes out before the later events of its aggregate."""
+    requeued = await dead_letter.requeue(event_id or "")
+    refused = faults_of(current_sandbox()).refused
+    lifted = requeued in refused
+    refused.discard(requeued)  # you fixed what the broker refused (the lab lifts its fault)
+    _nudge()
+    return f"Requeued `{requeued}`" + (": the broker accepts its message now." if lifted else ".")
 
 
 async def requeue_all() -> str:
-    return f"{await dead_letter.requeue_all_failed()} event(s) back in the queue."
+    requeued = await dead_letter.requeue_all_failed()
+    faults_of(current_sandbox()).refused.clear()
+    _nudge()
+    return f"{requeued} event(s) back in the queue."
+
+
+async def skip(event_id: str) -> str:
+    """Give up on one dead letter for good: the events waiting behind it go."""
+    skipped = await dead_letter.skip(event_id or "")
+    _nudge()
+    return f"Skipped `{skipped}`: it will never be published; the events of its aggregate behind it go now."
 
 
 async def clean_up(keep_s: int) -> str:
     deleted = await retention.cleanup_published(keep_s)
     return f"Deleted {deleted} published event(s) older than {keep_s} s."
+
+
+# -- 5. History ---------------------------------------------------------------------------------
+async def explain_claim() -> ClaimPlan:
+    """The claim under EXPLAIN on your table as it is now (kept beside the previous one)."""
+    return await history.explain_claim(current_sandbox())
+
+
+def claim_plans(sandbox: Sandbox) -> list[ClaimPlan]:
+    """The last plans of the claim, oldest first, for the page to show side by side."""
+    return list(history.plans_of(sandbox))
+
+
+async def add_history(events: int) -> str:
+    added = await history.add_history(current_sandbox(), events)
+    return f"{added:,} events written and marked published, as a drain leaves them: explain the claim again."
 
 
 # -- The live panel -----------------------------------------------------------------------------
@@ -246,6 +343,9 @@ class LiveStatus:
     publishers: int
     consumers_running: bool
     broker_down: bool
+    #: The breaker's state in one sentence ("broker unavailable since 10:42:07, 1,240 events waiting").
+    broker: str
+    broker_unavailable: bool
     published: int
     rate: float
     broker_failures: int
@@ -255,25 +355,47 @@ class LiveStatus:
     restarts: int
     last_error: str | None
     loop_error: str | None
-    #: Why the publisher or the consumers ended by themselves (Redis went away), if they did.
+    #: Why the publisher or the consumers ended by themselves, if they did.
     failed_jobs: list[str]
     effects: dict[str, int]
+    #: Deliveries the inbox ignored because their event id was applied already.
+    duplicates_ignored: int
+    #: The last batches whose reply never came, each with what became of its copies.
+    unanswered: list[str]
+    #: How the subscriber and the stream consumer are connected ("stream: reconnecting since …").
+    consumer_links: list[str]
+    reconnecting: bool
+    reconnections: int
+    #: What each "Redis restarts without persistence" took from the stream.
+    stream_losses: list[str]
     stream_length: int
     feed_counts: dict[str, int]
     feed: list[Delivery] = field(default_factory=list)
 
     def summary(self) -> str:
         running = f"{self.publishers} publisher(s) running" if self.publisher_running else "publisher stopped"
-        listening = "consumers listening" if self.consumers_running else "nobody listening"
+        listening = "nobody listening"
+        if self.consumers_running:
+            listening = "consumers reconnecting" if self.reconnecting else "consumers listening"
         broker = "🔴 broker DOWN (dead address)" if self.broker_down else "🟢 broker up"
+        links = "".join(f" · {link}" for link in self.consumer_links) if not self.reconnecting else ""
         return (
             f"{running} · {listening} · {broker} · broker failures {self.broker_failures} · "
             f"crashes {self.crashes} (restarted {self.restarts}) · published to nobody {self.unheard} · "
-            f"stream length {self.stream_length}"
+            f"stream length {self.stream_length}{links}"
         )
 
     def problems(self) -> list[str]:
         return [p for p in (self.last_error, self.loop_error, *self.failed_jobs) if p]
+
+    def notices(self) -> list[Outcome]:
+        """What the panel must say out loud, most urgent first: the broker away, batches without an answer,
+        what the stream lost, consumers reconnecting, the last failures."""
+        said = [Outcome("🔴 " + self.broker, "error")] if self.broker_unavailable else []
+        said += [Outcome(line, "warning") for line in (*self.unanswered, *self.stream_losses)]
+        if self.reconnecting:
+            said.append(Outcome("Consumers · " + " · ".join(self.consumer_links), "warning"))
+        return said + [Outcome(f"Last failure: {problem}", "warning") for problem in self.problems()]
 
     def feed_rows(self) -> list[dict[str, Any]]:
         return [
@@ -290,19 +412,46 @@ class LiveStatus:
         ]
 
 
+async def _unanswered(box: Sandbox, inbox: Inbox, kept: int = 3) -> list[str]:
+    """A sentence per recent batch without an answer: what happened to it, and the copies the inbox dropped."""
+    said = []
+    for batch in list(breaker_of(box).unanswered)[-kept:][::-1]:
+        copies = await inbox.deliveries(batch.event_ids)
+        dropped = sum(max(0, n - 1) for n in copies)
+        said.append(
+            f"Batch of {batch.events} event(s) by {batch.publisher} at {batch.at.astimezone():%H:%M:%S} had no "
+            f"answer ({batch.reason}). It stayed pending and went again; the inbox then ignored {dropped} "
+            f"duplicate(s) of its events ({sum(1 for n in copies if n):,} of them reached the stream consumer)."
+        )
+    return said
+
+
+def _losses(runner: ConsumersRunner) -> list[str]:
+    return [
+        f"{loss.at.astimezone():%H:%M:%S} · Redis restarted without persistence: the stream lost {loss.entries:,} "
+        f"entries, {loss.unread:,} of them never read (their effect will never happen)."
+        for loss in runner.losses[-3:]
+    ]
+
+
 async def live_status(feed_size: int = 15) -> LiveStatus:
     box = current_sandbox()
     publishing, consuming = PublisherRunner.of(box), ConsumersRunner.of(box)
-    run, faults, feed = publishing.current, faults_of(box), feed_of(box)
+    run, faults, feed, breaker = publishing.current, faults_of(box), feed_of(box), breaker_of(box)
     stats = [p.stats for p in run.publishers] if run else []
     publisher_running = publishing.running() is not None
     consumers_running = consuming.running() is not None
+    links = consuming.links if consumers_running else []
+    found = await outbox_metrics()
+    inbox = Inbox(box.redis)
     return LiveStatus(
-        metrics=await outbox_metrics(),
+        metrics=found,
         publisher_running=publisher_running,
         publishers=len(stats) if publisher_running else 0,
         consumers_running=consumers_running,
         broker_down=faults.broker_down,
+        broker=breaker.describe(found.pending),
+        broker_unavailable=breaker.opened_at is not None,
         published=sum(s.published for s in stats),
         rate=sum(s.rate() for s in stats),
         broker_failures=sum(s.broker_failures for s in stats),
@@ -313,7 +462,13 @@ async def live_status(feed_size: int = 15) -> LiveStatus:
         last_error=next((s.last_error for s in stats if s.last_error), None),
         loop_error=run.loop_error if run else None,
         failed_jobs=[r.last_note for r in (publishing, consuming) if r.last_failed and r.last_note],
-        effects=await Inbox(box.redis).effects(),
+        effects=await inbox.effects(),
+        duplicates_ignored=await inbox.duplicates(),
+        unanswered=await _unanswered(box, inbox),
+        consumer_links=[link.describe() for link in links],
+        reconnecting=any(link.state == "reconnecting" for link in links),
+        reconnections=sum(link.reconnections for link in links),
+        stream_losses=_losses(consuming),
         stream_length=int(await box.redis.xlen(STREAM)),
         feed_counts=dict(feed.counts),
         feed=list(feed.recent)[-feed_size:][::-1],

@@ -1,7 +1,14 @@
 """Faults a learner (or a test) can inject into the outbox, each one real where it can be.
 
 - *Broker down*: the publisher is routed to a Redis address where nothing listens, so its
-  pipeline fails with a real connection error. The shared Redis is never touched.
+  pipeline fails with a real connection error. The shared Redis is never touched. An outage:
+  the breaker opens, no event spends a try.
+- *Reply lost*: the next batch reaches Redis (its messages are delivered), and its answer is
+  thrown away, as when Redis froze and ran the commands later: the outcome is unknown to the
+  publisher, so the batch stays pending and goes again; the consumer's inbox drops the copies.
+- *Poisoned event*: the broker refuses this one event's message (its command is sent
+  malformed and Redis answers ``ERR``): the event's own fault, so it spends its tries and
+  ends in the dead letter; the later events of its aggregate wait behind it.
 - *Crash after publish, before mark*: the publisher raises right after Redis accepted the
   batch, before its UPDATE: the transaction rolls back, the events stay pending and are
   delivered again by the next claim (at-least-once).
@@ -26,6 +33,10 @@ class SimulatedCrash(Exception):
     """The publisher 'dies' here: whatever its transaction did is rolled back."""
 
 
+class LostReply(TimeoutError):
+    """The broker ran the batch, and its answer never arrived: the publisher cannot know it was delivered."""
+
+
 @dataclass
 class Faults:
     """What to break, and when. One per publisher service; the page flips the switches."""
@@ -34,11 +45,16 @@ class Faults:
     broker_down: bool = False
     #: Crash after publishing (before marking) the next this-many batches.
     crash_next: int = 0
+    #: Throw away the broker's answer to the next this-many batches (they were delivered).
+    lose_replies: int = 0
+    #: Ids of events whose message the broker refuses, every time it is sent.
+    refused: set[str] = field(default_factory=set)
     #: Tests: the chance that one batch finds the broker down / crashes after publishing.
     broker_failure_rate: float = 0.0
     crash_rate: float = 0.0
     rng: random.Random = field(default_factory=random.Random)
     crashes: int = 0
+    replies_lost: int = 0
     _dead: Any = None
 
     def broker_for_batch(self, broker: Any) -> Any:
@@ -48,6 +64,13 @@ class Faults:
                 self._dead = unreachable_redis(closed_port(), timeout_s=1.0)
             return self._dead
         return broker
+
+    def after_send(self) -> None:
+        """Called when the broker's answer has arrived: the lab may throw it away."""
+        if self.lose_replies > 0:
+            self.lose_replies -= 1
+            self.replies_lost += 1
+            raise LostReply("the broker's answer to this batch was lost (the lab's fault): it may have been delivered")
 
     def after_publish(self) -> None:
         """Called between the broker's answer and the UPDATE that marks the batch."""

@@ -2,8 +2,10 @@
 
 A page never runs them on its own thread: it starts a job and returns at once; the job keeps
 working between reruns, and the page reads its progress. The publisher job runs 1 to 4
-publisher loops until it is stopped; the consumers job runs a Pub/Sub subscriber and a Stream
-consumer until it is stopped. A reset or a release of the sandbox stops both first.
+publisher loops until it is stopped; they share one breaker on the broker, so an outage makes
+all of them wait. The consumers job runs a Pub/Sub subscriber and a Stream consumer until it
+is stopped, each reconnecting when Redis goes away. A reset or a release of the sandbox stops
+both first.
 """
 
 from __future__ import annotations
@@ -16,8 +18,18 @@ from typing import Any
 
 from source.domain.errors import InvalidInput, LabError
 from source.labs.outbox import record
-from source.labs.outbox.consumers import Feed, StreamConsumer, listen_pubsub
+from source.labs.outbox.breaker import BrokerBreaker
+from source.labs.outbox.consumers import (
+    Feed,
+    Link,
+    StreamConsumer,
+    StreamLoss,
+    consumer_client,
+    listen_pubsub,
+    stay_connected,
+)
 from source.labs.outbox.faults import Faults, SimulatedCrash
+from source.labs.outbox.inbox import Inbox
 from source.labs.outbox.options import PublisherOptions
 from source.labs.outbox.publisher import OutboxPublisher
 from source.platform.errors import explain
@@ -26,6 +38,8 @@ from source.platform.sandbox import STOP_TIMEOUT_S, Sandbox
 
 #: How long an idle publisher waits before looking again, unless a new event wakes it.
 IDLE_WAIT_S = 0.5
+#: While the breaker is open, the loops look at it at least this often (a probe may be due).
+BREAKER_LOOK_S = 0.05
 #: After Stop, the batch in flight has this long to finish; then it is cancelled (its transaction rolls back).
 GRACE_S = min(3.0, STOP_TIMEOUT_S * 0.6)
 MAX_PUBLISHERS = 4
@@ -36,6 +50,11 @@ SUBSCRIBE_TIMEOUT_S = 5.0
 def faults_of(sandbox: Sandbox) -> Faults:
     """The sandbox's faults (broker down, crashes): the page flips them, every publisher loop reads them."""
     return sandbox.service("outbox.faults", lambda _: Faults(), Faults.aclose)
+
+
+def breaker_of(sandbox: Sandbox) -> BrokerBreaker:
+    """The sandbox's breaker on the broker: every publisher loop of the sandbox waits on it during an outage."""
+    return sandbox.service("outbox.breaker", lambda _: BrokerBreaker())
 
 
 def feed_of(sandbox: Sandbox) -> Feed:
@@ -90,9 +109,10 @@ class PublisherRunner(JobRunner[PublisherRun]):
                 f"The publisher is already running in your sandbox (for {since:.0f} s). "
                 "One sandbox runs one set of publishers: stop it first to start it again."
             )
-        faults = faults_of(self.sandbox)
+        faults, breaker = faults_of(self.sandbox), breaker_of(self.sandbox)
         names = [f"publisher-{i + 1}" for i in range(count)]
-        run = PublisherRun([OutboxPublisher(self.sandbox, options, faults=faults, name=n) for n in names], options)
+        loops = [OutboxPublisher(self.sandbox, options, faults=faults, breaker=breaker, name=n) for n in names]
+        run = PublisherRun(loops, options)
         wake = asyncio.Event()
         job = self.launch(lambda progress: publish_until_stopped(run, progress, wake))
         self.current, self._wake = run, wake
@@ -118,7 +138,10 @@ async def publish_until_stopped(run: PublisherRun, progress: Progress, wake: asy
 
 
 async def publish_loop(publisher: OutboxPublisher, run: PublisherRun, progress: Progress, wake: asyncio.Event) -> None:
-    """Batch after batch; when nothing is due, wait (a new event wakes it early). Stop ends it between batches."""
+    """Batch after batch; when nothing is due, wait (a new event wakes it early). Stop ends it between batches.
+
+    While the broker is unavailable the breaker says how long to wait: the loop claims nothing meanwhile.
+    """
     while not progress.stopping:
         try:
             result = await record.timed_batch(publisher)  # publish_batch(), timed for the class view
@@ -131,7 +154,9 @@ async def publish_loop(publisher: OutboxPublisher, run: PublisherRun, progress: 
             continue
         run.loop_error = None
         progress.done += result.published
-        if result.claimed == 0 or result.failed:
+        if result.broker_wait is not None or result.held:
+            await _idle(wake, max(publisher.breaker.wait_s(), BREAKER_LOOK_S))
+        elif result.claimed == 0 or result.failed:
             await _idle(wake, IDLE_WAIT_S)
 
 
@@ -166,33 +191,60 @@ class ConsumersRunner(JobRunner[None]):
         super().__init__(sandbox)
         #: The stream consumer of the running (or last) start: the "dies before XACK" fault arms it.
         self.stream_consumer: StreamConsumer | None = None
+        #: How the subscriber's and the stream consumer's connections are doing (listening, reconnecting).
+        self.links: list[Link] = []
+        #: What each "Redis restarts without persistence" took from the stream.
+        self.losses: list[StreamLoss] = []
 
     async def start(self) -> Job[None]:
         """Start both; return once the subscriber is subscribed (from then on PUBLISH reaches it). On the loop."""
-        redis, feed, subscribed = self.sandbox.redis, feed_of(self.sandbox), asyncio.Event()
-        consumer = StreamConsumer(redis, feed)
-        job = self.launch(lambda progress: consume(redis, consumer, feed, progress, subscribed))
-        self.stream_consumer = consumer
+        redis, feed, subscribed = consumer_client(self.sandbox.redis), feed_of(self.sandbox), asyncio.Event()
+        listening, reading = Link("Pub/Sub"), Link("stream")
+        consumer = StreamConsumer(redis, feed, inbox=Inbox(redis), link=reading)
+        try:
+            job = self.launch(lambda progress: consume(redis, consumer, feed, progress, subscribed, listening))
+        except BaseException:
+            await redis.connection_pool.disconnect()
+            raise
+        self.stream_consumer, self.links = consumer, [listening, reading]
         await _until_subscribed(job, subscribed)
         return job
+
+    def drop_connections(self) -> int:
+        """Take the consumers' connections away, as a restart of Redis does; returns how many were open."""
+        dropped = 0
+        for link in self.links if self.running() is not None else []:
+            if link.state == "listening":
+                link.drop()
+                dropped += 1
+        return dropped
 
     def failed_note(self, exc: BaseException) -> str:
         return "The consumers stopped: " + super().failed_note(exc)
 
 
 async def consume(
-    redis: Any, consumer: StreamConsumer, feed: Feed, progress: Progress, subscribed: asyncio.Event
+    redis: Any, consumer: StreamConsumer, feed: Feed, progress: Progress, subscribed: asyncio.Event, listening: Link
 ) -> None:
-    """The subscriber and the stream consumer side by side until Stop; if one fails, both end, with its reason."""
+    """The subscriber and the stream consumer side by side until Stop, each reconnecting when Redis goes away.
+
+    Only an error that is not Redis going away (a bug) ends both, with its reason.
+    """
     progress.begin("Listening")
     progress.detail = lambda: f"{sum(feed.counts.values()):,} deliveries so far"
     stop = _StopPressed(progress)
+
+    async def subscriber() -> None:
+        await listen_pubsub(redis, feed, stop, subscribed, listening)
+
     try:
         async with asyncio.TaskGroup() as both:
-            both.create_task(listen_pubsub(redis, feed, stop, subscribed), name="pubsub")
-            both.create_task(consumer.run(stop), name="stream")
+            both.create_task(stay_connected(listening, subscriber, stop), name="pubsub")
+            both.create_task(stay_connected(consumer.link, lambda: consumer.run(stop), stop), name="stream")
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None
+    finally:
+        await redis.connection_pool.disconnect()  # the consumers' own connections (see consumer_client)
 
 
 async def _until_subscribed(job: Job[None], subscribed: asyncio.Event) -> None:

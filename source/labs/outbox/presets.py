@@ -32,7 +32,10 @@ async def broker_down() -> str:
     await writes.calculate_many_scores(user_id, 20)
     with contextlib.suppress(InvalidInput):  # already running: it will meet the dead broker all the same
         await actions.start_publisher()
-    return "The broker is down and the publisher is running: watch attempts grow and back off on Lab 5's page."
+    return (
+        "The broker is down and the publisher is running: on Lab 5's page the breaker opens, the events wait "
+        "without spending a try, and the publisher probes the broker with a growing pause."
+    )
 
 
 PRESETS = (
@@ -48,7 +51,7 @@ PRESETS = (
         "lab5",
         "Lab 5 · The broker is down",
         "The publisher's broker points where nothing listens, 20 new events wait, and the publisher runs: "
-        "attempts grow and back off.",
+        "the breaker opens and the events wait, spending no try, until the broker is back.",
         broker_down,
     ),
 )

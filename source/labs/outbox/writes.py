@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from source.domain.errors import InvalidInput, NotFound
 from source.domain.events import DomainEventRepository
 from source.domain.models import AIRScore, Assessment, DomainEvent, EventType, User, new_id
+from source.labs.outbox import inputs
 from source.labs.outbox.faults import InjectedFailure
 from source.platform.session import get_session
 
@@ -31,9 +32,10 @@ async def calculate_and_store_airscore(
     With ``fail_before_commit`` the function raises after both INSERTs ran and before
     COMMIT: the rollback removes both rows.
     """
-    occupation_code = (occupation_code or "").strip()
+    occupation_code = inputs.printable(occupation_code, "occupation code")
     if not 0 < len(occupation_code) <= 20:
         raise InvalidInput("The occupation code must be 1 to 20 characters, e.g. SW_ENG or 15-1252.")
+    user_id = inputs.identifier(user_id, "user id")
     draw = random.Random()  # noqa: S311 - sample scores, not secrets
     async with get_session() as session:
         if await session.get(User, user_id) is None:
@@ -71,6 +73,8 @@ async def calculate_many_scores(user_id: str, count: int, occupation_code: str =
     """``count`` scores and their events in one transaction: a backlog for the publisher to drain."""
     if not 1 <= count <= MAX_BATCH:
         raise InvalidInput(f"Choose between 1 and {MAX_BATCH} scores at a time.")
+    user_id = inputs.identifier(user_id, "user id")
+    occupation_code = inputs.printable(occupation_code, "occupation code")
     async with get_session() as session:
         if await session.get(User, user_id) is None:
             raise NotFound(f"No user has the id {user_id}. Create one first.")
@@ -105,6 +109,7 @@ async def calculate_many_scores(user_id: str, count: int, occupation_code: str =
 
 async def complete_assessment(assessment_id: str) -> tuple[Assessment, DomainEvent]:
     """Mark an assessment completed and record ``assessment.completed`` in the same transaction."""
+    assessment_id = inputs.identifier(assessment_id, "assessment id")
     async with get_session() as session:
         assessment = await session.get(Assessment, assessment_id)
         if assessment is None:
@@ -121,3 +126,24 @@ async def complete_assessment(assessment_id: str) -> tuple[Assessment, DomainEve
         )
         await session.commit()
         return assessment, event
+
+
+async def recommend_pathway_steps(user_id: str, steps: int) -> list[str]:
+    """``steps`` ``pathway.recommended`` events of one new pathway (one aggregate), in one transaction.
+
+    Returns their ids in order: one aggregate's events, which must reach a consumer in this order.
+    """
+    user_id = inputs.identifier(user_id, "user id")
+    if not 1 <= steps <= 10:
+        raise InvalidInput("Choose between 1 and 10 steps.")
+    pathway = new_id()
+    async with get_session() as session:
+        if await session.get(User, user_id) is None:
+            raise NotFound(f"No user has the id {user_id}. Create one first.")
+        repository = DomainEventRepository(session)
+        events = [
+            await repository.record(EventType.PATHWAY_RECOMMENDED, "Pathway", pathway, {"user_id": user_id, "step": n})
+            for n in range(1, steps + 1)
+        ]
+        await session.commit()
+    return [event.id for event in events]
