@@ -22,7 +22,8 @@ def test_home_links_every_objective_and_shows_progress(app_env: str) -> None:
     links = {link.proto.label: link.proto.page for link in at.main.get("page_link")}
     assert set(links) == {lab.title for lab in COURSE.labs.values()}, "every lab and the exercise are linked"
     menu = [link.proto.label for link in at.sidebar.get("page_link")]
-    assert menu == ["Welcome", *(lab.title for lab in COURSE.labs.values()), "Instructor"], "the sidebar's menu"
+    expected = ["Welcome", "Join a class", *(lab.title for lab in COURSE.labs.values()), "Instructor"]
+    assert menu == expected, "the sidebar's menu"
     assert links["1 · Data models"] == "data-models"
     assert links["Create · Design an event table"] == "create"
     metrics = {m.label: m.value for m in at.metric}
