@@ -1,11 +1,39 @@
 #!/usr/bin/env bash
 # Install what the tests need, then run the whole suite: lint, types, tests.
-# PostgreSQL/Redis tests run against TEST_DATABASE_URL / TEST_REDIS_URL (defaults: the
-# local servers); without them they are skipped, unless PLAB_REQUIRE_SERVICES=1.
+#
+#   PYTHON=python3.12 bash scripts/test.sh            # the suite on one interpreter (default: python3)
+#   RENDER_PYTHONS="python3.11 python3.13" bash scripts/test.sh
+#                                                     # first, every page renders on each of those too
+#
+# Each interpreter gets its own virtual environment, .venv-<major.minor>/ beside this repository's files,
+# holding requirements-dev.txt. It is made once and reused: pip runs again only when a requirements file or
+# the interpreter changes (their hash is kept in the environment), so a second run starts testing at once.
+# PostgreSQL/Redis tests run against TEST_DATABASE_URL / TEST_REDIS_URL (defaults: the local servers);
+# without them they are skipped, unless PLAB_REQUIRE_SERVICES=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+PYTHON="${PYTHON:-python3}"
+RENDER_PYTHONS="${RENDER_PYTHONS:-}"
+
+# The environment for one interpreter, made or brought up to date; prints its folder.
+venv_for() {
+  local python="$1" version venv stamp want
+  if ! version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)"; then
+    echo "scripts/test.sh: '$python' is not a Python interpreter on this machine (PATH: $PATH)." >&2
+    return 1
+  fi
+  venv=".venv-$version"
+  stamp="$venv/.requirements.sha256"
+  want="$({ "$python" -VV; cat requirements.txt requirements-dev.txt; } | sha256sum | cut -d' ' -f1)"
+  if ! "$venv/bin/python" -c '' 2>/dev/null || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "Python $version: installing requirements-dev.txt into $venv/ (once; reused until a requirements file changes)" >&2
+    "$venv/bin/python" -c '' 2>/dev/null || "$python" -m venv --clear "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
+    echo "$want" >"$stamp"
+  fi
+  echo "$venv"
+}
 
 # The browser test drives Debian's Chromium (never a browser downloaded by a test tool). Its screenshots
 # need a colour emoji font, or every emoji on a page shows as a missing-glyph box.
@@ -23,6 +51,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
+# Every page renders on each other interpreter (the tests marked `render`: fast, no browser).
+for python in $RENDER_PYTHONS; do
+  venv="$(venv_for "$python")"
+  echo "== $("$venv/bin/python" --version): every page renders (pytest -m render)"
+  PATH="$PWD/$venv/bin:$PATH" VIRTUAL_ENV="$PWD/$venv" "$venv/bin/python" -m pytest -q -m render -p no:cacheprovider
+done
+
+# The whole suite on the main interpreter. Its environment comes first on PATH, so anything the tests
+# start by name (the notebook's kernel) runs on the same interpreter and packages.
+venv="$(venv_for "$PYTHON")"
+export PATH="$PWD/$venv/bin:$PATH" VIRTUAL_ENV="$PWD/$venv"
+echo "== $(python --version): lint, types and the whole suite"
 python -m ruff check .
 python -m ruff format --check .
 python -m mypy

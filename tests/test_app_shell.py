@@ -17,6 +17,7 @@ PAGES = [
 ]
 
 
+@pytest.mark.render
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_and_names_the_live_backends(app_env: str, page: str) -> None:
     at = open_app(page)

@@ -345,6 +345,27 @@ def test_the_dashboard_rereads_only_when_the_class_changed(
     assert second.learners[0].visited == {"lab3"}
 
 
+def test_lab5s_plot_sets_drains_through_a_fault_apart_and_shows_what_the_faults_did(
+    backends: Backends, store: ClassStore, a_class: ClassInfo, learners: list[Sandbox]
+) -> None:
+    join_all(learners, a_class)
+    quiet, faulty = learners[0], learners[1]
+    drain = {"published": (200.0, "events"), "publish_ms": (100.0, "ms"), "batches": (4.0, "batches")}
+    quiet.run(measurements.record_run(quiet, "lab5", drain))
+    faults = {"held": (50.0, "events"), "crashed": (1.0, "batches"), "dead_lettered": (2.0, "events")}
+    faulty.run(measurements.record_run(faulty, "lab5", {**drain, "publish_ms": (400.0, "ms"), **faults}))
+    shot = run(backends, dashboard.snapshot(store, a_class.code, "lab5"))
+    assert shot is not None
+    traces = {t.name: t for t in figures.lab_figure(shot, anonymous=False).data}
+    assert list(traces["drain, no fault"].y) == [2000.0]
+    assert list(traces["drain, no fault"].text) == ["Learner0"]
+    assert list(traces["drain through a fault"].y) == [500.0]
+    assert list(traces["drain through a fault"].text) == ["Learner1"]
+    rates = ("drain, no fault", "drain through a fault")
+    effects = {name: list(t.y) for name, t in traces.items() if name not in rates}
+    assert sorted(effects.values()) == [[1.0], [2.0], [50.0]], "each effect once, and no zero drawn for the quiet drain"
+
+
 def test_a_recorded_run_reaches_the_class_plot_and_the_csv(
     backends: Backends, store: ClassStore, a_class: ClassInfo, learners: list[Sandbox]
 ) -> None:

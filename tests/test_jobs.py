@@ -81,6 +81,26 @@ def test_with_a_grace_period_stop_lets_the_work_end_by_itself(sandbox: Sandbox) 
     assert 0 < runner.last < 10**6, "it returned what it had, instead of being cancelled"
 
 
+def test_a_driver_that_answers_stop_with_an_error_of_its_own_still_reads_as_stopped(sandbox: Sandbox) -> None:
+    """asyncpg interrupted mid-``executemany`` may hold on until its command timeout and raise TimeoutError."""
+    runner = Counting.of(sandbox)
+
+    async def interrupted_statement(progress: Progress) -> int:
+        progress.begin("In a statement")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise TimeoutError from None  # what the driver raised instead of the cancellation
+        raise AssertionError("never reached")
+
+    job = runner.launch(interrupted_statement)
+    eventually(lambda: job.progress.phase == "In a statement", "the statement to start")
+    assert runner.stop()
+    eventually(lambda: ended(runner), "the stopped job to end")
+    assert runner.last_note == "It was stopped before it finished; the last result is kept."
+    assert not runner.last_failed, "the learner pressed Stop: nothing failed"
+
+
 class Hurried(Counting):
     service = "test.hurried"
     time_limit_s = 0.05

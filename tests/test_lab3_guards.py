@@ -8,6 +8,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -17,9 +18,9 @@ from source.domain.dtos import parse, parse_id
 from source.domain.repositories import UserRepository
 from source.labs.repository import actions, jobs, measure, plans, scaling, seeding, trap
 from source.labs.repository.measure import LoadSettings, run_strategy
-from source.labs.repository.seeding import SeedRequest
-from source.platform.jobs import Progress
-from tests.waiting import eventually
+from source.labs.repository.seeding import SeedReport, SeedRequest
+from source.platform.jobs import Job, Progress
+from tests.waiting import eventually, eventually_async
 
 
 def seed(sandbox: Sandbox, users: int, scores: int) -> None:
@@ -132,26 +133,42 @@ def test_an_empty_sandbox_gets_a_clear_message_everywhere(sandbox: Sandbox) -> N
     assert sandbox.run(seeding.remove_seeded()) == 0
 
 
+@dataclass
+class HeldBatch:
+    """The seed under test, and whether its second batch's statement ran to its end."""
+
+    job: Job[SeedReport] | None = None
+    finished: bool = False
+
+
 @pytest.fixture
-def held_second_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Seeding writes its first batch of users, then waits at the second one until it is stopped."""
+def held_second_batch(monkeypatch: pytest.MonkeyPatch) -> HeldBatch:
+    """Seeding writes its first batch of users; its second batch's statement is in flight until Stop is pressed."""
+    held_batch = HeldBatch()
     real = UserRepository.bulk_insert_users
     calls = 0
 
     async def held(self: UserRepository, users: list[dict[str, object]]) -> None:
         nonlocal calls
         calls += 1
-        if calls > 1:
-            await asyncio.sleep(3600)  # Stop cancels this wait
+        if calls == 1:
+            return await real(self, users)
+
+        async def stop_pressed() -> bool:
+            return held_batch.job is not None and held_batch.job.progress.stopping
+
+        await eventually_async(stop_pressed, "Stop to be pressed")  # in flight: a cancellation would end it here
         await real(self, users)
+        held_batch.finished = True
+        return None
 
     monkeypatch.setattr(UserRepository, "bulk_insert_users", held)
+    return held_batch
 
 
-@pytest.mark.usefixtures("held_second_batch")
-def test_a_stopped_seed_leaves_nothing_behind_and_says_so(sandbox: Sandbox) -> None:
+def test_a_stopped_seed_leaves_nothing_behind_and_says_so(sandbox: Sandbox, held_second_batch: HeldBatch) -> None:
     runner = jobs.SeedRunner.of(sandbox)
-    job = runner.start(SeedRequest(users=2000, scores_per_user=20))
+    job = held_second_batch.job = runner.start(SeedRequest(users=2000, scores_per_user=20))
     eventually(lambda: job.progress.done == seeding.BATCH_USERS, "the seed to write its first batch")
     with pytest.raises(LabError, match="already running"):
         runner.start(SeedRequest(users=10, scores_per_user=1))
@@ -159,13 +176,14 @@ def test_a_stopped_seed_leaves_nothing_behind_and_says_so(sandbox: Sandbox) -> N
         sandbox.run(actions.remove_seeded())
     assert runner.stop()
     eventually(lambda: runner.running() is None, "the stopped seed to end")
+    assert held_second_batch.finished, "Stop let the statement in flight end instead of cancelling the driver in it"
     assert runner.last is None, "no report was invented for a stopped seed"
     assert not runner.last_failed
     assert runner.last_note == (
         f"Seeding was stopped after {seeding.BATCH_USERS} of 2,000 users. It writes in one transaction, which was "
         "rolled back: nothing was added."
     )
-    assert sandbox.run(seeding.seeded_count()) == 0, "one transaction: the batch written before the stop is gone"
+    assert sandbox.run(seeding.seeded_count()) == 0, "one transaction: the batches written before the stop are gone"
 
 
 def test_a_job_runs_on_with_nobody_watching(sandbox: Sandbox) -> None:

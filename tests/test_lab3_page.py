@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from source.labs.repository import jobs, seeding
 from source.labs.repository.seeding import SeedReport, SeedRequest
 from source.platform.jobs import Progress
 from tests.conftest import assert_no_exception, open_app, page_text
-from tests.waiting import rerun_until
+from tests.waiting import eventually_async, rerun_until
 
 PAGE = "views/lab3_repository.py"
 
@@ -153,13 +152,16 @@ def test_seed_compare_scale_trap_guard_plans_and_remove(app_env: str) -> None:
 
 @pytest.fixture
 def held_seed(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
-    """Seeding waits until the returned event is set, then runs for real: the running state, held still."""
+    """Seeding waits until the returned event is set or Stop is pressed, then runs for real: the running state, held."""
     gate = threading.Event()
     real = seeding.seed
 
     async def held(request: SeedRequest, progress: Progress | None = None) -> SeedReport:
-        await asyncio.to_thread(gate.wait)  # a Stop cancels this wait at once
-        return await real(request, progress)
+        async def go_on() -> bool:
+            return gate.is_set() or (progress is not None and progress.stopping)
+
+        await eventually_async(go_on, "the test to let the seed go on, or Stop")
+        return await real(request, progress)  # after a Stop, the real seed ends before it writes
 
     monkeypatch.setattr(jobs, "seed", held)  # what SeedRunner.start calls
     yield gate

@@ -153,3 +153,33 @@ async def _published_between(low: int, high: int) -> bool:
 
 async def _failures(publisher: OutboxPublisher, n: int) -> bool:
     return publisher.breaker.failures >= n
+
+
+def test_a_drain_records_for_the_class_what_the_learners_faults_did(box: Sandbox) -> None:
+    """The class plot shows each drain's rate beside what its faults did: held, crashed, dead-lettered."""
+    from source.labs.outbox import record
+    from source.learning import measurements
+
+    async def scenario() -> dict[str, float]:
+        ids = await backlog(100, aggregates=10)
+        options = publisher_options(max_events=40, max_attempts=1, backoff_base=0.002, backoff_cap=0.01)
+        faults = Faults(broker_down=True, crash_next=1, refused={ids[0]})  # ids[0]: agg-0's first event
+        publisher = OutboxPublisher(box, options, faults=faults)
+        held = (await record.timed_batch(publisher)).held
+        assert held == 10, "the broker is away: the batch (each aggregate's next event) is held"
+        faults.broker_down = False
+        while not await measurements.load(box, "lab5"):  # a supervisor, until the drain is recorded
+            try:
+                result = await record.timed_batch(publisher)
+            except SimulatedCrash:
+                continue
+            if result.broker_wait is not None:
+                await asyncio.sleep(publisher.breaker.wait_s())
+        run = measurements.latest_run(await measurements.load(box, "lab5"), "lab5") or {}
+        return {name: m.value for name, m in run.items()}
+
+    values = box.run(scenario(), timeout=120)
+    assert values["held"] == 10
+    assert values["crashed"] == 1, "one batch published and crashed before marking"
+    assert values["dead_lettered"] == 1, "the event the broker refused"
+    assert values["published"] == 100 - 10, "everything but agg-0's ten events (the refused one, and nine behind it)"

@@ -73,7 +73,8 @@ def test_progress_is_read_once_per_rerun_and_shared_by_page_and_sidebar(
     assert "Knowledge checks passed: 0/" in " ".join(c.value for c in at.sidebar.caption)
 
 
-@pytest.mark.parametrize("page", ["views/create_exercise.py", "views/instructor.py"])
+@pytest.mark.render
+@pytest.mark.parametrize("page", ["views/create_exercise.py", "views/instructor.py", "views/join_class.py"])
 def test_the_new_pages_render_in_the_shell(app_env: str, page: str) -> None:
     at = open_app(page)
     assert_no_exception(at)

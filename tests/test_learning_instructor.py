@@ -95,7 +95,7 @@ def held_seed(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     real = seed
 
     async def held(request: SeedRequest, progress: Progress | None = None) -> SeedReport:
-        await asyncio.to_thread(gate.wait)  # a Stop cancels this wait at once
+        await asyncio.to_thread(gate.wait)  # a Stop cancels this wait once the seed's grace has passed
         return await real(request, progress)
 
     monkeypatch.setattr(seed_job, "seed", held)

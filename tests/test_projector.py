@@ -1,10 +1,11 @@
 """Every page on a classroom projector: no label cut short, and no serious accessibility violation.
 
-A real ``streamlit run`` and headless Chromium at 1024 × 768 (an old projector) and 1920 × 1080. A
-learner first fills the labs with something to show (users, scores, an experiment, a join), then
-every page is looked at: any text Streamlit had to cut with an ellipsis fails the test (a button
-that reads "Stop publis…" teaches nothing), and so does any WCAG 2.1 A/AA violation axe-core rates
-serious or critical.
+A real ``streamlit run`` (with an instructor passcode) and headless Chromium at 1024 × 768 (an old
+projector) and 1920 × 1080. A learner first fills the labs with something to show (users, scores, an
+experiment, a join), then every page is looked at: any text Streamlit had to cut with an ellipsis fails
+the test (a button that reads "Stop publis…" teaches nothing), and so does any WCAG 2.1 A/AA violation
+axe-core rates serious or critical. Class mode the same way: the join page before and after a learner
+joins, and the instructor's class dashboard with that learner in it, at the desk and on the projector.
 """
 
 from __future__ import annotations
@@ -32,19 +33,27 @@ CUT_TEXT = """() => [...document.querySelectorAll('[data-testid="stMain"] *, [da
   .map(el => el.textContent.trim())"""
 
 
+PASSCODE = "projector-check-42"
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=UI_TIMEOUT_MS)  # wait on what the page shows, however loaded the machine is (alone too)
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    with streamlit_server(backend_env("embedded"), log) as server:
+    with streamlit_server({**backend_env("embedded"), "PLAB_INSTRUCTOR_PASSCODE": PASSCODE}, log) as server:
         yield server.url
 
 
-def settled(page: Any) -> None:
-    """The whole run drawn: the sidebar's progress comes last in every run, the script has stopped, and the
-    front end has loaded every widget it drew (a widget shows as a grey skeleton until its code has arrived)."""
+def settled(page: Any, *, sidebar: bool = True) -> None:
+    """The whole run drawn: the sidebar's progress comes last in every run (a projector has no sidebar), the
+    script has stopped, and the front end has loaded every widget it drew (a widget shows as a grey skeleton
+    until its code has arrived)."""
     from playwright.sync_api import expect
 
-    expect(page.get_by_test_id("stSidebar").get_by_text("Your progress")).to_be_visible()
+    if sidebar:
+        expect(page.get_by_test_id("stSidebar").get_by_text("Your progress", exact=True)).to_be_visible()
     expect(page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(1)
     expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
 
@@ -67,9 +76,60 @@ def fill_the_labs(page: Any, url: str) -> str:
     return str(link)
 
 
+def look(page: Any, name: str, problems: dict[str, Any], *, sidebar: bool = True) -> None:
+    """Note what ``page`` shows cut short and what axe-core rates serious or critical, under ``name``."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    settled(page, sidebar=sidebar)
+    if cut := page.evaluate(CUT_TEXT):
+        problems[f"{name} cut"] = cut
+    found = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG}}).response["violations"]
+    serious = [f"{v['id']}: {v['nodes'][0]['target']}" for v in found if v["impact"] in ("serious", "critical")]
+    if serious:
+        problems[f"{name} axe"] = serious
+
+
+def unlock(page: Any, url: str) -> Any:
+    """The Instructor page with class mode unlocked in this tab; returns its main area."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/instructor")
+    main = page.get_by_test_id("stMain")
+    main.get_by_label("Instructor passcode").fill(PASSCODE)
+    main.get_by_role("button", name="Unlock class mode").click()
+    expect(main.get_by_text("Class mode is unlocked in this browser tab.")).to_be_visible()
+    return main
+
+
+def look_at_class_mode(page: Any, url: str, problems: dict[str, Any]) -> None:
+    """The join page before and after joining, and the instructor's dashboard with that learner in the class."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/join")
+    look(page, "/join", problems)
+    main = unlock(page, url)
+    main.get_by_label("Class name").fill("Projector check")
+    main.get_by_role("button", name="Start the class").click()
+    started = main.get_by_text(re.compile(r"is running: its join code is"))
+    expect(started).to_be_visible()
+    found = re.search(r"join code is ([A-Z0-9]{6})", started.inner_text())
+    assert found, started.inner_text()
+    page.goto(f"{url}/join?class={found.group(1)}")  # a learner of their own (a new sandbox) joins
+    main.get_by_role("textbox", name="Your display name").fill("Ada")
+    main.get_by_role("button", name="Join the class").click()
+    expect(main.get_by_text("You joined Projector check as Ada")).to_be_visible()
+    look(page, "/join (joined)", problems)
+    main = unlock(page, url)
+    roster = main.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="Last active"))
+    expect(roster.locator("td", has_text=re.compile(r"^Ada$"))).to_have_count(1)  # the dashboard has a member
+    look(page, "/instructor (class dashboard)", problems)
+    main.get_by_role("button", name="Show on the projector").click()
+    expect(main.get_by_test_id("stTable").locator("td", has_text="Learner 1")).to_have_count(1)
+    look(page, "/instructor (projector)", problems, sidebar=False)
+
+
 @pytest.mark.parametrize(("width", "height"), WIDTHS, ids=lambda v: str(v))
 def test_every_page_reads_whole_and_passes_axe_at_projector_widths(app: str, width: int, height: int) -> None:
-    from axe_playwright_python.sync_playwright import Axe
     from playwright.sync_api import sync_playwright
 
     problems: dict[str, Any] = {}
@@ -80,18 +140,25 @@ def test_every_page_reads_whole_and_passes_axe_at_projector_widths(app: str, wid
             context.set_default_timeout(UI_TIMEOUT_MS)
             page = context.new_page()
             link = fill_the_labs(page, app)
-            axe = Axe()
             for path in PAGES:
                 page.goto(f"{app}/{path}?{link}")
-                settled(page)
-                if cut := page.evaluate(CUT_TEXT):
-                    problems[f"/{path} cut"] = cut
-                found = axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG}}).response["violations"]
-                serious = [
-                    f"{v['id']}: {v['nodes'][0]['target']}" for v in found if v["impact"] in ("serious", "critical")
-                ]
-                if serious:
-                    problems[f"/{path} axe"] = serious
+                look(page, f"/{path}", problems)
+        finally:
+            browser.close()
+    assert not problems, problems
+
+
+@pytest.mark.parametrize(("width", "height"), WIDTHS, ids=lambda v: str(v))
+def test_class_mode_reads_whole_and_passes_axe_at_projector_widths(app: str, width: int, height: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    problems: dict[str, Any] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": width, "height": height}, reduced_motion="reduce")
+            context.set_default_timeout(UI_TIMEOUT_MS)
+            look_at_class_mode(context.new_page(), app, problems)
         finally:
             browser.close()
     assert not problems, problems

@@ -37,12 +37,15 @@ instructor.seed_panel(box)
 web.show_source(seed.seed, seed_job.SeedRunner, label="The code that seeds")
 
 st.header("One-click demos")
-st.caption("Each runs the lab's own code in your sandbox and records what it measured for the class view.")
+st.caption("Each runs the lab's own code in your sandbox and records what it measured (below).")
 instructor.presets_panel(box)
 web.show_source(*(p.run for p in COURSE.presets), label="The code behind the presets")
 classroom.example_panel(box)  # the Create exercise's answer: only once class mode is unlocked
 
-st.header("Class view: your measurements from every lab")
-st.caption("Recorded by the labs as they ran in this sandbox (at most the latest 2,000 values).")
+st.header("Your own measurements, lab by lab")
+st.caption(
+    "What the labs and the demos recorded as they ran in your sandbox (the latest 2,000 values). Your class's "
+    "measurements are on its dashboard, under Class mode."
+)
 instructor.class_view_panel(box)
 web.show_source(measurements.record_run, class_view.runs_table, label="How measurements are kept and tabled")

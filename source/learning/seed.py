@@ -7,6 +7,7 @@ still pending. Sizes are bounded so one instructor cannot fill the shared host.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 import uuid
@@ -126,6 +127,12 @@ def _event(kind: EventType, aggregate: str, payload: dict[str, Any], status: str
     }
 
 
+def _unless_stopped(progress: Progress) -> None:
+    """End the seed between two batches if Stop was pressed: the batches written so far stay."""
+    if progress.stopping:
+        raise asyncio.CancelledError
+
+
 async def seed(request: SeedRequest, progress: Progress | None = None) -> SeedReport:
     """Write the data set into the current sandbox, one transaction per batch of users."""
     progress = progress or Progress()
@@ -161,6 +168,7 @@ async def seed(request: SeedRequest, progress: Progress | None = None) -> SeedRe
                 )
                 for x in s
             ]
+        _unless_stopped(progress)
         async with sandbox.engine.begin() as conn:
             await conn.execute(insert(User), batch)
             for model, rows in ((Assessment, assessments), (AIRScore, scores), (DomainEvent, events)):
@@ -183,6 +191,7 @@ async def seed(request: SeedRequest, progress: Progress | None = None) -> SeedRe
             )
             for i in range(n)
         ]
+        _unless_stopped(progress)
         async with sandbox.engine.begin() as conn:
             await conn.execute(insert(DomainEvent), backlog)
         counts["events"] += n

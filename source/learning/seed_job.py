@@ -20,8 +20,11 @@ class SeedRunner(JobRunner[SeedReport]):
 
     service = "learning.seed"
     busy_text = "A seed is already running in your sandbox: wait for it, or press Stop."
-    stopping_text = "Stopping: the batch being written is rolled back…"
+    stopping_text = "Stopping after the batch being written…"
     time_limit_s = SEED_TIME_LIMIT_S
+    #: Stop lets the batch in flight commit (the seed watches ``progress.stopping`` between batches); a seed
+    #: still running after this is cancelled, and its batch in flight rolled back.
+    grace_s = 5.0
     writes_in_bulk = True
 
     def start(self, request: SeedRequest) -> Job[SeedReport]:

@@ -245,11 +245,17 @@ class JobRunner(Generic[T]):
                 return job
             self.job = None
             result, error = job.outcome()
-            self.last_failed = error is not None and not isinstance(error, CancelledError | asyncio.CancelledError)
+            # After Stop, any end without a result is the stop the learner asked for: a driver interrupted
+            # mid-statement may answer the cancellation with an error of its own (asyncpg: a TimeoutError
+            # at its command timeout), and "the database did not answer" would not be what happened.
+            stopped = error is not None and (
+                isinstance(error, CancelledError | asyncio.CancelledError) or job.stopped_by_learner
+            )
+            self.last_failed = error is not None and not stopped
             if error is None:
                 self.last = result
                 self.last_note = self.ended_after_stop_note(job) if job.stopped_by_learner else None
-            elif isinstance(error, CancelledError | asyncio.CancelledError):
+            elif stopped:
                 self.last_note = self.stopped_note(job)
             else:
                 self.last_note = self.failed_note(error)

@@ -32,6 +32,9 @@ class StrategyRunner(JobRunner[StrategyRun]):
     at_once = RUNS_AT_ONCE
     #: Stop lets the run end after its current operation (it watches ``progress.stopping``).
     grace_s = 5.0
+    #: It writes (the workload's users, their updates): on SQLite it takes turns with a seed instead of
+    #: failing after busy_timeout while the seed's one long transaction holds the file.
+    writes_in_bulk = True
 
     def start(self, strategies: Sequence[str], **workload: object) -> Job[StrategyRun]:
         """Check the page's numbers and strategies, then start the run unless one is going already."""

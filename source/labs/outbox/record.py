@@ -1,4 +1,4 @@
-"""What Lab 5 records for the knowledge check and the class view: a drain's events and the time its batches took."""
+"""What Lab 5 records for the knowledge check and the class view: a drain's events, its time, and its faults."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 import weakref
 from dataclasses import dataclass
 
+from source.labs.outbox.faults import SimulatedCrash
 from source.labs.outbox.publisher import BatchResult, OutboxPublisher
 from source.learning.measurements import record_run
 from source.platform.context import current_sandbox
@@ -16,6 +17,12 @@ class _Drain:
     published: int = 0
     batches: int = 0
     seconds: float = 0.0
+    #: What the learner's faults did meanwhile: events held because the broker was away or its answer never
+    #: came (they went again later, no try spent), batches that crashed after publishing and before marking
+    #: (published again by a later claim), and events the broker refused until they reached the dead letter.
+    held: int = 0
+    crashed: int = 0
+    dead_lettered: int = 0
 
 
 _drains: weakref.WeakKeyDictionary[OutboxPublisher, _Drain] = weakref.WeakKeyDictionary()
@@ -26,12 +33,19 @@ async def timed_batch(publisher: OutboxPublisher) -> BatchResult:
 
     A drain is the batches from the first that published until the first that claimed nothing;
     its time is the sum of those batches' own durations, so idle waits never count, and neither
-    do batches the broker did not take (an outage is not the publisher's speed).
+    do batches the broker did not take (an outage is not the publisher's speed). What the faults
+    did during the drain is counted beside it, so the class view can show it next to the rate.
     """
-    began = time.perf_counter()
-    result = await publisher.publish_batch()
     drain = _drains.setdefault(publisher, _Drain())
+    began = time.perf_counter()
+    try:
+        result = await publisher.publish_batch()
+    except SimulatedCrash:
+        drain.crashed += 1  # the lab's crash after publishing: the batch rolls back and goes again
+        raise
+    drain.dead_lettered += result.dead_lettered
     if result.broker_wait is not None or result.held:
+        drain.held += result.held
         return result  # the broker was unavailable: neither part of the drain's time nor its end
     if result.claimed:
         drain.batches += 1
@@ -43,6 +57,9 @@ async def timed_batch(publisher: OutboxPublisher) -> BatchResult:
             "publish_ms": (drain.seconds * 1000, "ms"),
             "batches": (drain.batches, "batches"),
         }
+        faults = {"held": (drain.held, "events"), "crashed": (drain.crashed, "batches")}
+        faults["dead_lettered"] = (drain.dead_lettered, "events")
+        values.update({name: kept for name, kept in faults.items() if kept[0]})  # only what happened
         _drains[publisher] = _Drain()
         await record_run(current_sandbox(), "lab5", values)
     return result

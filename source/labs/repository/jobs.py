@@ -27,6 +27,8 @@ T = TypeVar("T")
 MAX_JOBS_AT_ONCE = 2
 #: How long one job may run (seconds).
 JOB_TIME_LIMIT_S = 120.0
+#: After Stop, how long a seed may take to finish its statement in progress before it is cancelled (seconds).
+SEED_STOP_GRACE_S = 5.0
 
 
 class Lab3Runner(JobRunner[T]):
@@ -71,7 +73,10 @@ class SeedRunner(Lab3Runner[SeedReport]):
     writes_in_bulk = True
     what = "a seed"
     busy_text = "A seed is already running in your sandbox: wait for it, or press Stop."
-    stopping_text = "Stopping: the seed's transaction is rolled back…"
+    stopping_text = "Stopping after the statement in progress: the seed's transaction is rolled back…"
+    #: Stop lets the statement in progress finish (the seed watches ``progress.stopping`` between
+    #: statements), then the transaction is rolled back; a seed still running after this is cancelled.
+    grace_s = SEED_STOP_GRACE_S
 
     def start(self, request: SeedRequest) -> Job[SeedReport]:
         """Start seeding ``request`` unless a seed is running in this sandbox already."""

@@ -8,6 +8,7 @@ without touching the users a learner made by hand.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 import uuid
@@ -71,9 +72,21 @@ def _score(user_id: str, rng: random.Random) -> dict[str, object]:
     }
 
 
+def _unless_stopped(progress: Progress) -> None:
+    """End the seed here, between two statements, if Stop was pressed: leaving the block rolls back.
+
+    Stop asks first and cancels only if the seed has not ended after its runner's grace, because
+    cancelling a driver in the middle of a bulk statement is not always prompt: asyncpg may keep
+    the statement's connection busy until its command timeout and then raise ``TimeoutError``.
+    """
+    if progress.stopping:
+        raise asyncio.CancelledError
+
+
 async def seed(request: SeedRequest, progress: Progress | None = None) -> SeedReport:
     """Insert N users × M scores in one transaction: all of it, or (cancelled, failed) none of it."""
     progress = progress or Progress()
+    _unless_stopped(progress)
     rng = random.Random(request.users * 100 + request.scores_per_user)  # noqa: S311 - sample data, not secrets
     started = time.perf_counter()
     async with get_session() as session:
@@ -94,9 +107,12 @@ async def seed(request: SeedRequest, progress: Progress | None = None) -> SeedRe
                     for i in range(first, min(first + BATCH_USERS, request.users))
                 ]
                 scores = [_score(str(u["id"]), rng) for u in users for _ in range(request.scores_per_user)]
+                _unless_stopped(progress)
                 await repo.bulk_insert_users(users)
+                _unless_stopped(progress)
                 await repo.bulk_insert_scores(scores)
                 progress.done += len(users)
+            _unless_stopped(progress)
             await session.commit()
             progress.begin(COMMITTED)
             await repo.refresh_statistics()

@@ -2,10 +2,10 @@
 
 Each lab's plot says what its lesson predicts: Lab 2's measured time against the bound ⌈K/C⌉·D,
 Lab 3's N+1 statements and time against eager loading for each learner's user count, Lab 4's measured
-T_avg against the formula at each learner's hit ratio, Lab 5's publish rates. Each dot is a run, named
-by its learner (or "Learner n" on a projector). A lab without a plan of its own gets every value it
-recorded, run by run. One metric per lab picks out learners far from the class (see
-:func:`~source.learning.classroom.dashboard.outliers`).
+T_avg against the formula at each learner's hit ratio, Lab 5's publish rates and what each learner's
+faults did to their drains. Each dot is a run, named by its learner (or "Learner n" on a projector). A
+lab without a plan of its own gets every value it recorded, run by run. One metric per lab picks out
+learners far from the class (see :func:`~source.learning.classroom.dashboard.outliers`).
 """
 
 from __future__ import annotations
@@ -63,6 +63,27 @@ def _rows_removed(run: Run) -> float | None:
 def _publish_rate(run: Run) -> float | None:
     published, ms = run.value("published"), run.value("publish_ms")
     return published / (ms / 1000) if published is not None and ms else None
+
+
+#: What a learner's faults did during a drain of Lab 5 (see ``source/labs/outbox/record.py``).
+FAULT_EFFECTS = ("held", "crashed", "dead_lettered")
+
+
+def _through_faults(run: Run) -> bool:
+    return any(run.value(name) for name in FAULT_EFFECTS)
+
+
+def _rate_without_faults(run: Run) -> float | None:
+    return None if _through_faults(run) else _publish_rate(run)
+
+
+def _rate_through_faults(run: Run) -> float | None:
+    return _publish_rate(run) if _through_faults(run) else None
+
+
+def _effect(name: str) -> Value:
+    """A fault's effect in a drain, when it had one (a drain without it draws no point at zero)."""
+    return lambda run: run.value(name) or None
 
 
 def _within_bound(run: Run) -> float | None:
@@ -157,10 +178,29 @@ PLOTS: dict[str, LabPlot] = {
     "lab5": LabPlot(
         "events published in the drain",
         _named("published"),
-        (Panel("publish rate (events/s)", (Series("drain", _publish_rate),)),),
-        "Every drain of a learner's outbox: events published and the rate the publisher reached. Faults a "
-        "learner caused (a broker down, a crash) are not recorded as measurements, so they show as slower "
-        "drains, not as points of their own.",
+        (
+            Panel(
+                "publish rate (events/s)",
+                (
+                    Series("drain, no fault", _rate_without_faults),
+                    Series("drain through a fault", _rate_through_faults),
+                ),
+            ),
+            Panel(
+                "what the faults did",
+                (
+                    Series("events held: broker away or its answer lost", _effect("held")),
+                    Series("batches crashed before marking (sent again)", _effect("crashed")),
+                    Series("events dead-lettered", _effect("dead_lettered")),
+                ),
+            ),
+        ),
+        "Every drain of a learner's outbox: events published and the rate the publisher reached (time spent "
+        "waiting for the broker does not count), drains that went through a fault the learner injected drawn "
+        "apart. On the right, what those faults did in each drain: events held pending while the broker was "
+        "away or its answer was lost (no try spent; they went again), batches published and then crashed "
+        "before marking (published again: the consumer's inbox drops the copies), events refused until they "
+        "reached the dead letter.",
         _publish_rate,
         lambda v: f"{v:,.0f} events/s",
     ),
