@@ -6,7 +6,7 @@ the whole process: Streamlit, the page script, the app's event loop, the drivers
 bytes and messages the server sent for it (the websocket's payloads), and what the click sent on:
 SQL statements (SQLAlchemy's ``before_cursor_execute``, an executemany counted once) and Redis
 commands and round trips (redis-py's clients, fakeredis included; a pipeline is one round trip).
-Those counts come from the server itself: it starts with ``bench/counting/`` on ``PYTHONPATH``,
+Those counts come from the server itself: it starts with ``bench/server_site/`` on ``PYTHONPATH``,
 whose ``sitecustomize`` counts and answers on a local port; nothing in the app knows of it.
 
 The clicks, each checked (a click whose page does not show its result counts as failed and stops
@@ -55,7 +55,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from bench._common import ROOT, backend_env, free_port, percentile, print_table, streamlit_process
 from bench._streamlit_ws import FINISHED, Run, Session
 
-COUNTING = ROOT / "bench" / "counting"
+SITE = ROOT / "bench" / "server_site"
 FLOOR = ROOT / "bench" / "floor"
 #: The longest one click (or the wait for its result) may take.
 TIMEOUT_S = 60.0
@@ -347,7 +347,7 @@ async def measure(server: Server, scenario: Scenario, clicks: int, tallies: dict
 def server(app: str, backend: str, options: Sequence[str]) -> Iterator[Server]:
     counts_port = free_port()
     env = backend_env(backend) if app == "lab" else dict(os.environ)
-    env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(COUNTING), env.get("PYTHONPATH")])))
+    env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SITE), env.get("PYTHONPATH")])))
     env["PLAB_BENCH_COUNTS_PORT"] = str(counts_port)
     root, script = (ROOT, "app.py") if app == "lab" else (FLOOR, "floor_app.py")
     with streamlit_process(env, root, options=list(options) if app == "lab" else [], script=script) as running:
