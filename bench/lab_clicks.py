@@ -28,7 +28,8 @@ same run. Each repetition starts a fresh floor server and a fresh app server, in
 
 Run from the repository root:
 ``python -m bench.lab_clicks [--clicks 20] [--repeat 3] [--backend embedded|services] [--only lab1,…]``.
-``--option section.name=value`` runs the app's server with a Streamlit setting changed.
+``--option section.name=value`` runs the app's server with a Streamlit setting changed;
+``--reference PATH`` measures another checkout's labs too (before and after a change, in one run).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -311,7 +313,20 @@ class Tally:
     clicks: int = 0
 
 
-async def measure(server: Server, scenario: Scenario, clicks: int, tallies: dict[tuple[str, str], Tally]) -> None:
+@dataclass(frozen=True)
+class Target:
+    """An app to measure: the floor, this checkout's app, or another checkout's (a reference)."""
+
+    label: str
+    kind: str  # "floor" or "lab": which scenarios run on it
+    root: Path
+    script: str
+
+
+Key = tuple[str, str, str]  # (the app's label, the page, the click)
+
+
+async def measure(server: Server, target: Target, scenario: Scenario, clicks: int, tallies: dict[Key, Tally]) -> None:
     page = Page(server.url, scenario.page, TIMEOUT_S)
     run = await page.open()
     if run.status not in FINISHED or run.exceptions:
@@ -325,7 +340,7 @@ async def measure(server: Server, scenario: Scenario, clicks: int, tallies: dict
         busy: dict[str, float] = defaultdict(float)
         for i in range(clicks):
             for label, action in scenario.cycle:
-                tally = tallies.setdefault((scenario.name, label), Tally())
+                tally = tallies.setdefault((target.label, scenario.name, label), Tally())
                 before, cpu, got, messages = server.counts(), server.cpu(), page.received_bytes, page.received_messages
                 started = time.perf_counter()
                 await action(page, i)
@@ -336,7 +351,7 @@ async def measure(server: Server, scenario: Scenario, clicks: int, tallies: dict
                 tally.counts.update(server.counts() - before)
                 tally.clicks += 1
         for label, _ in scenario.cycle:
-            tallies[(scenario.name, label)].cpu_ms.append(busy[label] * 1000 / clicks)
+            tallies[(target.label, scenario.name, label)].cpu_ms.append(busy[label] * 1000 / clicks)
         if scenario.teardown is not None:
             await scenario.teardown(page)
     finally:
@@ -344,42 +359,44 @@ async def measure(server: Server, scenario: Scenario, clicks: int, tallies: dict
 
 
 @contextmanager
-def server(app: str, backend: str, options: Sequence[str]) -> Iterator[Server]:
+def server(target: Target, backend: str, options: Sequence[str]) -> Iterator[Server]:
     counts_port = free_port()
-    env = backend_env(backend) if app == "lab" else dict(os.environ)
+    lab = target.kind == "lab"
+    env = backend_env(backend) if lab else dict(os.environ)
     env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SITE), env.get("PYTHONPATH")])))
     env["PLAB_BENCH_COUNTS_PORT"] = str(counts_port)
-    root, script = (ROOT, "app.py") if app == "lab" else (FLOOR, "floor_app.py")
-    with streamlit_process(env, root, options=list(options) if app == "lab" else [], script=script) as running:
+    with streamlit_process(env, target.root, options=list(options) if lab else [], script=target.script) as running:
         url, _, _, process = running
         yield Server(psutil.Process(process.pid), url, counts_port)
 
 
 async def repetition(
-    order: Sequence[str],
+    order: Sequence[Target],
     backend: str,
     chosen: list[Scenario],
     clicks: int,
     options: Sequence[str],
-    tallies: dict[tuple[str, str], Tally],
+    tallies: dict[Key, Tally],
 ) -> None:
-    for app in order:
-        with server(app, backend, options) as running:
-            for scenario in (s for s in chosen if s.app == app):
-                print(f"  {scenario.name}: {', '.join(label for label, _ in scenario.cycle)}", file=sys.stderr)
-                await measure(running, scenario, clicks, tallies)
+    for target in order:
+        with server(target, backend, options) as running:
+            for scenario in (s for s in chosen if s.app == target.kind):
+                clicked = ", ".join(label for label, _ in scenario.cycle)
+                print(f"  {target.label} · {scenario.name}: {clicked}", file=sys.stderr)
+                await measure(running, target, scenario, clicks, tallies)
 
 
 # -- the report -----------------------------------------------------------------------------------
-def rows(tallies: dict[tuple[str, str], Tally], floor_cpu: float | None) -> list[list[str]]:
+def rows(tallies: dict[Key, Tally], floor_cpu: float | None) -> list[list[str]]:
     out = []
-    for (name, label), t in tallies.items():
+    for (app, name, label), t in sorted(tallies.items(), key=lambda item: (item[0][1] != "floor", item[0][1])):
         per = {k: v / t.clicks for k, v in t.counts.items()}
         cpu = statistics.median(t.cpu_ms)
         spread = f"{min(t.cpu_ms):.1f}-{max(t.cpu_ms):.1f}" if len(t.cpu_ms) > 1 else f"{cpu:.1f}"
         ratio = f"{cpu / floor_cpu:.2f}x" if floor_cpu else "–"
         out.append(
             [
+                app,
                 name,
                 label,
                 str(t.clicks),
@@ -403,25 +420,30 @@ def main() -> None:
     parser.add_argument("--backend", choices=["embedded", "services"], default="embedded")
     parser.add_argument("--only", help="comma-separated pages to measure, e.g. 'Lab 1,Lab 4' (the floor always)")
     parser.add_argument("--option", action="append", default=[], metavar="SECTION.NAME=VALUE")
+    parser.add_argument("--reference", type=Path, help="another checkout whose labs are measured too, in turn")
     args = parser.parse_args()
     chosen = scenarios()
     if args.only:
         wanted = {w.strip() for w in args.only.split(",")} | {"floor"}
         chosen = [s for s in chosen if s.name in wanted]
     options = [f"--{option}" for option in args.option]
-    tallies: dict[tuple[str, str], Tally] = {}
+    targets = [Target("floor", "floor", FLOOR, "floor_app.py"), Target("this checkout", "lab", ROOT, "app.py")]
+    if args.reference:
+        targets.append(Target(str(args.reference), "lab", args.reference, "app.py"))
+    tallies: dict[Key, Tally] = {}
     for n in range(args.repeat):
-        order = ("floor", "lab") if n % 2 == 0 else ("lab", "floor")
-        print(f"repetition {n + 1} of {args.repeat} on {args.backend} ({' then '.join(order)}) …", file=sys.stderr)
+        order = targets[n % len(targets) :] + targets[: n % len(targets)]  # each goes first in turn
+        said = " then ".join(t.label for t in order)
+        print(f"repetition {n + 1} of {args.repeat} on {args.backend} ({said}) …", file=sys.stderr)
         asyncio.run(repetition(order, args.backend, chosen, args.clicks, options, tallies))
-    floor = tallies.get(("floor", "Create user"))
+    floor = tallies.get(("floor", "floor", "Create user"))
     floor_cpu = statistics.median(floor.cpu_ms) if floor else None
     print(
         f"\nEach lab's main click on {args.backend}: one learner, no think time, {args.clicks} clicks of each action "
         f"in each of {args.repeat} repetition(s); server CPU per click is the median of the repetitions (range), "
         "bytes, messages, statements and Redis calls are per click"
     )
-    headers = ["page", "click", "clicks", "server CPU per click", "÷ floor", "p50", "p95", "bytes", "messages"]
+    headers = ["app", "page", "click", "clicks", "server CPU per click", "÷ floor", "p50", "p95", "bytes", "messages"]
     print_table([*headers, "statements", "Redis commands (round trips)"], rows(tallies, floor_cpu))
     print(f"(load average at the end: {os.getloadavg()[0]:.2f})")
 
