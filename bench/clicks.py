@@ -9,7 +9,7 @@ under 300 ms.
 ``--nagle`` also measures the same checkout with its ``TCP_NODELAY`` hook left out (the server starts
 with ``bench/server_site/`` on its path and ``PLAB_BENCH_NAGLE=1``), so small replies wait on
 Nagle's algorithm as they did before ``source/web/transport.py``; with ``--rounds N`` the two
-servers take turns N times, and the medians of each round are reported.
+servers take turns N times (Lab 1's actions only), and the medians of each round are reported.
 
 Run from the repository root: ``python -m bench.clicks [--repeat 10] [--nagle --rounds 2]``.
 """
@@ -142,10 +142,12 @@ def lab2_actions(page: Any, runs: ScriptRuns, url: str) -> dict[str, Callable[[i
 SERVER_SITE = ROOT / "bench" / "server_site"
 
 
-def measure(kind: str, repeat: int, root: Path | None = None, nagle: bool = False) -> list[list[Any]]:
+def measure(
+    kind: str, repeat: int, root: Path | None = None, nagle: bool = False, lab1_only: bool = False
+) -> list[list[Any]]:
     """Every action on one server; with ``root``, that checkout's app and Lab 1 only (a reference).
 
-    ``nagle``: this checkout with its ``TCP_NODELAY`` hook left out (``bench/server_site``).
+    ``nagle``: this checkout with its ``TCP_NODELAY`` hook left out (``bench/server_site``), Lab 1 only.
     """
     rows: list[list[Any]] = []
     label = ("PostgreSQL + Redis" if kind == "services" else "SQLite + fakeredis") + (f" ({root})" if root else "")
@@ -155,7 +157,7 @@ def measure(kind: str, repeat: int, root: Path | None = None, nagle: bool = Fals
         env.update(
             PLAB_BENCH_NAGLE="1", PYTHONPATH=os.pathsep.join(filter(None, [str(SERVER_SITE), env.get("PYTHONPATH")]))
         )
-    makers = (lab1_actions,) if root else (lab1_actions, lab2_actions)
+    makers = (lab1_actions,) if root or nagle or lab1_only else (lab1_actions, lab2_actions)
     with streamlit_process(env, root or ROOT) as (url, *_), chromium() as browser:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(UI_TIMEOUT_MS)
@@ -194,7 +196,7 @@ def main() -> None:
                 rows += measure(kind, args.repeat, args.reference)
             if args.nagle and n % 2 == 0:
                 rows += measure(kind, args.repeat, nagle=True)
-            rows += measure(kind, args.repeat)
+            rows += measure(kind, args.repeat, lab1_only=args.nagle)
             if args.nagle and n % 2 == 1:
                 rows += measure(kind, args.repeat, nagle=True)
     print(f"\nClick to result in Chromium (median; target < {TARGET_MS} ms)")
