@@ -29,7 +29,8 @@ same run. Each repetition starts a fresh floor server and a fresh app server, in
 Run from the repository root:
 ``python -m bench.lab_clicks [--clicks 20] [--repeat 3] [--backend embedded|services] [--only lab1,…]``.
 ``--option section.name=value`` runs the app's server with a Streamlit setting changed;
-``--reference PATH`` measures another checkout's labs too (before and after a change, in one run).
+``--reference PATH`` measures another checkout's labs too (before and after a change, in one run);
+``--nagle`` measures this checkout a second time with its ``TCP_NODELAY`` hook left out.
 """
 
 from __future__ import annotations
@@ -321,6 +322,7 @@ class Target:
     kind: str  # "floor" or "lab": which scenarios run on it
     root: Path
     script: str
+    nagle: bool = False  # the app's TCP_NODELAY hook left out (bench/server_site)
 
 
 Key = tuple[str, str, str]  # (the app's label, the page, the click)
@@ -365,6 +367,8 @@ def server(target: Target, backend: str, options: Sequence[str]) -> Iterator[Ser
     env = backend_env(backend) if lab else dict(os.environ)
     env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SITE), env.get("PYTHONPATH")])))
     env["PLAB_BENCH_COUNTS_PORT"] = str(counts_port)
+    if target.nagle:
+        env["PLAB_BENCH_NAGLE"] = "1"
     with streamlit_process(env, target.root, options=list(options) if lab else [], script=target.script) as running:
         url, _, _, process = running
         yield Server(psutil.Process(process.pid), url, counts_port)
@@ -421,6 +425,7 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated pages to measure, e.g. 'Lab 1,Lab 4' (the floor always)")
     parser.add_argument("--option", action="append", default=[], metavar="SECTION.NAME=VALUE")
     parser.add_argument("--reference", type=Path, help="another checkout whose labs are measured too, in turn")
+    parser.add_argument("--nagle", action="store_true", help="also this checkout with its TCP_NODELAY hook left out")
     args = parser.parse_args()
     chosen = scenarios()
     if args.only:
@@ -430,6 +435,8 @@ def main() -> None:
     targets = [Target("floor", "floor", FLOOR, "floor_app.py"), Target("this checkout", "lab", ROOT, "app.py")]
     if args.reference:
         targets.append(Target(str(args.reference), "lab", args.reference, "app.py"))
+    if args.nagle:
+        targets.append(Target("this checkout, TCP_NODELAY off", "lab", ROOT, "app.py", nagle=True))
     tallies: dict[Key, Tally] = {}
     for n in range(args.repeat):
         order = targets[n % len(targets) :] + targets[: n % len(targets)]  # each goes first in turn
