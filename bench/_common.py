@@ -116,15 +116,20 @@ def streamlit_server(env: dict[str, str], timeout: float = 60.0) -> Iterator[tup
 
 @contextmanager
 def streamlit_process(
-    env: dict[str, str], root: Path = ROOT, timeout: float = 60.0, options: Sequence[str] = ()
+    env: dict[str, str],
+    root: Path = ROOT,
+    timeout: float = 60.0,
+    options: Sequence[str] = (),
+    script: str = "app.py",
 ) -> Iterator[tuple[str, float, float, subprocess.Popen[bytes]]]:
     """Like :func:`streamlit_server`, and the server's process too (to read its CPU time).
 
     ``root`` is the checkout whose ``app.py`` runs (another checkout makes a reference in the same run);
-    ``options`` are extra ``--section.option=value`` flags for ``streamlit run`` (a setting to try out).
+    ``options`` are extra ``--section.option=value`` flags for ``streamlit run`` (a setting to try out);
+    ``script`` is the app's main script in ``root``.
     """
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}"]
+    command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless=true", f"--server.port={port}"]
     command += list(options)
     started = time.perf_counter()
     server = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

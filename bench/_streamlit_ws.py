@@ -49,6 +49,9 @@ class Run:
     texts: list[str] = field(default_factory=list)  # markdown bodies (st.markdown, st.caption, …)
     options: dict[str, list[str]] = field(default_factory=dict)  # a select widget's options, by key
     exceptions: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # headings, metrics ("label: value") and progress bars' texts
+    kinds: list[str] = field(default_factory=list)  # every element drawn, by its type (``plotly_chart``, …)
+    fragment: str = ""  # the fragment this run was scoped to ("": the whole page)
 
     def successes(self) -> list[str]:
         return [body for kind, body in self.alerts if kind == ALERT_SUCCESS]
@@ -79,6 +82,9 @@ class Session:
         self.run = Run()
         self.finished = asyncio.Event()
         self.closed: str | None = None
+        self.received_bytes = 0  # what the server sent: the websocket's payload bytes, and its messages
+        self.received_messages = 0
+        self.auto_reruns: dict[str, float] = {}  # fragments drawn with run_every: id -> seconds between reruns
 
     async def open(self, query: str = "") -> Run:
         """Connect, and run the page as a browser opening its address (with ``?query``) does."""
@@ -102,8 +108,11 @@ class Session:
         trigger = WidgetState(id=button.id, trigger_value=True)
         return await self.rerun([*self.values.values(), trigger], button.fragment_id)
 
-    async def rerun(self, widgets: list[WidgetState], fragment_id: str = "") -> Run:
-        """Send one ``rerun_script`` BackMsg and wait until the run it started has finished."""
+    async def rerun(self, widgets: list[WidgetState], fragment_id: str = "", auto: bool = False) -> Run:
+        """Send one ``rerun_script`` BackMsg and wait until the run it started has finished.
+
+        ``auto``: the rerun a browser's timer sends for a fragment drawn with ``run_every``.
+        """
         if self.ws is None or self.closed:
             raise ConnectionError(self.closed or "not connected")
         message = BackMsg()
@@ -115,16 +124,21 @@ class Session:
             state.page_name = self.page  # the first run: the page comes from the address's path
         state.widget_states.widgets.extend(widgets)
         state.fragment_id = fragment_id
+        state.is_auto_rerun = auto
         state.cached_message_hashes.extend(self.cache)
         state.context_info.CopyFrom(
             ContextInfo(timezone="UTC", timezone_offset=0, locale="en-GB", url=self.page_url, color_scheme="light")
         )
-        self.run, self.finished = Run(), asyncio.Event()
+        self.run, self.finished = Run(fragment=fragment_id), asyncio.Event()
         await self.ws.send(message.SerializeToString())
         await asyncio.wait_for(self.finished.wait(), self.timeout)
         if self.closed:
             raise ConnectionError(self.closed)
         return self.run
+
+    async def tick(self, fragment_id: str) -> Run:
+        """What a browser's timer does for a ``run_every`` fragment: rerun it, with the widgets' values."""
+        return await self.rerun(list(self.values.values()), fragment_id, auto=True)
 
     async def wait_idle(self) -> None:
         """Wait (bounded) for a run still going, so that the next click starts clean."""
@@ -143,6 +157,8 @@ class Session:
         assert self.ws is not None
         try:
             async for raw in self.ws:
+                self.received_bytes += len(raw)
+                self.received_messages += 1
                 if isinstance(raw, bytes):
                     self._handle(ForwardMsg.FromString(raw))
         except Exception as exc:  # noqa: BLE001 - recorded; the next click reports it
@@ -158,8 +174,15 @@ class Session:
             kind = msg.WhichOneof("type")
         elif msg.metadata.cacheable:
             self.cache[msg.hash] = msg
-        if kind == "navigation":
+        if kind == "new_session" and not msg.metadata.run.fragment_ids:
+            self.auto_reruns.clear()  # a whole-page run draws its timed fragments again, or not at all
+        elif kind == "navigation":
             self.page_hash = msg.navigation.page_script_hash
+        elif kind == "auto_rerun":
+            self.auto_reruns[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
+        elif kind == "stop_auto_rerun":
+            for fragment_id in msg.stop_auto_rerun.fragment_ids:
+                self.auto_reruns.pop(fragment_id, None)
         elif kind == "page_info_changed":
             self.query = msg.page_info_changed.query_string
         elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
@@ -173,6 +196,13 @@ class Session:
     def _element(self, element: Any, fragment_id: str) -> None:
         kind = element.WhichOneof("type")
         body = getattr(element, kind)
+        self.run.kinds.append(kind)
+        if kind == "heading":
+            self.run.labels.append(body.body)
+        elif kind == "metric":
+            self.run.labels.append(f"{body.label}: {body.body}")
+        elif kind == "progress":
+            self.run.labels.append(body.text)
         if kind == "alert":
             self.run.alerts.append((body.format, body.body))
         elif kind == "markdown":

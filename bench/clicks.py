@@ -6,12 +6,18 @@ animation frame in which the page shows its script run finished and the result t
 looks for (the server's ``script_finished`` message must have arrived too). Target: median
 under 300 ms.
 
-Run from the repository root: ``python -m bench.clicks [--repeat 10]``.
+``--nagle`` also measures the same checkout with its ``TCP_NODELAY`` hook left out (the server starts
+with ``bench/server_site/`` on its path and ``PLAB_BENCH_NAGLE=1``), so small replies wait on
+Nagle's algorithm as they did before ``source/web/transport.py``; with ``--rounds N`` the two
+servers take turns N times (Lab 1's *Create user* only), and the medians of each round are reported.
+
+Run from the repository root: ``python -m bench.clicks [--repeat 10] [--nagle --rounds 2]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import uuid
@@ -94,6 +100,8 @@ def lab1_actions(page: Any, runs: ScriptRuns, url: str) -> dict[str, Callable[[i
 
     def add(i: int) -> float:  # the first user stays selected: each add gives them two more assessments
         button = main.get_by_role("button", name="Add sample assessments and scores")
+        # The first create redraws the page to show the new user's controls: click once they are drawn.
+        button.wait_for(timeout=UI_TIMEOUT_MS)
         return timed_click(page, runs, button, TEXT, rf" now has {2 * (i + 1)} assessments")
 
     def save(i: int) -> float:  # until the new name is in the users table
@@ -133,12 +141,27 @@ def lab2_actions(page: Any, runs: ScriptRuns, url: str) -> dict[str, Callable[[i
     return {"Lab 2 · Initialise": initialise, "Lab 2 · Run the experiment → progress shown": start}
 
 
-def measure(kind: str, repeat: int, root: Path | None = None) -> list[list[Any]]:
-    """Every action on one server; with ``root``, that checkout's app and Lab 1 only (a reference)."""
+SERVER_SITE = ROOT / "bench" / "server_site"
+
+
+def measure(
+    kind: str, repeat: int, root: Path | None = None, nagle: bool = False, lab1_only: bool = False
+) -> list[list[Any]]:
+    """Every action on one server; with ``root``, that checkout's app and Lab 1 only (a reference).
+
+    ``nagle``: this checkout with its ``TCP_NODELAY`` hook left out (``bench/server_site``); with it or
+    ``lab1_only``, Lab 1's *Create user* alone.
+    """
     rows: list[list[Any]] = []
     label = ("PostgreSQL + Redis" if kind == "services" else "SQLite + fakeredis") + (f" ({root})" if root else "")
-    makers = (lab1_actions,) if root else (lab1_actions, lab2_actions)
-    with streamlit_process(backend_env(kind), root or ROOT) as (url, *_), chromium() as browser:
+    env = backend_env(kind)
+    if nagle:
+        label += ", TCP_NODELAY off"
+        env.update(
+            PLAB_BENCH_NAGLE="1", PYTHONPATH=os.pathsep.join(filter(None, [str(SERVER_SITE), env.get("PYTHONPATH")]))
+        )
+    makers = (lab1_actions,) if root or nagle or lab1_only else (lab1_actions, lab2_actions)
+    with streamlit_process(env, root or ROOT) as (url, *_), chromium() as browser:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(UI_TIMEOUT_MS)
         page = context.new_page()
@@ -146,6 +169,8 @@ def measure(kind: str, repeat: int, root: Path | None = None) -> list[list[Any]]
         try:
             for make in makers:
                 actions = make(page, runs, url)
+                if nagle or lab1_only:  # the comparison: one click, timed the same way on both servers
+                    actions = {name: act for name, act in actions.items() if name.endswith("Create user")}
                 samples: dict[str, list[float]] = {name: [] for name in actions}
                 for i in range(repeat + 1):  # the first round warms up and is not counted
                     for name, action in actions.items():
@@ -165,13 +190,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="clicks per action (default 10, at most 24)")
     parser.add_argument("--backend", choices=["embedded", "services"], help="only this backend pair")
     parser.add_argument("--reference", type=Path, help="another checkout whose Lab 1 is measured in the same run")
+    parser.add_argument("--nagle", action="store_true", help="also this checkout with its TCP_NODELAY hook left out")
+    parser.add_argument("--rounds", type=int, default=1, help="with --nagle: how many times the two take turns")
     args = parser.parse_args()
     rows: list[list[Any]] = []
     for kind in [args.backend] if args.backend else backend_kinds():
-        print(f"measuring {kind} …", file=sys.stderr)
-        if args.reference:
-            rows += measure(kind, args.repeat, args.reference)
-        rows += measure(kind, args.repeat)
+        for n in range(args.rounds if args.nagle else 1):
+            print(f"measuring {kind}, round {n + 1} …", file=sys.stderr)
+            if args.reference:
+                rows += measure(kind, args.repeat, args.reference)
+            if args.nagle and n % 2 == 0:
+                rows += measure(kind, args.repeat, nagle=True)
+            rows += measure(kind, args.repeat, lab1_only=args.nagle)
+            if args.nagle and n % 2 == 1:
+                rows += measure(kind, args.repeat, nagle=True)
     print(f"\nClick to result in Chromium (median; target < {TARGET_MS} ms)")
     print_table(["backend", "action", "median", "min ms", "max ms", "n"], rows)
 

@@ -6,6 +6,10 @@ Every question is its own form (so typing does not rerun the page) with explicit
 (stable across reruns, different from learner to learner), so "the first one" is no answer.
 Grading runs in the buttons' callbacks; the grade stays under the question until the next try.
 A learner in a class also tells their class how the try went (nothing at all for one who is not).
+
+Each question is a fragment: a try reruns that question alone, not the lab's page above it. A try
+that changes the learner's progress (a first pass, a first reveal) redraws the whole page once,
+so the count under the questions and the sidebar's progress show it at once.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ from source.learning.measurements import Measurement
 from source.learning.questions import Grade, Locked, MultipleChoice, grade, reveal
 from source.platform.errors import explain
 from source.platform.sandbox import Sandbox
+from source.web.fragments import in_fragment_run
+
+#: Session-state key: the last try changed the learner's progress, so the whole page is drawn again.
+PROGRESS_CHANGED = "kc_progress_changed"
 
 _SHOW = {
     "correct": (st.success, "✅"),
@@ -83,7 +91,7 @@ def knowledge_check(lab: str) -> None:
         "Questions with numbers are computed from your own measurements on this page."
     )
     for number, question in enumerate(questions, 1):
-        _render(box, question, number, standing)
+        _question(box, question, number, standing)
     ids = {q.id for q in questions}
     st.caption(
         f"You have answered {len(standing.passed & ids)} of {len(questions)} correctly so far"
@@ -96,6 +104,14 @@ def shuffled(question: MultipleChoice, sandbox: Sandbox) -> list[Any]:
     options = list(question.options)
     random.Random(f"{sandbox.id}:{question.id}").shuffle(options)  # noqa: S311 - an order, not a secret
     return options
+
+
+@st.fragment
+def _question(box: Sandbox, question: AnyQuestion, number: int, standing: Standing) -> None:
+    """One question, a fragment: a try reruns only this, unless it changed the learner's progress."""
+    if st.session_state.pop(PROGRESS_CHANGED, False) and in_fragment_run():
+        st.rerun(scope="app")  # the count under the questions and the sidebar's progress move too
+    _render(box, question, number, standing)
 
 
 def _render(box: Sandbox, question: AnyQuestion, number: int, standing: Standing) -> None:
@@ -127,12 +143,12 @@ def _render(box: Sandbox, question: AnyQuestion, number: int, standing: Standing
             )
             st.caption(f"Computed from {question.measured_from}; accepted {question.tolerance_text()}.")
         left, right = st.columns([1, 1])
-        left.form_submit_button("Check my answer", key=f"{key}_submit", on_click=_check, args=(box, question))
+        left.form_submit_button("Check my answer", key=f"{key}_submit", on_click=_check, args=(box, question, standing))
         right.form_submit_button(
             "Show me",
             key=f"{key}_reveal",
             on_click=_show,
-            args=(box, question),
+            args=(box, question, standing),
             help="Shows the answer and why; the question then counts as revealed, not passed.",
         )
     if (shown := st.session_state.get(f"{key}_grade")) is not None:
@@ -143,7 +159,7 @@ def _render(box: Sandbox, question: AnyQuestion, number: int, standing: Standing
             st.caption(note)
 
 
-def _check(box: Sandbox, question: AnyQuestion) -> None:
+def _check(box: Sandbox, question: AnyQuestion, standing: Standing) -> None:
     """The *Check my answer* callback: grade this try, and keep a pass or a reveal in the learner's progress."""
     key = f"kc_{question.id}"
     answer = st.session_state.get(key)
@@ -162,23 +178,32 @@ def _check(box: Sandbox, question: AnyQuestion) -> None:
     if (kind := answers.kind_of(result.status)) is not None:
         _tell_class(box, question, kind, answers.wrong_label(question, answer) if kind != "right" else "")
     if result.status == "correct":
-        _save(
+        counted = _save(
             box,
             key,
             progress.pass_check(box, question.lab, question.id),
             "This one's answer was shown earlier, so it counts as revealed, not passed.",
         )
+        _note_change(counted and question.id not in standing.passed)
     elif result.status == "revealed":
         _save(box, key, progress.reveal_check(box, question.lab, question.id), None)
+        _note_change(question.id not in standing.revealed)
 
 
-def _show(box: Sandbox, question: AnyQuestion) -> None:
+def _show(box: Sandbox, question: AnyQuestion, standing: Standing) -> None:
     """The *Show me* callback: the answer and why, and the question recorded as revealed."""
     key = f"kc_{question.id}"
     st.session_state[f"{key}_grade"] = reveal(question).model_dump()
     st.session_state.pop(f"{key}_note", None)
     _save(box, key, progress.reveal_check(box, question.lab, question.id), None)
+    _note_change(question.id not in standing.revealed)
     _tell_class(box, question, "shown", "")
+
+
+def _note_change(changed: bool) -> None:
+    """A pass or a reveal the page does not show yet: the question's fragment redraws the whole page."""
+    if changed:
+        st.session_state[PROGRESS_CHANGED] = True
 
 
 def _tell_class(box: Sandbox, question: AnyQuestion, kind: answers.Kind, label: str) -> None:
@@ -188,12 +213,16 @@ def _tell_class(box: Sandbox, question: AnyQuestion, kind: answers.Kind, label: 
             box.run(feed.answered(box, question.id, question.lab, kind, label))
 
 
-def _save(box: Sandbox, key: str, saving: Any, refused: str | None) -> None:
-    """Write a pass or a reveal; a pass that did not count (or could not be written) is said under the grade."""
+def _save(box: Sandbox, key: str, saving: Any, refused: str | None) -> bool:
+    """Write a pass or a reveal; a pass that did not count (or could not be written) is said under the grade.
+
+    True when it was written and counts.
+    """
     try:
         counted = box.run(saving)
     except Exception as exc:  # noqa: BLE001 - the grade stands; only the progress is not saved
         st.session_state[f"{key}_note"] = f"Your answer could not be saved to your progress: {explain(exc)}"
-        return
+        return False
     if counted is False and refused:
         st.session_state[f"{key}_note"] = refused
+    return counted is not False

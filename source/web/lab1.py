@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pyarrow as pa
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from source import web
 from source.domain.dtos import CascadeReport, UserRow
@@ -19,6 +18,7 @@ from source.services import users
 from source.web import kept
 from source.web.actions import act, show_outcome
 from source.web.confirm import confirmed_button
+from source.web.fragments import in_fragment_run
 from source.web.widgets import literal, whole_number_input
 
 #: Session-state keys: the users table's page, the picked user, and the user the controls were drawn for.
@@ -127,8 +127,7 @@ def pick(now: actions.Users) -> bool:
     )
     if now.total > len(now.newest):
         st.caption(f"The {len(now.newest)} newest of your {now.total:,} users.")
-    ctx = get_script_run_ctx()
-    return bool(ctx is not None and ctx.fragment_ids_this_run and picked != (drawn or ("",))[0])
+    return in_fragment_run() and picked != (drawn or ("",))[0]
 
 
 def label(user: UserRow) -> str:

@@ -75,8 +75,13 @@ def _fetch(way: Way) -> Callable[[], None]:
     return _keep(f"lab3_fetched_{way}", lambda: actions.fetch_user(_typed_id(), way))
 
 
+@st.fragment
 def one_user_panel(box: Sandbox) -> None:
-    """Sample users, a user id, three sample scores, and that user fetched lazily and eagerly."""
+    """Sample users, a user id, three sample scores, and that user fetched lazily and eagerly.
+
+    A fragment: what its buttons change is drawn here alone, so a fetch reruns this panel, not
+    the page's seven sections.
+    """
     samples = "Create the sample users (Alex, Jane)"
     button(st, samples, key="lab3_samples", action=_create_samples, help="Safe to press twice.")
     _, known = web.attempt(lambda: box.run(actions.some_users()))
