@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -133,7 +134,12 @@ def test_every_page_is_drawn_for_a_visitor_without_a_seat(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a sandbox's SQLite file would go
     opened: list[object] = []
     real_open = Backends.open_sandbox
-    monkeypatch.setattr(Backends, "open_sandbox", lambda self, *a, **k: opened.append(1) or real_open(self, *a, **k))
+
+    def counted(self: Backends, *args: Any, **kwargs: Any) -> Any:
+        opened.append(self)
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Backends, "open_sandbox", counted)
     for page in PAGES:
         at = visitor(page)
         assert not at.error, (page, [e.value for e in at.error])
