@@ -188,3 +188,26 @@ def test_a_malformed_answer_takes_no_seat(app_env: str) -> None:
     at.button(key=f"kc_{checks_lab1.CHOICES[0].id}_submit").click().run()
     assert "Pick one of the options first." in " ".join(i.value for i in at.info)
     assert web.backends().seats_taken == 0
+
+
+@pytest.mark.parametrize(
+    ("page", "action"),
+    [
+        ("views/lab2_connectivity.py", "lab2_init"),
+        ("views/lab3_repository.py", "lab3_samples"),
+        ("views/lab3_repository.py", "lab3_seed"),  # a background job: started in the seat the click takes
+        ("views/lab4_caching.py", "lab4_samples"),
+        ("views/lab5_outbox.py", "lab5_samples"),
+        ("views/instructor.py", "ins_preset_lab1_story"),
+    ],
+)
+def test_a_visitors_first_action_on_each_lab_works_in_the_seat_it_takes(app_env: str, page: str, action: str) -> None:
+    at = visitor(page)
+    b = web.backends()
+    assert b.seats_taken == 0
+    at.button(key=action).click().run()
+    assert_no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert b.seats_taken == 1
+    assert TOKEN_PARAM in at.query_params
+    assert "You have a seat: 1 of" in page_text(at)
