@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select
+from streamlit.runtime.caching.cache_resource_api import clear_session_cache
 from streamlit.testing.v1 import AppTest
 
 from source import web
@@ -23,7 +24,7 @@ from source.platform.orphans import SQLITE_FOLDER_PREFIX
 from source.platform.seats import BRIEF_S, GRACE_S, release_reason
 from source.platform.visitor import VISITOR_PREFIX
 from source.web import TOKEN_PARAM
-from tests.conftest import ROOT, assert_no_exception, configure_app, page_text
+from tests.conftest import APPTEST_SESSION_ID, ROOT, assert_no_exception, configure_app, page_text
 
 PAGES = [
     "views/home.py",
@@ -59,12 +60,23 @@ def test_a_seat_in_real_use_keeps_the_idle_expiry() -> None:
     assert "60 minutes without a click" in why
 
 
+def test_a_brief_try_still_on_screen_keeps_its_seat() -> None:
+    opened = 1000.0
+    last = opened + 10
+    assert release_reason(opened, last, last + GRACE_S + 1, IDLE_S, open_pages=1) is None, "the learner is reading"
+    assert release_reason(opened, last, last + IDLE_S + 1, IDLE_S, open_pages=1) is not None, "idle expiry still holds"
+
+
 def test_the_registry_releases_a_brief_try_and_keeps_real_work(backends: Backends) -> None:
     brief, working = backends.open_sandbox(), backends.open_sandbox()
     try:
         t0 = brief.opened
         brief.last_used = t0 + 10
         working.opened, working.last_used = t0, t0 + BRIEF_S + 30
+        backends.sandboxes.presence.arrive(brief)  # its page still open in a tab
+        backends.sandboxes.expire_idle(now=t0 + BRIEF_S + 30 + GRACE_S + 1)
+        assert not brief.closed
+        backends.sandboxes.presence.leave(brief)  # the tab closed
         backends.sandboxes.expire_idle(now=t0 + BRIEF_S + 30 + GRACE_S + 1)
         assert brief.closed
         assert not working.closed
@@ -162,12 +174,17 @@ def test_the_first_action_takes_a_seat_and_start_over_gives_it_back(app_env: str
     text_ = page_text(at)
     assert "You have a seat: 1 of" in text_
     assert "first@innovateai.com" in text_
+    box, _ = b.sandboxes.find(at.query_params[TOKEN_PARAM])
+    assert box is not None
+    assert b.sandboxes.presence.pages(box) == 1, "its page is open in this session"
     at.button(key="sidebar_start_over").click().run()
     at.button(key="sidebar_start_over_yes").click().run()
     assert_no_exception(at)
     assert TOKEN_PARAM not in at.query_params
     assert "your first action takes one" in page_text(at)
     assert "first@innovateai.com" not in page_text(at)
+    clear_session_cache(APPTEST_SESSION_ID)  # what Streamlit does when the tab closes
+    assert b.sandboxes.presence.pages(box) == 0
 
 
 def test_a_visitors_knowledge_check_answer_takes_a_seat_and_counts(app_env: str) -> None:

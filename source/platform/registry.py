@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from source.platform.errors import LabFull
-from source.platform.seats import release_reason
+from source.platform.seats import Presence, release_reason
 
 if TYPE_CHECKING:
     from source.platform.runtime import AsyncRuntime
@@ -62,6 +62,8 @@ class SandboxRegistry:
         self._releasing: set[Sandbox] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._ended: OrderedDict[str, str] = OrderedDict()
+        #: Browser sessions showing each sandbox's pages (a brief try still on screen keeps its seat).
+        self.presence = Presence()
 
     # -- counting --------------------------------------------------------------------
     @property
@@ -170,7 +172,9 @@ class SandboxRegistry:
         due = [
             (s, why)
             for s in self.live
-            if s.busy == 0 and (why := release_reason(s.opened, s.last_used, now, self.idle_s)) is not None
+            if s.busy == 0
+            and (why := release_reason(s.opened, s.last_used, now, self.idle_s, open_pages=self.presence.pages(s)))
+            is not None
         ]
         for sandbox, why in due:
             self.release_soon(sandbox, why)

@@ -155,14 +155,17 @@ def sandbox() -> Sandbox:
         elif st.session_state.get(NOTE_KEY, "").endswith("Your first action opens a new, empty sandbox."):
             st.session_state.pop(NOTE_KEY)
     _remember(str(token))
+    _on_screen(b, found)
     return found
 
 
 def seat() -> Sandbox | None:
     """This learner's own sandbox if they have taken a seat; ``None`` for a visitor (nothing is opened)."""
-    found, token, _ = _seat(backends())
+    b = backends()
+    found, token, _ = _seat(b)
     if found is not None:
         _remember(str(token))
+        _on_screen(b, found)
     return found
 
 
@@ -176,6 +179,29 @@ def _seat(b: Backends) -> tuple[Sandbox | None, str | None, str | None]:
         found, _ = b.sandboxes.find(remembered)  # a page switch dropped the query string
         token, why = remembered, (None if found is not None else why)
     return found, token, why
+
+
+class _OnScreen:
+    """This browser session shows a page of ``box``: counted in now, out when Streamlit ends the session."""
+
+    def __init__(self, b: Backends, box: Sandbox) -> None:
+        self.presence, self.box = b.sandboxes.presence, box
+        self.presence.arrive(box)
+
+    def end(self) -> None:
+        self.presence.leave(self.box)  # a lock and a number: safe on Streamlit's own server loop
+
+
+@st.cache_resource(scope="session", on_release=lambda watch: watch.end(), show_spinner=False)
+def _watch(sandbox_id: str, _b: Backends, _box: Sandbox) -> _OnScreen:
+    """One count per session and sandbox (by id; the underscored arguments are not hashed)."""
+    return _OnScreen(_b, _box)
+
+
+def _on_screen(b: Backends, box: Sandbox) -> None:
+    """Note that this session shows ``box`` (a brief try whose page is still open keeps its seat)."""
+    with contextlib.suppress(Exception):  # no session (a bare script): nothing to count
+        _watch(box.id, b, box)
 
 
 def _remember(token: str) -> None:
