@@ -299,9 +299,6 @@ async def one_learner(browser: Any, url: str, token: str, n: int, shots: Path) -
             raise ServicesUnreachable(" ".join(line for line in status.splitlines() if "unreachable" in line))
         await expect(sidebar).to_contain_text("PostgreSQL ·")
         await expect(sidebar).to_contain_text("Redis · configured")
-        found = re.search(r"schema\s+(plab_\w+)", status)
-        assert found, f"the sidebar names no PostgreSQL schema for this sandbox: {status}"
-        schema = found.group(1)
 
         form = main.get_by_test_id("stForm")
         await settle(page, form.get_by_role("textbox", name="Email", exact=True))
@@ -310,6 +307,12 @@ async def one_learner(browser: Any, url: str, token: str, n: int, shots: Path) -
         await form.get_by_role("button", name="Create user").click()
         await settle(page, main.get_by_text(f"Created {email}"))
         reruns = 1
+        # The first action took a seat: the sidebar now names this learner's own schema.
+        await expect(sidebar).to_contain_text("You have a seat")
+        status = await sidebar.inner_text()
+        found = re.search(r"schema\s+(plab_\w+)", status)
+        assert found, f"the sidebar names no PostgreSQL schema for this sandbox: {status}"
+        schema = found.group(1)
 
         # Many reruns, each with real SQL: add children, then join. The counts only add up if
         # every write landed in this learner's schema and nobody else's did.
