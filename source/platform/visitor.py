@@ -181,7 +181,8 @@ class VisitorSandbox(Sandbox):
     async def aclose(self) -> None:
         """Close its connections (the process is shutting down); the shared schema stays for the next start."""
         self.closed = True
-        await self.engine.dispose()
+        if self.schema is None:  # on PostgreSQL its engine is a view of the shared one, which the host closes
+            await self.engine.dispose()
         if self.directory is not None:
             await asyncio.to_thread(shutil.rmtree, self.directory, True)
         self.released = True
