@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from source.web import drawing
 from source.web.classroom import class_sidebar
 from source.web.learning import begin_run, sidebar_progress
 from source.web.sidebar import navigation_links, sidebar_status
@@ -24,9 +25,10 @@ send_replies_at_once()  # no reply waits for the browser's delayed ACK (see sour
 sections = {"Start": [home, join], "Labs": labs, "Practise": [create], "Teach": [instructor]}
 # The links are drawn by the app (valid list markup for screen readers); Streamlit's own menu is hidden.
 page = st.navigation(sections, position="hidden")
-navigation_links(sections)
-sidebar_status()  # before the page, so a reset is visible on the page at once
-begin_run(page)  # a learner in a class tells it which page they opened
-class_sidebar()
-page.run()
-sidebar_progress()  # after the page, so an answer just checked is counted at once
+with drawing():  # drawing a page takes no seat; the first action (a widget's callback, run before) does
+    navigation_links(sections)
+    sidebar_status()  # before the page, so a reset is visible on the page at once
+    begin_run(page)  # a learner in a class tells it which page they opened
+    class_sidebar()
+    page.run()
+    sidebar_progress()  # after the page, so an answer just checked is counted at once

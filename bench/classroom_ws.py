@@ -9,8 +9,8 @@ rendering time is not in them: for click-to-result as a learner sees it, read
 ``bench/classroom.py`` (and ``bench/clicks.py`` for one tab).
 
 The workload is ``bench/classroom.py``'s: one ``streamlit run app.py`` per N; the learners open
-Lab 1 one after another (each a sandbox of its own, kept through the ``?lab=`` query string the
-server gives back, as the page's address keeps it), then each clicks every 0.5-1.5 s for
+Lab 1 one after another (each takes a sandbox of its own with its first click, kept through the
+``?lab=`` query string the server gives back, as the page's address keeps it), then each clicks every 0.5-1.5 s for
 ``--seconds``: mostly *Create user* with a new email, every third click *Run the join*.
 
 How a click is sent (``bench/_streamlit_ws.py``), as Streamlit's front end sends it: a
@@ -97,7 +97,7 @@ class Learner:
         s = self.session
         run = await s.open()
         missing = sorted(k for k in (EMAIL, NAME, CREATE, JOIN) if k not in s.widgets)
-        if run.status not in FINISHED or missing or "lab=" not in s.query or not s.page_hash:
+        if run.status not in FINISHED or missing or not s.page_hash:
             raise SystemExit(
                 f"learner {self.n}: Lab 1 did not open as expected (status {run.status}, widgets missing "
                 f"{missing}, query {s.query!r}, page hash {s.page_hash!r}, errors {run.exceptions[:1]})"
@@ -112,6 +112,8 @@ class Learner:
             raise ClickFailed(f"no 'Created {email}' message (alerts: {[b[:80] for _, b in run.alerts]})")
         if not any(option.startswith(f"{email} ") for option in run.options.get(USER, [])):
             raise ClickFailed(f"{email} was reported created but is not among the page's users")
+        if "lab=" not in self.session.query:
+            raise ClickFailed("the create took no seat: the page's address names no sandbox")
         return elapsed
 
     async def join(self) -> float:

@@ -3,8 +3,8 @@
 Cold start is measured twice:
 
 * in a real browser: from launching ``streamlit run app.py`` until headless Chromium shows the
-  home page's title, and until the sidebar shows the learner's sandbox (the first *full*
-  render: backends built, sandbox created and migrated);
+  home page's title, and until the sidebar shows the seats line (the first *full*
+  render: backends built, the visitors' read-only sandbox created and migrated; a visit takes no seat);
 * with Streamlit's AppTest in a fresh interpreter: imports plus the first run of ``app.py``.
 
 An interaction is one AppTest run of Lab 1 after a widget changed (a form submitted, a button
@@ -57,7 +57,7 @@ print(json.dumps({"total": done - started, "run": done - imported, "errors": [e.
 
 
 def browser_cold_start(kind: str, runs: int) -> dict[str, list[float]]:
-    """Launch → healthy, → title visible, → sidebar shows the sandbox; one fresh server per run."""
+    """Launch → healthy, → title visible, → sidebar shows the seats; one fresh server per run."""
     from playwright.sync_api import expect
 
     expected = "PostgreSQL ·" if kind == "services" else "SQLite ·"
@@ -73,7 +73,7 @@ def browser_cold_start(kind: str, runs: int) -> dict[str, list[float]]:
                     expect(page.get_by_role("heading", name="Persistence Lab")).to_be_visible(timeout=UI_TIMEOUT_MS)
                     title = time.perf_counter() - started
                     sidebar = page.get_by_test_id("stSidebar")
-                    expect(sidebar).to_contain_text("Your sandbox", timeout=UI_TIMEOUT_MS)
+                    expect(sidebar).to_contain_text("seats are taken", timeout=UI_TIMEOUT_MS)
                     full = time.perf_counter() - started
                     text = sidebar.inner_text()
                     if expected not in text:
@@ -204,7 +204,7 @@ def main() -> None:
             for name, samples in (
                 ("launch → /_stcore/health ok", browser["healthy"]),
                 ("launch → browser shows home title", browser["title"]),
-                ("launch → sidebar shows sandbox (full)", browser["full"]),
+                ("launch → sidebar shows the seats (full)", browser["full"]),
                 ("AppTest: imports + first run", apptest["total"]),
                 ("AppTest: first run of app.py", apptest["run"]),
             ):

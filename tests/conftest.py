@@ -133,13 +133,27 @@ def configure_app(secrets: Mapping[str, Any] | None = None) -> None:
         web.rebuild_backends()
 
 
-def open_app(page: str | None = None, timeout: float = 60) -> AppTest:
-    """The whole app (navigation shell and sidebar included), switched to ``page``."""
+def open_app(page: str | None = None, timeout: float = 60, *, seated: bool = True) -> AppTest:
+    """The whole app (navigation shell and sidebar included), switched to ``page``.
+
+    ``seated``: the learner's link already names a sandbox of their own, as it does after their first
+    action (most tests open a page to act on it). ``seated=False`` opens it as a passer-by, drawn from
+    the shared read-only visitor's sandbox until an action takes a seat (``tests/test_seats.py``).
+    """
     configure_app()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    if seated:
+        give_seat(at)
     at.run()
     if page is not None:
         at.switch_page(page).run()
+    return at
+
+
+def give_seat(at: AppTest) -> AppTest:
+    """Put a link to a new sandbox of its own in ``at``'s address (before its first run): a learner who has acted."""
+    b = web.backends()
+    at.query_params[web.TOKEN_PARAM] = b.sandboxes.issue(b.open_sandbox())
     return at
 
 

@@ -293,15 +293,12 @@ async def one_learner(browser: Any, url: str, token: str, n: int, shots: Path) -
         main, sidebar = page.get_by_test_id("stMain"), page.get_by_test_id("stSidebar")
         await settle(page, main.get_by_role("heading", name="Lab 1 · Data models"))
         await expect(sidebar).to_contain_text("Backends")
-        await expect(sidebar).to_contain_text("Your sandbox")
+        await expect(sidebar).to_contain_text("seats are taken")  # a visitor until the first click takes one
         status = await sidebar.inner_text()
         if "unreachable" in status:
             raise ServicesUnreachable(" ".join(line for line in status.splitlines() if "unreachable" in line))
         await expect(sidebar).to_contain_text("PostgreSQL ·")
         await expect(sidebar).to_contain_text("Redis · configured")
-        found = re.search(r"schema\s+(plab_\w+)", status)
-        assert found, f"the sidebar names no PostgreSQL schema for this sandbox: {status}"
-        schema = found.group(1)
 
         form = main.get_by_test_id("stForm")
         await settle(page, form.get_by_role("textbox", name="Email", exact=True))
@@ -310,6 +307,12 @@ async def one_learner(browser: Any, url: str, token: str, n: int, shots: Path) -
         await form.get_by_role("button", name="Create user").click()
         await settle(page, main.get_by_text(f"Created {email}"))
         reruns = 1
+        # The first action took a seat: the sidebar now names this learner's own schema.
+        await expect(sidebar).to_contain_text("You have a seat")
+        status = await sidebar.inner_text()
+        found = re.search(r"schema\s+(plab_\w+)", status)
+        assert found, f"the sidebar names no PostgreSQL schema for this sandbox: {status}"
+        schema = found.group(1)
 
         # Many reruns, each with real SQL: add children, then join. The counts only add up if
         # every write landed in this learner's schema and nobody else's did.
@@ -408,13 +411,15 @@ def test_a_refresh_keeps_the_learners_sandbox_and_other_browsers_do_not_get_it(
     page.goto(f"{app_url}/data-models")
     main, sidebar = page.get_by_test_id("stMain"), page.get_by_test_id("stSidebar")
     expect(main.get_by_role("heading", name="Lab 1 · Data models")).to_be_visible()
-    expect(page).to_have_url(re.compile(r"[?&]lab=[A-Za-z0-9_-]{22}"))
+    expect(sidebar).to_contain_text("You are looking around")  # a visit takes no seat: no token yet
+    assert "lab=" not in page.url
     email = f"kept.{uuid.uuid4().hex[:8]}@example.com"
     form = main.get_by_test_id("stForm")
     form.get_by_role("textbox", name="Email", exact=True).fill(email)
     form.get_by_role("textbox", name="Name", exact=True).fill("Kept Across Reloads")
     form.get_by_role("button", name="Create user").click()
     expect(main.get_by_text(f"Created {email}")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"[?&]lab=[A-Za-z0-9_-]{22}"))  # the first action took a seat
 
     # Page switches keep the link: the sandbox is the same on the way back.
     sidebar.get_by_role("link", name="Welcome").click()

@@ -22,7 +22,7 @@ from source.learning.classroom import classes, dashboard, feed, membership, pass
 from source.learning.classroom.classes import ClassInfo
 from source.learning.classroom.store import ClassStore
 from source.web import classroom
-from tests.conftest import ROOT, assert_no_exception, configure_app, page_text
+from tests.conftest import ROOT, assert_no_exception, configure_app, give_seat, page_text
 
 PASSCODE = "tuesday-morning-42"
 INSTRUCTOR = "views/instructor.py"
@@ -62,6 +62,8 @@ def app(page: str, **query: str) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     for name, value in query.items():
         at.query_params[name] = value
+    if web.TOKEN_PARAM not in query:
+        give_seat(at)  # a learner who has acted already (a visitor's first action: tests/test_seats.py)
     at.run()
     at.switch_page(page).run()
     assert_no_exception(at)

@@ -153,6 +153,23 @@ def test_no_page_or_web_glue_waits_with_time_sleep() -> None:
     assert not offences, offences
 
 
+def test_every_fragment_is_drawn_without_taking_a_seat() -> None:
+    """A fragment's own rerun does not run ``app.py`` (which draws the page inside ``drawing()``): every
+    ``st.fragment`` goes through ``source.web.seats.fragment``, so redrawing one never takes a seat."""
+    scripts = [*sorted((ROOT / "views").glob("*.py")), *sorted((SOURCE / "web").rglob("*.py")), ROOT / "app.py"]
+    wrapper = SOURCE / "web" / "seats.py"
+    offences, wrapped = [], 0
+    for script in scripts:
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "fragment" and ast.unparse(node.value) == "st":
+                if script != wrapper:
+                    offences.append(f"{script.relative_to(ROOT)}:{node.lineno}")
+            elif isinstance(node, ast.Name) and node.id == "fragment" and script != wrapper:
+                wrapped += 1
+    assert not offences, offences
+    assert wrapped >= 9, "the pages' fragments are drawn through the wrapper"
+
+
 def test_foundations_know_nothing_of_streamlit_the_web_glue_or_the_labs() -> None:
     graph = import_graph()
     offences = [

@@ -45,6 +45,9 @@ def test_backends_come_from_streamlit_secrets_alone(monkeypatch: pytest.MonkeyPa
     assert "PostgreSQL ·" in text
     assert "Redis ·" in text
     assert "fakeredis" not in text
+    assert "You are looking around" in text, "a visit takes no seat"
+    at.switch_page("views/lab1_data_models.py").run()
+    create_user(at, "secrets@example.com", "Secrets")  # the first action takes one
     assert "schema `plab_" in " ".join(c.value for c in at.sidebar.caption), "the learner's sandbox is a schema"
 
 

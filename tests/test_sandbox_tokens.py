@@ -65,6 +65,9 @@ def test_a_refresh_returns_to_the_same_sandbox_and_a_new_browser_gets_its_own(ap
 
     stranger = visit()
     assert emails(stranger) == [], "a browser without the link starts empty"
+    assert TOKEN_PARAM not in stranger.query_params, "and takes no seat until it acts"
+    create_user_on_page(stranger, "own@innovateai.com", "Own")
+    assert emails(stranger) == ["own@innovateai.com"]
     assert sandbox_id(stranger) != sandbox_id(first)
     assert stranger.query_params[TOKEN_PARAM] != token
 
@@ -82,13 +85,15 @@ def test_a_malformed_or_guessed_token_gets_a_fresh_sandbox_and_a_note(app_env: s
     owner = create_user_on_page(visit(), "owner@innovateai.com", "Owner")
     intruder = visit(token)
     assert emails(intruder) == [], "never someone else's data"
-    assert sandbox_id(intruder) != sandbox_id(owner)
     assert any(note in i.value for i in intruder.sidebar.info), [i.value for i in intruder.sidebar.info]
+    create_user_on_page(intruder, "intruder@innovateai.com", "Intruder")  # the first action takes a seat
+    assert emails(intruder) == ["intruder@innovateai.com"]
+    assert sandbox_id(intruder) != sandbox_id(owner)
     assert intruder.query_params[TOKEN_PARAM] != token, "the address now carries the new sandbox's own token"
     assert emails(visit(owner.query_params[TOKEN_PARAM])) == ["owner@innovateai.com"], "the owner's data is intact"
 
 
-def test_start_over_gives_a_new_sandbox_and_the_old_link_stops_working(app_env: str) -> None:
+def test_start_over_gives_the_seat_back_and_the_old_link_stops_working(app_env: str) -> None:
     at = create_user_on_page(visit(), "old@innovateai.com", "Old")
     old_token, old_id = at.query_params[TOKEN_PARAM], sandbox_id(at)
 
@@ -97,9 +102,12 @@ def test_start_over_gives_a_new_sandbox_and_the_old_link_stops_working(app_env: 
     at.sidebar.button(key="sidebar_start_over_yes").click().run()
     assert_no_exception(at)
     assert emails(at) == []
+    assert TOKEN_PARAM not in at.query_params, "a visitor again: the next action takes a new seat"
+    assert any("started over" in i.value for i in at.sidebar.info)
+    create_user_on_page(at, "new@innovateai.com", "New")
+    assert emails(at) == ["new@innovateai.com"]
     assert sandbox_id(at) != old_id
     assert at.query_params[TOKEN_PARAM] != old_token
-    assert any("started over" in i.value for i in at.sidebar.info)
 
     back = visit(old_token)
     assert emails(back) == []

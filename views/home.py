@@ -22,8 +22,9 @@ every claim: counted queries, timed calls and Redis counters, never made-up numb
 | 5 · Outbox pattern | publish events reliably, even when the publisher crashes |
 
 **Your sandbox.** Everything you do happens in a sandbox of your own (see the sidebar): your own
-database (a SQLite file, or your own PostgreSQL schema) and your own Redis keys. Other learners
-never see your data, and *Reset my sandbox* empties it whenever you like.
+database (a SQLite file, or your own PostgreSQL schema) and your own Redis keys. Looking around
+takes none: your first action opens it. Other learners never see your data, and *Reset my sandbox*
+empties it whenever you like.
 """
 )
 ok, b = web.attempt(web.backends)

@@ -27,7 +27,7 @@ st.markdown(
     "*Lazy*: the user, then `await user.awaitable_attrs.scores` (a second query). *Eager*: "
     "`get_user_with_scores_eager`, which asks for the scores up front with `selectinload`."
 )
-lab3.one_user_panel(box)
+lab3.one_user_panel()
 st.caption(
     "For one user both ways send two queries: 1 + N with N = 1. The difference appears when a page lists "
     "many users. That is the next section."

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -34,6 +35,7 @@ from source.platform.redis_clients import process_fake_redis, redis_client
 from source.platform.registry import SandboxRegistry
 from source.platform.runtime import AsyncRuntime
 from source.platform.sandbox import Sandbox
+from source.platform.visitor import VisitorSandbox, open_visitor
 
 __all__ = ["SQLITE_FOLDER_PREFIX", "BackendStatus", "Backends", "sweep_stale_sqlite_folders"]
 
@@ -70,6 +72,8 @@ class Backends:
         self.sandboxes = SandboxRegistry(runtime, settings.max_sandboxes, settings.idle_minutes)
         self.health = HealthCheck(shared_engine, redis)
         self.housekeeping = Housekeeping(self.sandboxes, shared_engine, settings.sweep_interval_s)
+        self._visitor: VisitorSandbox | None = None
+        self._visitor_lock = threading.Lock()
 
     # -- building --------------------------------------------------------------------
     @classmethod
@@ -182,6 +186,21 @@ class Backends:
             self.sandboxes.add(sandbox)
         return sandbox
 
+    def visitor(self) -> VisitorSandbox:
+        """The process's shared, read-only sandbox that passers-by's pages are drawn from (built once, on first use).
+
+        It takes no seat: see :mod:`source.platform.visitor`.
+        """
+        with self._visitor_lock:
+            if self._visitor is None:
+                self._visitor = self.runtime.run(open_visitor(self, self.shared_engine), timeout=RELEASE_WAIT_S)
+            return self._visitor
+
+    @property
+    def seats_taken(self) -> int:
+        """Sandboxes held by learners right now (what the cap ``max_sandboxes`` counts)."""
+        return len(self.sandboxes.live)
+
     def release_soon(self, sandbox: Sandbox, why: str | None = None) -> None:
         """Release without waiting (Streamlit's ``on_release``, *Start over*, idle expiry)."""
         self.sandboxes.release_soon(sandbox, why)
@@ -264,6 +283,8 @@ class Backends:
 
     async def _aclose(self) -> None:
         self.housekeeping.stop()
+        if self._visitor is not None:
+            await self._visitor.aclose()
         if self.shared_engine is not None:
             await self.shared_engine.dispose()
         await self.redis.aclose()

@@ -26,6 +26,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from source.platform.errors import LabFull
+from source.platform.seats import Presence, release_reason
 
 if TYPE_CHECKING:
     from source.platform.runtime import AsyncRuntime
@@ -61,6 +62,8 @@ class SandboxRegistry:
         self._releasing: set[Sandbox] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._ended: OrderedDict[str, str] = OrderedDict()
+        #: Browser sessions showing each sandbox's pages (a brief try still on screen keeps its seat).
+        self.presence = Presence()
 
     # -- counting --------------------------------------------------------------------
     @property
@@ -163,13 +166,19 @@ class SandboxRegistry:
 
     # -- housekeeping ----------------------------------------------------------------
     def expire_idle(self, now: float | None = None) -> int:
-        """Release every sandbox nobody has used for ``idle_minutes`` (none in use is touched)."""
+        """Release every sandbox nobody has used for ``idle_minutes``, and every brief try left for
+        its grace (see :mod:`source.platform.seats`); none in use is touched."""
         now = time.monotonic() if now is None else now
-        idle = [s for s in self.live if s.busy == 0 and now - s.last_used > self.idle_s]
-        minutes = f"{self.idle_s / 60:g}"
-        for sandbox in idle:
-            self.release_soon(sandbox, f"Your previous sandbox was released after {minutes} minutes without a click.")
-        return len(idle)
+        due = [
+            (s, why)
+            for s in self.live
+            if s.busy == 0
+            and (why := release_reason(s.opened, s.last_used, now, self.idle_s, open_pages=self.presence.pages(s)))
+            is not None
+        ]
+        for sandbox, why in due:
+            self.release_soon(sandbox, why)
+        return len(due)
 
     async def sweep(self) -> tuple[int, int]:
         """Expire idle sandboxes and retry failed releases; returns (expired, still pending)."""

@@ -113,6 +113,9 @@ def _migration_lock() -> asyncio.Lock:
 class Sandbox:
     """One learner's isolated slice of the database and of Redis."""
 
+    #: The shared, read-only sandbox pages are drawn from before a learner's first action (see ``visitor``).
+    visitor = False
+
     def __init__(
         self,
         host: SandboxHost,
@@ -144,6 +147,8 @@ class Sandbox:
         self.released = False
         #: When a learner last used it (``time.monotonic()``), and how many calls run in it now.
         self.last_used = time.monotonic()
+        #: When it was opened: by its learner's first action (the grace of a brief try counts from here).
+        self.opened = self.last_used
         self.busy = 0
         self._released_parts: set[str] = set()
         #: Per-sandbox objects a lab keeps between reruns (a publisher, a cache), by name: see :meth:`service`.

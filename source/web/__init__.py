@@ -8,6 +8,10 @@ A learner is not a browser session: a refresh or a reconnect starts a new sessio
 Streamlit clears session-scoped caches on every disconnect. So the sandbox is found through
 a token kept in the page's address (``?lab=…``); the session keeps a copy for the page
 switches that drop the address's query string.
+
+A visit is not a learner either: while a page is only drawn (see :mod:`source.web.seats`), a
+learner without a sandbox is shown the process's shared, read-only visitor's sandbox, and their
+first action takes a seat (a sandbox of their own, within ``PLAB_MAX_SANDBOXES``).
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ from source.platform.errors import explain
 from source.platform.health import HEALTH_TIMEOUT_S, Health
 from source.platform.sandbox import Sandbox
 from source.web.code_view import show_source
+from source.web.seats import drawing, fragment, is_drawing
 
 __all__ = [
     "attempt",
     "backends",
+    "drawing",
+    "fragment",
     "health",
     "page_sandbox",
     "rebuild_backends",
@@ -38,6 +45,7 @@ __all__ = [
     "reset",
     "run",
     "sandbox",
+    "seat",
     "show_source",
     "start_over",
 ]
@@ -126,13 +134,43 @@ def rebuild_backends(timeout: float = RELEASE_AT_EXIT_S + 30) -> None:
 
 
 def sandbox() -> Sandbox:
-    """This learner's sandbox: the one their page's address names, or a new one.
+    """This learner's sandbox: the one their page's address names; else, while a page is drawn, the shared
+    read-only visitor's sandbox; else (an action) a new one, which takes a seat.
 
     A token this process never issued (guessed, mistyped, or from before a restart) never
-    reaches anybody's data: the learner gets a new, empty sandbox and a note saying why.
-    Raises :class:`~source.platform.errors.LabFull` when the process holds all it may.
+    reaches anybody's data: the learner's next action gets a new, empty sandbox and a note says why.
+    Raises :class:`~source.platform.errors.LabFull` when an action needs a seat and all are taken.
     """
     b = backends()
+    found, token, why = _seat(b)
+    if found is None and is_drawing():
+        if why:
+            st.session_state[NOTE_KEY] = f"{why} Your first action opens a new, empty sandbox."
+        return b.visitor()
+    if found is None:
+        found = b.open_sandbox()
+        token = b.sandboxes.issue(found)
+        if why:
+            st.session_state[NOTE_KEY] = f"{why} This is a new, empty sandbox."
+        elif st.session_state.get(NOTE_KEY, "").endswith("Your first action opens a new, empty sandbox."):
+            st.session_state.pop(NOTE_KEY)
+    _remember(str(token))
+    _on_screen(b, found)
+    return found
+
+
+def seat() -> Sandbox | None:
+    """This learner's own sandbox if they have taken a seat; ``None`` for a visitor (nothing is opened)."""
+    b = backends()
+    found, token, _ = _seat(b)
+    if found is not None:
+        _remember(str(token))
+        _on_screen(b, found)
+    return found
+
+
+def _seat(b: Backends) -> tuple[Sandbox | None, str | None, str | None]:
+    """The live sandbox the address (or, after a page switch, the session) names, its token, and why there is none."""
     asked = st.query_params.get(TOKEN_PARAM)
     found, why = b.sandboxes.find(asked)
     token = asked
@@ -140,13 +178,30 @@ def sandbox() -> Sandbox:
     if found is None and remembered and remembered != asked:
         found, _ = b.sandboxes.find(remembered)  # a page switch dropped the query string
         token, why = remembered, (None if found is not None else why)
-    if found is None:
-        found = b.open_sandbox()
-        token = b.sandboxes.issue(found)
-        if why:
-            st.session_state[NOTE_KEY] = f"{why} This is a new, empty sandbox."
-    _remember(str(token))
-    return found
+    return found, token, why
+
+
+class _OnScreen:
+    """This browser session shows a page of ``box``: counted in now, out when Streamlit ends the session."""
+
+    def __init__(self, b: Backends, box: Sandbox) -> None:
+        self.presence, self.box = b.sandboxes.presence, box
+        self.presence.arrive(box)
+
+    def end(self) -> None:
+        self.presence.leave(self.box)  # a lock and a number: safe on Streamlit's own server loop
+
+
+@st.cache_resource(scope="session", on_release=lambda watch: watch.end(), show_spinner=False)
+def _watch(sandbox_id: str, _b: Backends, _box: Sandbox) -> _OnScreen:
+    """One count per session and sandbox (by id; the underscored arguments are not hashed)."""
+    return _OnScreen(_b, _box)
+
+
+def _on_screen(b: Backends, box: Sandbox) -> None:
+    """Note that this session shows ``box`` (a brief try whose page is still open keeps its seat)."""
+    with contextlib.suppress(Exception):  # no session (a bare script): nothing to count
+        _watch(box.id, b, box)
 
 
 def _remember(token: str) -> None:
@@ -159,14 +214,16 @@ def _remember(token: str) -> None:
         st.query_params[TOKEN_PARAM] = token
 
 
-def start_over() -> Sandbox:
-    """A new, empty sandbox under a new token; the old one is released in the background."""
+def start_over() -> None:
+    """Give the seat back: the sandbox is released in the background, and the learner is a visitor again
+    (their next action takes a new, empty sandbox under a new token)."""
     b = backends()
-    old = sandbox()
-    new = b.open_sandbox()
-    _remember(b.sandboxes.issue(new))
-    b.release_soon(old, "You started over with a new sandbox; the old one was released.")
-    return new
+    old, _, _ = _seat(b)
+    st.session_state.pop(TOKEN_KEY, None)
+    if TOKEN_PARAM in st.query_params:
+        del st.query_params[TOKEN_PARAM]
+    if old is not None:
+        b.release_soon(old, "You started over; the sandbox this address pointed to was released.")
 
 
 def reset() -> str:

@@ -31,6 +31,7 @@ from source.learning.questions import Grade, Locked, MultipleChoice, grade, reve
 from source.platform.errors import explain
 from source.platform.sandbox import Sandbox
 from source.web.fragments import in_fragment_run
+from source.web.seats import fragment
 
 #: Session-state key: the last try changed the learner's progress, so the whole page is drawn again.
 PROGRESS_CHANGED = "kc_progress_changed"
@@ -53,6 +54,8 @@ class Standing:
 
 
 async def _open(sandbox: Sandbox, lab: str) -> Standing:
+    if sandbox.visitor:  # a visitor has no progress yet, and a visit alone writes nothing
+        return Standing()
     await progress.visit(sandbox, lab)
     found = await measurements.load(sandbox, lab)
     mine = await progress.load(sandbox)
@@ -62,7 +65,7 @@ async def _open(sandbox: Sandbox, lab: str) -> Standing:
 def record_visit(page: str) -> None:
     """Count ``page`` as visited in the learner's progress (quietly: a visit is not worth an error box)."""
     ok, box = web.attempt(web.sandbox)
-    if ok and box is not None:
+    if ok and box is not None and not box.visitor:  # a visit alone takes no seat and writes nothing
         try:
             box.run(progress.visit(box, page))
         except Exception as exc:  # noqa: BLE001
@@ -106,7 +109,7 @@ def shuffled(question: MultipleChoice, sandbox: Sandbox) -> list[Any]:
     return options
 
 
-@st.fragment
+@fragment
 def _question(box: Sandbox, question: AnyQuestion, number: int, standing: Standing) -> None:
     """One question, a fragment: a try reruns only this, unless it changed the learner's progress."""
     if st.session_state.pop(PROGRESS_CHANGED, False) and in_fragment_run():
@@ -165,8 +168,13 @@ def _check(box: Sandbox, question: AnyQuestion, standing: Standing) -> None:
     answer = st.session_state.get(key)
     first = grade(question, answer)
     st.session_state.pop(f"{key}_note", None)
-    if first.status == "invalid":  # a malformed answer is no try
+    if first.status == "invalid":  # a malformed answer is no try (and takes no seat)
         st.session_state[f"{key}_grade"] = first.model_dump()
+        return
+    try:
+        box = _own(box, key)  # an answer is an action: a visitor's first one takes a seat, so it counts in progress
+    except _NotSeated:
+        st.session_state[f"{key}_grade"] = grade(question, answer, tries=1).model_dump()
         return
     try:
         tries = box.run(progress.count_try(box, question.id))
@@ -195,6 +203,10 @@ def _show(box: Sandbox, question: AnyQuestion, standing: Standing) -> None:
     key = f"kc_{question.id}"
     st.session_state[f"{key}_grade"] = reveal(question).model_dump()
     st.session_state.pop(f"{key}_note", None)
+    try:
+        box = _own(box, key)
+    except _NotSeated:
+        return
     _save(box, key, progress.reveal_check(box, question.lab, question.id), None)
     _note_change(question.id not in standing.revealed)
     _tell_class(box, question, "shown", "")
@@ -204,6 +216,27 @@ def _note_change(changed: bool) -> None:
     """A pass or a reveal the page does not show yet: the question's fragment redraws the whole page."""
     if changed:
         st.session_state[PROGRESS_CHANGED] = True
+
+
+def _own(box: Sandbox, key: str) -> Sandbox:
+    """The learner's own sandbox for an answer drawn from the visitor's: their seat, taken now.
+
+    If no seat can be had (the lab is full), the answer is graded all the same, nothing is written, and a
+    note under the grade says why it is not in their progress.
+    """
+    if not box.visitor:
+        return box
+    try:
+        seated = web.sandbox()
+        _note_change(True)  # the page was drawn for a visitor: redraw it all, with the seat just taken
+        return seated
+    except Exception as exc:
+        st.session_state[f"{key}_note"] = f"Your answer could not be saved to your progress: {explain(exc)}"
+        raise _NotSeated from exc
+
+
+class _NotSeated(Exception):
+    """No seat for this answer: it is graded, and nothing is written."""
 
 
 def _tell_class(box: Sandbox, question: AnyQuestion, kind: answers.Kind, label: str) -> None:

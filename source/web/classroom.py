@@ -38,6 +38,7 @@ from source.platform.outcome import Outcome
 from source.platform.sandbox import Sandbox
 from source.web.actions import act, button, show_outcome
 from source.web.confirm import confirmed_button
+from source.web.seats import fragment
 from source.web.widgets import literal, whole_number_input
 
 T = TypeVar("T")
@@ -359,7 +360,7 @@ def join_code_panel(info: ClassInfo, *, large: bool) -> None:
     )
 
 
-@st.fragment(run_every=REFRESH_S)
+@fragment(run_every=REFRESH_S)
 def live_board(code: str, projector: bool) -> None:
     """The class, redrawn every few seconds: roster, progress at a glance, answers, measurements."""
     if not unlocked():

@@ -83,13 +83,14 @@ def _show_seed(report: SeedReport) -> None:
 def presets_panel(box: Sandbox) -> None:
     """One button per demo; each runs in its callback and says what is now there, under itself."""
     for preset in COURSE.presets:
-        button(st, preset.title, key=f"ins_preset_{preset.id}", action=_preset(box, preset))
+        button(st, preset.title, key=f"ins_preset_{preset.id}", action=_preset(preset))
         st.caption(preset.explanation)
 
 
-def _preset(box: Sandbox, preset: presets.Preset) -> Callable[[], str]:
+def _preset(preset: presets.Preset) -> Callable[[], str]:
     def run() -> str:
-        return f"**{preset.title}**: {box.run(preset.run(), timeout=PRESET_TIMEOUT_S)}"
+        # In the click's callback: the instructor's own sandbox (their first action takes a seat).
+        return f"**{preset.title}**: {web.sandbox().run(preset.run(), timeout=PRESET_TIMEOUT_S)}"
 
     return run
 

@@ -17,6 +17,7 @@ import streamlit as st
 from source.platform.jobs import Job, JobRunner
 from source.web import sandbox
 from source.web.actions import act, show_outcome
+from source.web.seats import fragment
 
 T = TypeVar("T")
 R = TypeVar("R", bound=JobRunner[Any])
@@ -84,7 +85,7 @@ def job_section(
         show(runner.last)
 
 
-@st.fragment(run_every=REDRAW_EVERY_S)
+@fragment(run_every=REDRAW_EVERY_S)
 def live_progress(find: Callable[[], Job[Any] | None], *, key: str, grace_s: float = 0.0) -> None:
     """A progress bar and a Stop button for the job ``find()`` returns, redrawn by itself.
 

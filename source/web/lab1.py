@@ -19,6 +19,7 @@ from source.web import kept
 from source.web.actions import act, show_outcome
 from source.web.confirm import confirmed_button
 from source.web.fragments import in_fragment_run
+from source.web.seats import fragment
 from source.web.widgets import literal, whole_number_input
 
 #: Session-state keys: the users table's page, the picked user, and the user the controls were drawn for.
@@ -69,7 +70,7 @@ def create_form() -> None:
 
 
 # -- 2 and 3 · the users now, and the one to work with ------------------------------------------
-@st.fragment
+@fragment
 def workbench() -> None:
     """The create form, the users as they are now, and the choice of a user: *Create user* reruns only this.
 
@@ -239,7 +240,7 @@ def _join(offset: int) -> None:
     act("lab1_joined", lambda: kept.put("lab1_join_result", web.run(actions.join_page(offset))))
 
 
-@st.fragment
+@fragment
 def join_panel() -> None:
     """A fragment: running the join or turning its pages reruns only this panel."""
     st.button(

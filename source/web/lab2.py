@@ -17,6 +17,7 @@ from source.platform.outcome import Outcome
 from source.platform.sandbox import Sandbox
 from source.web.actions import button
 from source.web.jobs import job_section, start_button
+from source.web.seats import fragment
 from source.web.widgets import whole_number_input
 
 #: How often the live pool panel redraws itself while "Live" is on (seconds).
@@ -30,7 +31,7 @@ def _initialise() -> Outcome:
     return done.outcome
 
 
-@st.fragment
+@fragment
 def initialise_panel(box: Sandbox) -> None:
     """A fragment: pressing the button reruns only this panel."""
     label = "Initialise the database & create the sample users"
@@ -47,7 +48,7 @@ def pool_panel(box: Sandbox) -> None:
     notes = actions.backend_notes(box)
     st.info(notes.live_pool, icon=notes.live_pool_icon)
     live = st.toggle("Live: refresh every second", key="lab2_live")
-    st.fragment(pool_counters, run_every=LIVE_EVERY_S if live else None)()
+    fragment(pool_counters, run_every=LIVE_EVERY_S if live else None)()
 
 
 def pool_counters() -> None:
@@ -89,7 +90,7 @@ def _start(runner: ExperimentRunner) -> None:
     )
 
 
-@st.fragment
+@fragment
 def experiment_panel(box: Sandbox) -> None:
     """A fragment: Run reruns this section (the form, the progress, the result), not the whole page."""
     with st.form("lab2_form"):

@@ -24,6 +24,7 @@ from source.web import kept
 from source.web.actions import button, say
 from source.web.confirm import confirmed_button
 from source.web.jobs import job_section, start_button
+from source.web.seats import fragment
 from source.web.widgets import whole_number_input
 
 T = TypeVar("T")
@@ -75,13 +76,15 @@ def _fetch(way: Way) -> Callable[[], None]:
     return _keep(f"lab3_fetched_{way}", lambda: actions.fetch_user(_typed_id(), way))
 
 
-@st.fragment
-def one_user_panel(box: Sandbox) -> None:
+@fragment
+def one_user_panel() -> None:
     """Sample users, a user id, three sample scores, and that user fetched lazily and eagerly.
 
     A fragment: what its buttons change is drawn here alone, so a fetch reruns this panel, not
-    the page's seven sections.
+    the page's seven sections. It asks for the sandbox itself: a fragment's rerun keeps the arguments of
+    the page's run, and the learner may have taken a seat since.
     """
+    box = web.sandbox()
     samples = "Create the sample users (Alex, Jane)"
     button(st, samples, key="lab3_samples", action=_create_samples, help="Safe to press twice.")
     _, known = web.attempt(lambda: box.run(actions.some_users()))

@@ -22,6 +22,7 @@ from source.platform.sandbox import Sandbox
 from source.web.actions import act, button, say, show_outcome
 from source.web.confirm import confirmed_button
 from source.web.jobs import job_section, start_button
+from source.web.seats import fragment
 from source.web.widgets import whole_number_input
 
 #: The session's read log: the newest reads first, this many kept, the first few shown.
@@ -130,7 +131,7 @@ def ttl_panel(user_id: str) -> None:
     )
     live = c[1].toggle("Live: refresh every second", key="lab4_live")
     show_outcome("lab4_ttl_outcome")
-    st.fragment(run_every=1.0 if live else None)(_key_bars)(user_id)
+    fragment(run_every=1.0 if live else None)(_key_bars)(user_id)
 
 
 def _watch(user_id: str) -> Outcome:

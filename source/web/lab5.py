@@ -18,6 +18,7 @@ from source.platform.outcome import Outcome
 from source.platform.sandbox import Sandbox
 from source.web.actions import act, button, say, show_outcome
 from source.web.confirm import confirmed_button
+from source.web.seats import fragment
 from source.web.widgets import whole_number_input
 
 #: How many rows each of the outbox's tabs shows.
@@ -137,7 +138,7 @@ def _start_publisher() -> str:
     return web.run(actions.start_publisher(round(_state("lab5_publishers")), **options))
 
 
-@st.fragment(run_every="1s")
+@fragment(run_every="1s")
 def live_panel() -> None:
     """The outbox's counts, the broker's and the consumers' state and the last deliveries, redrawn every second."""
     ok, status = web.attempt(lambda: web.run(actions.live_status()))

@@ -45,13 +45,14 @@ def begin_run(page: Any = None) -> None:
 def _overview() -> Overview | None:
     """The learner's standing, read from the sandbox the sidebar already opened.
 
-    Progress never opens a sandbox itself: when opening one failed (the lab is full, the
-    database is down), the sidebar has said so once, and progress simply stays away.
+    Progress never opens a sandbox itself: a learner without one (a visitor, or one the lab had no
+    seat for) is shown the standing of the empty visitor's view: nothing done yet.
     """
     try:
-        box, _ = web.backends().sandboxes.find(st.session_state.get(web.TOKEN_KEY))
-        if box is None:
-            return None
+        b = web.backends()
+        box, _ = b.sandboxes.find(st.session_state.get(web.TOKEN_KEY))
+        if box is None:  # a visitor: their standing (nothing yet) is read from the empty, read-only view
+            box = b.visitor()
         return box.run(overview.load(box, COURSE))
     except Exception as exc:  # noqa: BLE001 - progress is a nicety; the page goes on without it
         st.caption(f"Your progress is not available right now: {explain(exc)}")

@@ -61,6 +61,15 @@ def _sandbox_panel(b: Backends) -> None:
         return
     if note := st.session_state.get(NOTE_KEY):  # kept for the session: it explains why the sandbox is new
         st.info(note)
+    taken, seats = b.seats_taken, b.settings.max_sandboxes
+    if box.visitor:
+        st.caption(
+            f"You are looking around: {taken} of {seats} seats are taken; your first action takes one "
+            "(a sandbox of your own: your own database and Redis keys). Until then this page shows an empty, "
+            "read-only lab."
+        )
+        return
+    st.caption(f"You have a seat: {taken} of {seats} are taken.")
     where = f"schema `{box.schema}`" if box.schema else "its own SQLite file"
     st.caption(f"Your sandbox `{box.id}`: {where}, Redis keys `{box.key_prefix}*`. Nobody else sees it.")
     st.caption(
@@ -82,13 +91,15 @@ def _sandbox_panel(b: Backends) -> None:
         st,
         "Start over",
         key="sidebar_start_over",
-        question="Start over leaves this sandbox (it is released) and opens a new, empty one at a new address.",
+        question=(
+            "Start over leaves this sandbox (it is released); your next action opens a new, empty one at a new address."
+        ),
         yes="Yes, start over",
         action=_start_over,
-        help="Asks first, then gives you a new, empty sandbox and a new address.",
+        help="Asks first, then gives your seat back; your next action takes a new, empty sandbox and a new address.",
     )
 
 
 def _start_over() -> None:
     start_over()
-    st.session_state[NOTE_KEY] = "You started over: this is a new, empty sandbox with a new address."
+    st.session_state[NOTE_KEY] = "You started over: your next action opens a new, empty sandbox at a new address."

@@ -1,0 +1,65 @@
+"""Drawing a page takes no seat; acting does: the context that tells the two apart, and the fragment that keeps it.
+
+A Streamlit run is a page being *drawn* (the script from the top, or one fragment again), with the
+callbacks of the widgets the learner just used running *before* it. Actions live in those callbacks
+(:mod:`source.web.actions`). So while a page is drawn, :func:`source.web.sandbox` hands a learner
+without a seat the shared read-only visitor's sandbox (see :mod:`source.platform.visitor`), and in a
+callback it takes a seat. ``app.py`` draws the whole page inside :func:`drawing`; a fragment's rerun
+does not run ``app.py``, so every fragment goes through :func:`fragment`, which draws it inside
+:func:`drawing` too (``tests/test_layers.py`` checks that no page uses ``st.fragment`` directly).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from datetime import timedelta
+from typing import Any, TypeVar, overload
+
+import streamlit as st
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_DRAWING: ContextVar[bool] = ContextVar("persistence_lab_drawing", default=False)
+
+
+@contextlib.contextmanager
+def drawing() -> Iterator[None]:
+    """Everything inside only draws: a learner without a seat is shown the visitor's sandbox."""
+    token = _DRAWING.set(True)
+    try:
+        yield
+    finally:
+        _DRAWING.reset(token)
+
+
+def is_drawing() -> bool:
+    """True while a page or a fragment is drawn; False in a widget's callback (an action)."""
+    return _DRAWING.get()
+
+
+Every = int | float | timedelta | str | None
+
+
+@overload
+def fragment(func: F, *, run_every: Every = None) -> F: ...
+@overload
+def fragment(func: None = None, *, run_every: Every = None) -> Callable[[F], F]: ...
+def fragment(func: F | None = None, *, run_every: Every = None) -> F | Callable[[F], F]:
+    """``st.fragment`` whose every run (the page's, or its own rerun) only draws: it never takes a seat.
+
+    Used like ``st.fragment``: ``@fragment``, ``@fragment(run_every="1s")`` or ``fragment(f, run_every=…)``.
+    The callbacks of the widgets inside it still run before it, outside :func:`drawing`: they act.
+    """
+
+    def wrap(f: F) -> F:
+        @functools.wraps(f)
+        def drawn(*args: Any, **kwargs: Any) -> Any:
+            with drawing():
+                return f(*args, **kwargs)
+
+        return st.fragment(drawn, run_every=run_every)  # type: ignore[return-value]
+
+    return wrap(func) if func is not None else wrap
