@@ -34,6 +34,9 @@ CUT_TEXT = """() => [...document.querySelectorAll('[data-testid="stMain"] *, [da
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=UI_TIMEOUT_MS)  # wait on what the page shows, however loaded the machine is
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
     with streamlit_server(backend_env("embedded"), log) as server:
         yield server.url
