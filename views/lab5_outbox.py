@@ -53,6 +53,7 @@ web.show_source(
     publisher.OutboxPublisher._claim_publish_mark,
     claim.claim_statement,
     claim.an_older_event_waits,
+    claim.lease_for,
     publish.send,
     claim.record_failure,
     label="The publisher's code that ran",
