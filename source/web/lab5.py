@@ -348,7 +348,7 @@ def history_panel(box: Sandbox) -> None:
     plans = actions.claim_plans(box)
     for where, plan in zip(st.columns(max(1, len(plans))), plans, strict=False):
         where.markdown(f"**{plan.at.astimezone():%H:%M:%S}** · {plan.headline()}")
-        where.code(plan.plan, language="text")
+        where.code(plan.plan, language="text", wrap_lines=True)  # wrapped: a projector shows it whole
 
 
 def _explain() -> None:
