@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import event, text
 
 from source import (
     AIRScore,
@@ -22,8 +24,9 @@ from source import (
 from source.domain.dtos import UserCreate, UserUpdate, parse
 from source.instruments.query_log import capture_queries
 from source.labs.outbox import actions, dead_letter, retention
+from source.labs.outbox.claim import begin_claim, claim_statement
 from source.labs.outbox.consumers import Feed, listen_pubsub
-from source.labs.outbox.faults import Faults, InjectedFailure
+from source.labs.outbox.faults import Faults, InjectedFailure, SimulatedCrash
 from source.labs.outbox.metrics import outbox_metrics
 from source.labs.outbox.options import publisher_options
 from source.labs.outbox.publisher import BatchResult, OutboxPublisher
@@ -253,5 +256,62 @@ def test_two_publishers_at_once_never_publish_an_event_twice(box: Sandbox) -> No
         assert Counter(m["id"] for m in messages) == Counter(ids)
         for sequences in first_order_by_aggregate(messages).values():
             assert sequences == sorted(sequences)
+
+    box.run(scenario())
+
+
+def test_a_drain_keeps_one_connection_for_its_batches_and_a_crash_leaves_its_batch_pending(box: Sandbox) -> None:
+    """The pool lends a drain one connection, not one per batch (on PostgreSQL each loan costs a ping)."""
+    checkouts: list[int] = []
+
+    def lent(*_: object) -> None:
+        checkouts.append(1)
+
+    async def scenario() -> None:
+        await backlog(400, aggregates=400)  # one event each: every batch claims a full 50
+        crashing = OutboxPublisher(box, publisher_options(max_events=50), faults=Faults(crash_next=1))
+        with pytest.raises(SimulatedCrash):
+            await crashing.drain()
+        assert await statuses() == {"pending": 400}, "the crashed batch was rolled back: nothing marked"
+        checkouts.clear()
+        publisher = OutboxPublisher(box, publisher_options(max_events=50))
+        assert await publisher.drain() == 400
+        assert publisher.stats.batches == 8
+        assert len(checkouts) == 1, f"{len(checkouts)} connections lent for 9 claims"
+        assert await statuses() == {"published": 400}
+
+    event.listen(box.engine.sync_engine, "checkout", lent)
+    try:
+        box.run(scenario())
+    finally:
+        event.remove(box.engine.sync_engine, "checkout", lent)
+
+
+def test_a_claim_held_past_its_lease_is_ended_and_another_publisher_takes_its_rows(box: Sandbox) -> None:
+    """PostgreSQL: the claim sets its own lease (no round trip of its own); a frozen publisher loses its claim."""
+    if box.dialect != "postgresql":
+        pytest.skip("SQLite has no row locks to lease: its publishers take turns on the database's write lock")
+
+    async def scenario() -> None:
+        ids = await backlog(10, aggregates=10)
+        other = OutboxPublisher(box, publisher_options(max_events=10))
+        frozen = await box.engine.connect()
+        try:
+            await begin_claim(frozen)
+            claim = claim_statement("postgresql", 10, lease_seconds=1)
+            held = (await frozen.execute(claim, {"now": datetime.now(UTC)})).all()
+            assert sorted(r.id for r in held) == sorted(ids)
+            lease = (await frozen.execute(text("SHOW idle_in_transaction_session_timeout"))).scalar_one()
+            assert lease == "1s", "the claim set its lease for its transaction"
+            assert (await other.publish_batch()).claimed == 0, "the frozen claim's rows are locked: skipped"
+
+            async def taken() -> int:
+                return (await other.publish_batch()).published
+
+            assert await eventually_async(taken, "the server to end the claim idle past its lease") == 10
+        finally:
+            await frozen.invalidate()  # the server ended its session
+            await frozen.close()
+        assert await statuses() == {"published": 10}
 
     box.run(scenario())

@@ -134,6 +134,9 @@ def test_an_index_that_sorts_or_a_partial_index_is_judged_by_its_plan(sandbox: S
         ({"columns": MAX_COLUMNS + 1}, f"1 to {MAX_COLUMNS} columns"),
         ({"status_values": ["pending", "pending"]}, "appears twice"),
         ({"status_values": ["pending'); drop"]}, "Status value"),
+        ({"table": "outbox_events\n"}, "may use only lowercase letters"),  # "$" alone would let a newline end it
+        ({"column": {"name": "event_type\x00"}}, "may use only lowercase letters"),
+        ({"status_values": ["pending\n", "published"]}, "Status value"),
     ],
 )
 def test_bad_designs_get_a_clear_message_and_create_nothing(

@@ -59,7 +59,7 @@ def settled(page: Any, *, sidebar: bool = True) -> None:
 
 
 def fill_the_labs(page: Any, url: str) -> str:
-    """Give the pages something to show; returns the learner's link (``lab=…``)."""
+    """Give the pages something to show (Lab 5: a backlog and the claim's plan); returns the learner's link."""
     from playwright.sync_api import expect
 
     page.goto(f"{url}/caching")
@@ -73,6 +73,11 @@ def fill_the_labs(page: Any, url: str) -> str:
     page.goto(f"{url}/pooling?{link}")
     main.get_by_role("button", name="Run the experiment").click()
     expect(main.get_by_role("heading", name=re.compile(r"^Pooled: K = "))).to_be_visible()
+    page.goto(f"{url}/outbox?{link}")
+    main.get_by_role("button", name="Calculate many (one transaction)").click()
+    expect(main.get_by_text("200 scores and 200 pending events committed.")).to_be_visible()
+    main.get_by_role("button", name="Explain the claim").click()
+    expect(main.get_by_text(re.compile(r"pending rows: the claim took")).first).to_be_visible()
     return str(link)
 
 

@@ -38,7 +38,7 @@ st.caption(
     "They run as background jobs of your sandbox on the app's event loop, not on this page's thread: the page "
     "stays responsive, they keep running while you visit another lab, and the panel below refreshes itself every "
     "second. **Stop** lets the batch in flight finish (published and marked); past a few seconds it is cancelled "
-    "and its transaction rolls back. Each claim takes at most *max events*, "
+    "and its transaction rolls back. Each claim takes at most *Batch size* events, "
     + (
         "with `FOR UPDATE SKIP LOCKED` (several publishers skip each other's rows)."
         if box.dialect == "postgresql"
@@ -53,6 +53,7 @@ web.show_source(
     publisher.OutboxPublisher._claim_publish_mark,
     claim.claim_statement,
     claim.an_older_event_waits,
+    claim.lease_for,
     publish.send,
     claim.record_failure,
     label="The publisher's code that ran",

@@ -87,10 +87,17 @@ def _record_score() -> Outcome:
 # -- 2. Publisher and consumers ---------------------------------------------------------------------
 def publisher_panel() -> None:
     """The publisher's knobs, and Start/Stop for the publisher and for the consumers."""
-    c = st.columns(4)
-    whole_number_input(c[0], "Max events per batch", (1, 1000), 100, key="lab5_max_events", help="1 to 1000.")
-    whole_number_input(c[1], "Max attempts", (1, 20), 5, key="lab5_max_attempts", help="Then: dead letter.")
-    c[2].number_input("Backoff base (s)", 0.05, 60.0, 1.0, key="lab5_backoff", help="≈ base·2^(n−1) + jitter.")
+    # Two knobs a row, so each label reads whole on a projector at 1024 px; the detail is in the help.
+    c = [*st.columns(2), *st.columns(2)]
+    whole_number_input(
+        c[0], "Batch size", (1, 1000), 100, key="lab5_max_events", help="Max events per claim, 1 to 1000."
+    )
+    whole_number_input(
+        c[1], "Max attempts", (1, 20), 5, key="lab5_max_attempts", help="Own failures before the dead letter, 1 to 20."
+    )
+    c[2].number_input(
+        "Backoff base (s)", 0.05, 60.0, 1.0, key="lab5_backoff", help="Wait before try n: ≈ base·2^(n−1) + jitter."
+    )
     whole_number_input(
         c[3], "Publishers", (1, MAX_PUBLISHERS), 1, key="lab5_publishers", help="On PostgreSQL they share the work."
     )
@@ -147,17 +154,17 @@ def live_panel() -> None:
     m = status.metrics
     total = m.pending + m.published + m.failed + m.skipped
     st.progress(m.published / total if total else 0.0, text=f"{m.published} of {total} events published")
-    top, bottom = st.columns(4), st.columns(4)
-    top[0].metric("Pending", m.pending, help="Waiting to be published: due now, in backoff, or behind a dead letter.")
-    top[1].metric("Published", m.published)
-    top[2].metric(
-        "Dead letters", m.failed, help="Failed by their own fault (refused, not encodable) max-attempts times."
-    )
-    top[3].metric("Oldest wait", _age(m.oldest_pending_age_s), help="How long the oldest pending event has waited.")
-    bottom[0].metric("Published/s, 5 s", f"{status.rate:,.0f}", help="Events published over the last 5 seconds, ÷ 5.")
-    bottom[1].metric("Failed tries", m.attempts, help="Tries spent by events not yet published: outages spend none.")
-    bottom[2].metric("Held back", m.behind_dead_letter, help="Pending events waiting behind a dead letter.")
-    bottom[3].metric("Copies ignored", status.duplicates_ignored, help="Duplicates the consumer's inbox dropped.")
+    # Three figures a row: the outbox's counts, then what is waiting and why, then the flow.
+    c = [*st.columns(3), *st.columns(3), *st.columns(3)]
+    c[0].metric("Pending", m.pending, help="Waiting to be published: due now, in backoff, or behind a dead letter.")
+    c[1].metric("Published", m.published)
+    c[2].metric("Dead letters", m.failed, help="Failed by their own fault (refused, not encodable) max-attempts times.")
+    c[3].metric("Oldest wait", _age(m.oldest_pending_age_s), help="How long the oldest pending event has waited.")
+    c[4].metric("Held back", m.behind_dead_letter, help="Pending events waiting behind a dead letter.")
+    c[5].metric("Failed tries", m.attempts, help="Tries spent by events not yet published: outages spend none.")
+    c[6].metric("Per second", f"{status.rate:,.0f}", help="Events published over the last 5 seconds, ÷ 5.")
+    c[7].metric("Copies ignored", status.duplicates_ignored, help="Duplicates the consumer's inbox dropped.")
+    c[8].metric("Reconnections", status.reconnections, help="Times the consumers connected to Redis again.")
     st.caption(status.summary())
     for notice in status.notices():
         say(notice)
@@ -207,8 +214,8 @@ def faults_panel(box: Sandbox) -> None:
         help="Three events of one pathway; the broker refuses the first one's message.",
     )
     f1.caption(
-        "Tries are for what is the event's own fault: it goes to the dead letter after *max attempts*, and the later "
-        "events of its aggregate wait behind it until you requeue or skip it (section 4)."
+        "Tries are for what is the event's own fault: it goes to the dead letter after *Max attempts* of them, and "
+        "the later events of its aggregate wait behind it until you requeue or skip it (section 4)."
     )
     button(
         f1,
@@ -342,7 +349,7 @@ def history_panel(box: Sandbox) -> None:
     plans = actions.claim_plans(box)
     for where, plan in zip(st.columns(max(1, len(plans))), plans, strict=False):
         where.markdown(f"**{plan.at.astimezone():%H:%M:%S}** · {plan.headline()}")
-        where.code(plan.plan, language="text")
+        where.code(plan.plan, language="text", wrap_lines=True)  # wrapped: a projector shows it whole
 
 
 def _explain() -> None:

@@ -231,9 +231,7 @@ async def save_name(user_id: str, name: str) -> Outcome:
 
 async def rename_without_invalidating(user_id: str, name: str) -> Outcome:
     """The classic bug, on purpose: change the row and forget the cache."""
-    name = name.strip()
-    if not 1 <= len(name) <= 255:
-        raise InvalidInput("A name has 1 to 255 characters.")
+    name = parse(UserUpdate, name=name).name  # the same checks as Save: 1 to 255 characters, no control character
     async with get_session() as session:
         result = await session.execute(update(User).where(User.id == user_id).values(name=name))
         await session.commit()

@@ -48,20 +48,21 @@ async def event_publisher(interval_seconds: float = 2, max_events: int = 5, **op
         raise InvalidInput("interval_seconds must be between 0 and 60.")
     publisher = OutboxPublisher(current_sandbox(), publisher_options(max_events=max_events, **options))
     looked_again = False
-    while True:
-        result = await record.timed_batch(publisher)  # publish_batch(), timed for the class view
-        if result.broker_wait is not None or result.held:
-            await asyncio.sleep(max(publisher.breaker.wait_s(), BREAKER_LOOK_S))  # the broker is away: wait for it
-            looked_again = False
-            continue
-        if result.claimed:
-            looked_again = False
-            continue
-        if await publisher.publishable() == 0:
-            if looked_again:
-                return publisher.stats
-            looked_again = True
-        await asyncio.sleep(interval_seconds)
+    async with publisher.holding_a_connection():  # one connection for every batch, not a checkout each
+        while True:
+            result = await record.timed_batch(publisher)  # publish_batch(), timed for the class view
+            if result.broker_wait is not None or result.held:
+                await asyncio.sleep(max(publisher.breaker.wait_s(), BREAKER_LOOK_S))  # the broker is away: wait
+                looked_again = False
+                continue
+            if result.claimed:
+                looked_again = False
+                continue
+            if await publisher.publishable() == 0:
+                if looked_again:
+                    return publisher.stats
+                looked_again = True
+            await asyncio.sleep(interval_seconds)
 
 
 # -- 1. The write -----------------------------------------------------------------------------

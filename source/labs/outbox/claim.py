@@ -40,7 +40,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -57,10 +56,6 @@ ERROR_CHARS = 480
 STATUSES = ("pending", "published", "failed", "skipped")
 #: Not out yet: an event of these holds back the later events of its aggregate.
 UNPUBLISHED = ("pending", "failed")
-#: The claim's transaction settings on PostgreSQL (see :func:`begin_claim`).
-LEASE_NO_JIT = text(
-    "SELECT set_config('idle_in_transaction_session_timeout', :lease_ms, true), set_config('jit', 'off', true)"
-)
 
 
 def status_literal(status: str) -> ColumnElement[Any]:
@@ -101,7 +96,20 @@ def an_older_event_waits(events: Any) -> ColumnElement[bool]:
     return older.is_not(None)
 
 
-def claim_statement(dialect: str, limit: int) -> Select[Any]:
+def lease_for(lease_seconds: float) -> ColumnElement[bool]:
+    """PostgreSQL: the claim's lease, set by the claim itself for its transaction (no round trip of its own).
+
+    ``set_config(…, true)`` is ``SET LOCAL``: from this statement on, a transaction that sits idle
+    longer than the lease (its publisher hangs, or is frozen, while it holds the claim) is ended
+    by the server, its locks freed and the batch released for another publisher. Written as an
+    uncorrelated subquery, the database runs it once per claim, before reading a row.
+    """
+    ms = bindparam("lease_ms", str(int(lease_seconds * 1000)), type_=Text)
+    setting = select(func.set_config("idle_in_transaction_session_timeout", ms, True)).scalar_subquery()
+    return setting.is_not(None)
+
+
+def claim_statement(dialect: str, limit: int, lease_seconds: float = 15.0) -> Select[Any]:
     """The claim: the next ``limit`` due events, each the oldest of its aggregate not yet out."""
     c = EVENTS.c
     pending = status_is(c.status, "pending")
@@ -121,7 +129,7 @@ def claim_statement(dialect: str, limit: int) -> Select[Any]:
         .limit(limit)
     )
     if dialect == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True, of=EVENTS)
+        stmt = stmt.where(lease_for(lease_seconds)).with_for_update(skip_locked=True, of=EVENTS)
     return stmt
 
 
@@ -150,19 +158,12 @@ def publishable_statement() -> Select[Any]:
     return select(func.count()).select_from(EVENTS).where(and_(status_is(c.status, "pending"), ~behind_a_dead_letter()))
 
 
-async def begin_claim(conn: AsyncConnection, lease_seconds: float) -> None:
+async def begin_claim(conn: AsyncConnection) -> None:
     """Open the claim's transaction the way each database needs it (see the module's docstring)."""
     if conn.dialect.name == "sqlite":
         await conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
-        await conn.begin()
-        if conn.dialect.name == "postgresql":
-            # Two settings for this transaction only, in one round trip. The lease, enforced by the
-            # server: a publisher that hangs (or is frozen) while it holds the claim has its
-            # transaction ended, its locks freed and the batch released. And no JIT: the planner
-            # deems the claim costly enough to compile it to machine code, which takes longer
-            # (about 5 ms, on every run) than running the claim itself (about 1 ms).
-            await conn.execute(LEASE_NO_JIT, {"lease_ms": str(int(lease_seconds * 1000))})
+        await conn.begin()  # on PostgreSQL the claim sets its own lease (:func:`lease_for`)
 
 
 def failure_statement() -> Update:

@@ -76,7 +76,7 @@ async def explain_claim(sandbox: Sandbox, max_events: int = 500) -> ClaimPlan:
                 render_schema_translate=bool(translate),
             )
         )
-        await begin_claim(conn, lease_seconds=15)
+        await begin_claim(conn)
         if sandbox.dialect == "postgresql":
             lines = [r[0] for r in await conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql)]
             ms = _number(r"Execution Time: ([\d.]+) ms", lines) or 0.0

@@ -24,11 +24,14 @@ import asyncio
 import time
 import uuid
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from source.domain.events import mark_published_statement
 from source.domain.models import DomainEvent
@@ -124,8 +127,46 @@ class OutboxPublisher:
         self.name = name or f"publisher-{uuid.uuid4().hex[:6]}"
         self.stats = PublisherStats()
         dialect = sandbox.engine.dialect.name
-        self._claim = claim_statement(dialect, self.options.max_events)
+        self._claim = claim_statement(dialect, self.options.max_events, self.options.lease_seconds)
         self._mark = mark_published_statement(dialect)
+        #: While :meth:`holding_a_connection`: batches share one connection, opened by the first.
+        self._holding = False
+        self._held: AsyncConnection | None = None
+
+    @asynccontextmanager
+    async def holding_a_connection(self) -> AsyncIterator[None]:
+        """Run the batches inside on one connection, as a dedicated worker does.
+
+        Each batch on its own takes a connection from the pool and gives it back, and on
+        PostgreSQL the pool checks every connection it lends with a round trip (``pool_pre_ping``,
+        so that a restarted server costs no learner an error): one more round trip per batch.
+        """
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+            if self._held is not None:
+                held, self._held = self._held, None
+                await asyncio.shield(held.close())
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        """The batch's connection: the held one, or one from the pool for this batch alone."""
+        if not self._holding:
+            async with self.sandbox.engine.connect() as conn:
+                yield conn
+            return
+        if self._held is None:
+            self._held = await self.sandbox.engine.connect()
+        try:
+            yield self._held
+        except BaseException:
+            # As the pool would on its return: roll back what the batch left open. The next
+            # batch takes a fresh connection (this one may be what failed).
+            held, self._held = self._held, None
+            await asyncio.shield(held.close())
+            raise
 
     async def publish_batch(self) -> BatchResult:
         """Claim up to ``max_events`` due events, publish them, mark them: one transaction.
@@ -146,8 +187,8 @@ class OutboxPublisher:
         options = self.options
         now = datetime.now(UTC)
         lease_until = now + timedelta(seconds=options.lease_seconds)
-        async with self.sandbox.engine.connect() as conn:
-            await begin_claim(conn, options.lease_seconds)
+        async with self._connection() as conn:
+            await begin_claim(conn)
             rows = (await conn.execute(self._claim, {"now": now})).all()
             if not rows:
                 await conn.rollback()
@@ -217,12 +258,13 @@ class OutboxPublisher:
         """Publish batch after batch until nothing is claimable; returns how many were published."""
         published = 0
         batches = 0
-        while max_batches is None or batches < max_batches:
-            result = await self.publish_batch()
-            batches += 1
-            published += result.published
-            if result.claimed == 0:
-                break
+        async with self.holding_a_connection():
+            while max_batches is None or batches < max_batches:
+                result = await self.publish_batch()
+                batches += 1
+                published += result.published
+                if result.claimed == 0:
+                    break
         return published
 
     async def pending(self) -> int:

@@ -15,8 +15,8 @@ MAX_COLUMNS = 12
 MAX_INDEXES = 3
 MAX_INDEX_COLUMNS = 3
 MAX_STATUS_VALUES = 6
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-STATUS_VALUE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
+NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # matched whole (fullmatch: "$" would let a final newline in)
+STATUS_VALUE = re.compile(r"[a-z][a-z0-9_]{0,19}")
 #: Words either database reserves, and a few more that make confusing column names.
 RESERVED = frozenset(POSTGRES_RESERVED) | frozenset(SQLiteIdentifierPreparer.reserved_words) | {"user", "type_"}
 
@@ -102,7 +102,7 @@ def name_problem(what: str, name: str) -> str | None:
     shown = name if len(name) <= 40 else name[:37] + "…"
     if not name:
         return f"{what} needs a name"
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         return (
             f"{what} '{shown}' may use only lowercase letters, digits and _, must start with a letter, "
             "and has at most 40 characters"
@@ -141,7 +141,7 @@ def problems(design: EventTableDesign) -> list[str]:  # noqa: C901, PLR0912 - on
     if not 1 <= len(design.status_values) <= MAX_STATUS_VALUES:
         found.append(f"Give 1 to {MAX_STATUS_VALUES} status values")
     for value in design.status_values:
-        if not STATUS_VALUE.match(value):
+        if not STATUS_VALUE.fullmatch(value):
             found.append(f"Status value '{value[:30]}' may use only lowercase letters, digits and _ (at most 20)")
     if len(set(design.status_values)) != len(design.status_values):
         found.append("A status value appears twice")
