@@ -45,8 +45,10 @@ def app_on(port: int, env: dict[str, str], log: Path) -> Iterator[Server]:
 
 
 def users_table(tab: Any) -> Any:
-    return tab.get_by_test_id("stMain").get_by_test_id("stTable").filter(
-        has=tab.locator("th", has_text=re.compile(r"^email$"))
+    return (
+        tab.get_by_test_id("stMain")
+        .get_by_test_id("stTable")
+        .filter(has=tab.locator("th", has_text=re.compile(r"^email$")))
     )
 
 
