@@ -64,6 +64,14 @@ def linked(b: Backends, email: str) -> tuple[Sandbox, str]:
     return box, token
 
 
+def resumed(b: Backends, token: str) -> Sandbox:
+    """``token``'s sandbox found through the directory, once its process has marked it opened (in the background)."""
+    box, why = b.sandboxes.find(token)
+    assert box is not None, why
+    eventually(lambda: ELSEWHERE_KEY in box.services, "the resumed sandbox to be marked opened")
+    return box
+
+
 def emails(box: Sandbox) -> list[str]:
     return [u.email for u in box.run(list_users())]
 
@@ -216,8 +224,7 @@ def test_a_sandbox_nobody_used_for_the_idle_expiry_is_swept_by_any_process(
 def test_idle_here_but_used_elsewhere_is_let_go_not_dropped(processes: tuple[Backends, Backends]) -> None:
     a, b = processes
     box_a, token = linked(a, "busy@innovateai.com")
-    box_b, _ = b.sandboxes.find(token)
-    assert box_b is not None
+    box_b = resumed(b, token)
     assert a.durable is not None
     assert b.durable is not None
     box_a.last_used = time.monotonic() - a.sandboxes.idle_s - 1  # nobody clicked here for the idle expiry
@@ -225,7 +232,7 @@ def test_idle_here_but_used_elsewhere_is_let_go_not_dropped(processes: tuple[Bac
     eventually(lambda: box_a.closed, "A to let go of its copy")
     assert exists(b, box_b), "used on B within the idle expiry: not dropped"
     assert emails(box_b) == ["busy@innovateai.com"]
-    assert a.sandboxes.find(token)[0] is not None, "A finds it again through the directory"
+    assert resumed(a, token).id == box_b.id, "A finds it again through the directory"
 
     # Now idle everywhere: B's expiry drops it.
     box_b.last_used = time.monotonic() - b.sandboxes.idle_s - 1

@@ -123,7 +123,11 @@ class Directory(ABC):
 
     @abstractmethod
     async def find(self, token_hash: str, idle_s: float) -> Entry | None:
-        """The sandbox of a link, if used within ``idle_s``; marks it opened and active now."""
+        """The sandbox of a link, if used within ``idle_s`` (a read: the bind waits for nothing else)."""
+
+    @abstractmethod
+    async def opened(self, sandbox_id: str) -> None:
+        """A process attached the sandbox just now: ``last_open`` and ``last_active`` (after the bind)."""
 
     @abstractmethod
     async def record(self, token_hash: str, sandbox_id: str, schema_name: str | None, folder: Path | None) -> None:
@@ -164,13 +168,15 @@ class PostgresDirectory(Directory):
     """The directory in the configured PostgreSQL: ``persistence_lab.sandboxes``, ``processes`` and ``jobs``."""
 
     survives = (
-        "Your sandbox (schema, Redis keys and progress) lives in the lab's PostgreSQL and Redis: "
-        "a restart of the app, or another of its processes, finds it again through this address."
+        "Your sandbox's schema lives in the lab's PostgreSQL: a restart of the app, or another of its "
+        "processes, finds it again through this address."
     )
 
     def __init__(self, engine: AsyncEngine, process_id: str | None = None) -> None:
         super().__init__(process_id)
         self.engine = engine
+        #: One statement, one round trip: no BEGIN and COMMIT around a statement that stands alone.
+        self.single = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def setup(self) -> None:
         async with self.engine.begin() as conn:
@@ -179,22 +185,28 @@ class PostgresDirectory(Directory):
                 await conn.execute(text(statement))
 
     async def find(self, token_hash: str, idle_s: float) -> Entry | None:
-        # One statement: found, still fresh, and marked opened, or nothing.
+        # One statement, a read by primary key: found and still fresh, or nothing.
         query = text(
-            "UPDATE persistence_lab.sandboxes SET last_open = now(), last_active = now() "
-            "WHERE token_hash = :h AND last_active > now() - make_interval(secs => :idle) "
-            "RETURNING sandbox_id, schema_name, created, last_active"
+            "SELECT sandbox_id, schema_name, created, last_active FROM persistence_lab.sandboxes "
+            "WHERE token_hash = :h AND last_active > now() - make_interval(secs => :idle)"
         )
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             row = (await conn.execute(query, {"h": token_hash, "idle": idle_s})).first()
         return None if row is None else Entry(*row)
+
+    async def opened(self, sandbox_id: str) -> None:
+        query = text(
+            "UPDATE persistence_lab.sandboxes SET last_open = now(), last_active = now() WHERE sandbox_id = :id"
+        )
+        async with self.single.connect() as conn:
+            await conn.execute(query, {"id": sandbox_id})
 
     async def record(self, token_hash: str, sandbox_id: str, schema_name: str | None, folder: Path | None) -> None:
         query = text(
             "INSERT INTO persistence_lab.sandboxes (token_hash, sandbox_id, schema_name) VALUES (:h, :id, :schema) "
             "ON CONFLICT (token_hash) DO NOTHING"
         )
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(query, {"h": token_hash, "id": sandbox_id, "schema": schema_name})
 
     async def touch(self, sandbox_ids: Collection[str]) -> None:
@@ -203,12 +215,12 @@ class PostgresDirectory(Directory):
         query = text("UPDATE persistence_lab.sandboxes SET last_active = now() WHERE sandbox_id IN :ids").bindparams(
             bindparam("ids", expanding=True)
         )
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(query, {"ids": list(sandbox_ids)})
 
     async def entries(self) -> dict[str, Entry]:
         query = text("SELECT sandbox_id, schema_name, created, last_active FROM persistence_lab.sandboxes")
-        async with self.engine.connect() as conn:
+        async with self.single.connect() as conn:
             return {row[0]: Entry(*row) for row in (await conn.execute(query)).all()}
 
     async def forget(self, sandbox_id: str, idle_s: float | None = None) -> bool:
@@ -230,11 +242,11 @@ class PostgresDirectory(Directory):
             "INSERT INTO persistence_lab.processes (process_id, beat) VALUES (:p, now()) "
             "ON CONFLICT (process_id) DO UPDATE SET beat = now()"
         )
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(query, {"p": self.process_id})
 
     async def leave(self) -> None:
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(
                 text("DELETE FROM persistence_lab.processes WHERE process_id = :p"), {"p": self.process_id}
             )
@@ -244,12 +256,12 @@ class PostgresDirectory(Directory):
             "INSERT INTO persistence_lab.jobs (sandbox_id, service, process_id) VALUES (:id, :s, :p) "
             "ON CONFLICT (sandbox_id, service, process_id) DO UPDATE SET started = now()"
         )
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(query, {"id": sandbox_id, "s": service, "p": self.process_id})
 
     async def job_ended(self, sandbox_id: str, service: str, process_id: str | None = None) -> None:
         query = text("DELETE FROM persistence_lab.jobs WHERE sandbox_id = :id AND service = :s AND process_id = :p")
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(query, {"id": sandbox_id, "s": service, "p": process_id or self.process_id})
 
     async def jobs(self, sandbox_id: str, service: str, grace_s: float) -> list[RunningJob]:
@@ -259,7 +271,7 @@ class PostgresDirectory(Directory):
             "FROM persistence_lab.jobs j LEFT JOIN persistence_lab.processes p USING (process_id) "
             "WHERE j.sandbox_id = :id AND j.service = :s"
         )
-        async with self.engine.connect() as conn:
+        async with self.single.connect() as conn:
             rows = (await conn.execute(query, {"id": sandbox_id, "s": service, "grace": grace_s})).all()
         return [RunningJob(*row) for row in rows]
 
@@ -273,8 +285,7 @@ class FileDirectory(Directory):
 
     survives = (
         "Your database is a file in the lab's data folder: a restart of the app in the same container finds "
-        "it again through this address. Your Redis keys and progress live in the process (fakeredis): a "
-        "restart loses them."
+        "it again through this address."
     )
 
     def __init__(self, root: Path, process_id: str | None = None) -> None:
@@ -284,7 +295,11 @@ class FileDirectory(Directory):
         self._folders: dict[str, Path] = {}  # sandbox id -> folder, for the sandboxes this process recorded
 
     async def setup(self) -> None:
-        await asyncio.to_thread(self.processes.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(self._setup)
+
+    def _setup(self) -> None:
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # folder names are hashes, yet nobody else's
+        self.processes.mkdir(exist_ok=True)
 
     def folder(self, token: str) -> Path:
         """Where the sandbox of ``token`` keeps its files."""
@@ -298,10 +313,20 @@ class FileDirectory(Directory):
         data = _read(folder / ENTRY_FILE)
         if data is None or data.get("token_hash") != token_hash or time.time() - data["last_active"] > idle_s:
             return None
-        data["last_open"] = data["last_active"] = time.time()
-        _write(folder / ENTRY_FILE, data)
         self._folders[data["sandbox_id"]] = folder
         return _entry(data)
+
+    async def opened(self, sandbox_id: str) -> None:
+        folder = self._folders.get(sandbox_id)
+        if folder is not None:
+            await asyncio.to_thread(self._opened, folder / ENTRY_FILE)
+
+    @staticmethod
+    def _opened(entry: Path) -> None:
+        data = _read(entry)
+        if data is not None:
+            data["last_open"] = data["last_active"] = time.time()
+            _write(entry, data)
 
     async def record(self, token_hash: str, sandbox_id: str, schema_name: str | None, folder: Path | None) -> None:
         if folder is None:

@@ -102,7 +102,10 @@ class DurableSandboxes:
         return sandbox
 
     async def _after_resume(self, sandbox: Sandbox) -> None:
-        """Take over the keys' lease at once, and note the jobs another process had running here."""
+        """Mark it opened, take over the keys' lease at once, and note the jobs another process had running here."""
+        with contextlib.suppress(Exception):
+            await self.directory.opened(sandbox.id)
+            self._written[sandbox.id] = sandbox.last_used
         try:
             await sandbox.lease.renew()
         except Exception as exc:  # noqa: BLE001 - the housekeeping round renews it again
