@@ -29,7 +29,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,16 +89,6 @@ def new_process_id() -> str:
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One sandbox in the directory."""
-
-    sandbox_id: str
-    schema_name: str | None
-    created: datetime
-    last_active: datetime
-
-
-@dataclass(frozen=True)
 class RunningJob:
     """A background job the directory says is running: which process runs it, and whether that one still beats."""
 
@@ -106,6 +96,17 @@ class RunningJob:
     process_id: str
     started: datetime
     process_alive: bool
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One sandbox in the directory (and, when found by its link, the jobs recorded as running in it)."""
+
+    sandbox_id: str
+    schema_name: str | None
+    created: datetime
+    last_active: datetime
+    jobs: tuple[RunningJob, ...] = ()
 
 
 class Directory(ABC):
@@ -122,8 +123,11 @@ class Directory(ABC):
         """Create what the store needs (idempotent; several processes may start at once)."""
 
     @abstractmethod
-    async def find(self, token_hash: str, idle_s: float) -> Entry | None:
-        """The sandbox of a link, if used within ``idle_s`` (a read: the bind waits for nothing else)."""
+    async def find(self, token_hash: str, idle_s: float, grace_s: float = 30.0) -> Entry | None:
+        """The sandbox of a link, if used within ``idle_s``, with its running jobs (one read, nothing else).
+
+        A job's process counts as alive if its heartbeat is younger than ``grace_s``.
+        """
 
     @abstractmethod
     async def opened(self, sandbox_id: str) -> None:
@@ -184,15 +188,24 @@ class PostgresDirectory(Directory):
             for statement in DDL:
                 await conn.execute(text(statement))
 
-    async def find(self, token_hash: str, idle_s: float) -> Entry | None:
-        # One statement, a read by primary key: found and still fresh, or nothing.
+    async def find(self, token_hash: str, idle_s: float, grace_s: float = 30.0) -> Entry | None:
+        # One statement, a read by primary key: found and still fresh (with its jobs), or nothing.
         query = text(
-            "SELECT sandbox_id, schema_name, created, last_active FROM persistence_lab.sandboxes "
-            "WHERE token_hash = :h AND last_active > now() - make_interval(secs => :idle)"
+            "SELECT s.sandbox_id, s.schema_name, s.created, s.last_active, "
+            "(SELECT coalesce(json_agg(json_build_array(j.service, j.process_id, extract(epoch FROM j.started), "
+            "coalesce(p.beat > now() - make_interval(secs => :grace), false))), '[]') "
+            "FROM persistence_lab.jobs j LEFT JOIN persistence_lab.processes p USING (process_id) "
+            "WHERE j.sandbox_id = s.sandbox_id) "
+            "FROM persistence_lab.sandboxes s "
+            "WHERE s.token_hash = :h AND s.last_active > now() - make_interval(secs => :idle)"
         )
         async with self.single.connect() as conn:
-            row = (await conn.execute(query, {"h": token_hash, "idle": idle_s})).first()
-        return None if row is None else Entry(*row)
+            row = (await conn.execute(query, {"h": token_hash, "idle": idle_s, "grace": grace_s})).first()
+        if row is None:
+            return None
+        listed = json.loads(row[4]) if isinstance(row[4], str) else row[4]
+        jobs = tuple(RunningJob(s, p, datetime.fromtimestamp(float(t), UTC), bool(a)) for s, p, t, a in listed)
+        return Entry(row[0], row[1], row[2], row[3], jobs)
 
     async def opened(self, sandbox_id: str) -> None:
         query = text(
@@ -305,16 +318,17 @@ class FileDirectory(Directory):
         """Where the sandbox of ``token`` keeps its files."""
         return self.root / folder_name(token)
 
-    async def find(self, token_hash: str, idle_s: float) -> Entry | None:
-        return await asyncio.to_thread(self._find, token_hash, idle_s)
+    async def find(self, token_hash: str, idle_s: float, grace_s: float = 30.0) -> Entry | None:
+        return await asyncio.to_thread(self._find, token_hash, idle_s, grace_s)
 
-    def _find(self, token_hash: str, idle_s: float) -> Entry | None:
+    def _find(self, token_hash: str, idle_s: float, grace_s: float) -> Entry | None:
         folder = self.root / (FOLDER_PREFIX + token_hash[:32])
         data = _read(folder / ENTRY_FILE)
         if data is None or data.get("token_hash") != token_hash or time.time() - data["last_active"] > idle_s:
             return None
         self._folders[data["sandbox_id"]] = folder
-        return _entry(data)
+        entry = _entry(data)
+        return replace(entry, jobs=tuple(self._jobs(folder / "jobs", "*", grace_s)))
 
     async def opened(self, sandbox_id: str) -> None:
         folder = self._folders.get(sandbox_id)
@@ -430,7 +444,7 @@ class FileDirectory(Directory):
             except OSError:
                 beat = 0.0
             started = datetime.fromtimestamp(data["started"], UTC)
-            found.append(RunningJob(service, data["process_id"], started, time.time() - beat < grace_s))
+            found.append(RunningJob(data["service"], data["process_id"], started, time.time() - beat < grace_s))
         return found
 
     def live_processes(self, grace_s: float) -> set[str]:
