@@ -23,6 +23,7 @@ class SeedRunner(JobRunner[SeedReport]):
     stopping_text = "Stopping: the batch being written is rolled back…"
     time_limit_s = SEED_TIME_LIMIT_S
     writes_in_bulk = True
+    heavy = True  # thousands of rows: started only if the memory budget has room
 
     def start(self, request: SeedRequest) -> Job[SeedReport]:
         """Start seeding ``request`` unless a seed is running in this sandbox already."""

@@ -24,6 +24,7 @@ import fakeredis
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from source.platform.admission import MemoryAdmission
 from source.platform.config import Settings, safe_url
 from source.platform.connect import PROBE_TIMEOUT, connect_database, connect_redis, on_loop
 from source.platform.engines import loop_engine, postgres_connect_args, sqlite_engine
@@ -70,6 +71,8 @@ class Backends:
         self.sandboxes = SandboxRegistry(runtime, settings.max_sandboxes, settings.idle_minutes)
         self.health = HealthCheck(shared_engine, redis)
         self.housekeeping = Housekeeping(self.sandboxes, shared_engine, settings.sweep_interval_s)
+        #: The memory budget every new sandbox and heavy job must fit in (``PLAB_MEMORY_MB``).
+        self.admission = MemoryAdmission(settings.memory_mb, live=lambda: len(self.sandboxes.live))
 
     # -- building --------------------------------------------------------------------
     @classmethod
@@ -158,10 +161,12 @@ class Backends:
     def open_sandbox(self, migrate: bool = True) -> Sandbox:
         """A new, empty sandbox for one learner, migrated to the newest schema.
 
-        Raises :class:`LabFull` past ``max_sandboxes``. A sandbox whose migration fails is
+        Raises :class:`LabFull` past ``max_sandboxes``, or when one more sandbox would take the
+        process past its memory budget (``PLAB_MEMORY_MB``). A sandbox whose migration fails is
         released again (retried by the sweep if the server is down) before the error is raised.
         """
         with self.sandboxes.opening():
+            self.admission.admit_sandbox()
             # The public id names the schema and the key prefix, both shown on the page; the
             # secret that finds the sandbox again is its token (see SandboxRegistry.issue).
             sandbox_id = uuid.uuid4().hex[:12]
