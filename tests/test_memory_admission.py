@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from source import Settings, web
-from source.platform.admission import JOB_FLOOR_MB, SANDBOX_FLOOR_MB, MemoryAdmission, OutOfMemoryBudget
+from source.platform.admission import (
+    JOB_FLOOR_MB,
+    SANDBOX_FLOOR_MB,
+    SETTLING_S,
+    MemoryAdmission,
+    OutOfMemoryBudget,
+)
 from source.platform.backends import Backends
 from source.platform.orphans import SQLITE_FOLDER_PREFIX
 from tests.conftest import assert_no_exception, open_app
@@ -27,8 +33,10 @@ class FakeMemory:
         self.rss_mb = rss_mb
         self.live = live
 
+        self.now = 0.0
+
     def admission(self, budget_mb: float) -> MemoryAdmission:
-        return MemoryAdmission(budget_mb, live=lambda: self.live, read_rss=lambda: self.rss_mb)
+        return MemoryAdmission(budget_mb, live=lambda: self.live, read_rss=lambda: self.rss_mb, clock=lambda: self.now)
 
 
 def test_a_sandbox_costs_the_average_growth_so_far_never_less_than_the_floor() -> None:
@@ -55,6 +63,20 @@ def test_a_new_sandbox_that_would_pass_the_budget_is_refused_with_one_sentence()
     assert said.endswith("try again in a few minutes.")
     assert said.count(". ") == 0, "one sentence"
     assert admission.refused_sandboxes == 1
+
+
+def test_sandboxes_opened_together_hold_room_for_each_other_until_they_settle() -> None:
+    memory = FakeMemory(200)
+    admission = memory.admission(600)
+    memory.rss_mb, memory.live = 590, 130  # 3 MB a learner so far
+    admission.admit_sandbox()  # 590 + 3
+    admission.admit_sandbox()  # 590 + 3 + 3: the first one has not grown yet
+    admission.admit_sandbox()  # 590 + 9
+    with pytest.raises(OutOfMemoryBudget, match=r"needs about 3\.0 MB more \(12 MB with the 3 who just arrived\)"):
+        admission.admit_sandbox()  # 590 + 12 would pass 600, although the RSS has not moved
+    memory.now += SETTLING_S + 1  # they have settled: what they cost is in the RSS now
+    memory.rss_mb, memory.live = 592, 133
+    admission.admit_sandbox()
 
 
 def test_a_heavy_job_holds_its_room_while_it_runs_and_is_measured_when_it_ends() -> None:

@@ -20,6 +20,7 @@ import contextlib
 import os
 import resource
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ MB = 1024 * 1024
 SANDBOX_FLOOR_MB = 1.0
 #: The least a heavy job is taken to cost, until a job of its kind has been measured above it (MB).
 JOB_FLOOR_MB = 8.0
+#: A sandbox opened less than this long ago has not grown to what a sandbox costs yet (its page is being
+#: drawn, its first clicks run): its cost is held in reserve meanwhile, so a class arriving at once cannot
+#: all squeeze into the last few megabytes (seconds).
+SETTLING_S = 20.0
 #: A heavy job's cost is the largest growth among this many latest runs of its kind (the process's other
 #: work grows it too while a job runs: an old outlier should not hold a kind back for ever).
 RUNS_REMEMBERED = 5
@@ -69,8 +74,16 @@ class MemoryAdmission:
     once the backends are built and before any learner's sandbox.
     """
 
-    def __init__(self, budget_mb: float, live: Callable[[], int], read_rss: Callable[[], float] = process_rss_mb):
+    def __init__(
+        self,
+        budget_mb: float,
+        live: Callable[[], int],
+        read_rss: Callable[[], float] = process_rss_mb,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.budget_mb = budget_mb
+        self._clock = clock
+        self._settling: deque[float] = deque()  # when each sandbox still settling was admitted
         self._live = live
         self._read_rss = read_rss
         self.baseline_mb = read_rss()
@@ -102,16 +115,32 @@ class MemoryAdmission:
             return sum(t.reserved_mb for t in self._reserved)
 
     # -- the two questions -----------------------------------------------------------------
+    def settling(self) -> int:
+        """How many sandboxes were admitted in the last :data:`SETTLING_S` seconds."""
+        now = self._clock()
+        with self._lock:
+            while self._settling and now - self._settling[0] > SETTLING_S:
+                self._settling.popleft()
+            return len(self._settling)
+
     def admit_sandbox(self) -> None:
-        """Raise :class:`OutOfMemoryBudget` if one more sandbox would pass the budget."""
+        """Raise :class:`OutOfMemoryBudget` if one more sandbox would pass the budget.
+
+        The sandboxes still settling hold their cost in reserve too, as do the heavy jobs running.
+        """
         rss = self._read_rss()
         cost = self.sandbox_cost_mb(rss)
-        if rss + self.reserved_mb + cost > self.budget_mb:
+        settling = self.settling()
+        with self._lock:
+            if rss + sum(t.reserved_mb for t in self._reserved) + cost * (1 + settling) <= self.budget_mb:
+                self._settling.append(self._clock())
+                return
             self.refused_sandboxes += 1
+            arriving = f" ({cost * (1 + settling):.0f} MB with the {settling} who just arrived)" if settling else ""
             raise OutOfMemoryBudget(
                 f"The lab is full for now: its server is using {rss:.0f} MB of its {self.budget_mb:.0f} MB memory "
-                f"budget, and a new learner's sandbox needs about {cost:.1f} MB more, so no new sandbox can open; "
-                "try again in a few minutes."
+                f"budget, and a new learner's sandbox needs about {cost:.1f} MB more{arriving}, so no new sandbox "
+                "can open; try again in a few minutes."
             )
 
     def admit_job(self, kind: str, what: str = "This run") -> Ticket:
