@@ -49,6 +49,16 @@ def test_a_sandbox_costs_the_average_growth_so_far_never_less_than_the_floor() -
     assert admission.sandbox_cost_mb() == SANDBOX_FLOOR_MB
 
 
+def test_what_the_first_pages_imported_once_is_not_charged_to_every_later_learner() -> None:
+    memory = FakeMemory(200)
+    admission = memory.admission(10_000)
+    for live in range(13):  # the first learner's pages import 100 MB of libraries; each later one adds 2 MB
+        memory.live, memory.rss_mb = live, 200 if live == 0 else 300 + 2 * live
+        admission.admit_sandbox()
+    memory.live, memory.rss_mb = 13, 326
+    assert admission.sandbox_cost_mb() == pytest.approx(2.0)  # the growth over the latest ten sandboxes
+
+
 def test_a_new_sandbox_that_would_pass_the_budget_is_refused_with_one_sentence() -> None:
     memory = FakeMemory(200)
     admission = memory.admission(600)

@@ -7,8 +7,9 @@ So the process keeps a memory budget (``PLAB_MEMORY_MB``) and, before it opens a
 starts a heavy job, asks: would the resident memory (RSS) now, plus what this costs, pass it?
 If so, the learner gets one sentence saying so, and nothing is started.
 
-What a sandbox costs is measured, not guessed: the memory the process has grown by since it
-started serving learners, divided by the sandboxes it holds, never below a floor. What a heavy
+What a sandbox costs is measured, not guessed: the memory the process has grown by over the
+latest ten sandboxes admitted, divided by ten (at first: since it started serving learners, divided
+by the sandboxes it holds), never below a floor. What a heavy
 job costs is the largest growth among the latest runs of its kind (again with a floor), and a
 job that runs holds that much in reserve until it ends, so two heavy jobs cannot both squeeze
 into the last few megabytes.
@@ -36,6 +37,8 @@ JOB_FLOOR_MB = 8.0
 #: drawn, its first clicks run): its cost is held in reserve meanwhile, so a class arriving at once cannot
 #: all squeeze into the last few megabytes (seconds).
 SETTLING_S = 20.0
+#: A sandbox's cost is the growth over at least this many sandboxes admitted since (see ``sandbox_cost_mb``).
+SLOPE_SPAN = 10
 #: A heavy job's cost is the largest growth among this many latest runs of its kind (the process's other
 #: work grows it too while a job runs: an old outlier should not hold a kind back for ever).
 RUNS_REMEMBERED = 5
@@ -84,6 +87,8 @@ class MemoryAdmission:
         self.budget_mb = budget_mb
         self._clock = clock
         self._settling: deque[float] = deque()  # when each sandbox still settling was admitted
+        #: (live sandboxes, RSS) at the latest admissions, newest last: where the cost's slope starts from.
+        self._checkpoints: deque[tuple[int, float]] = deque(maxlen=4 * SLOPE_SPAN)
         self._live = live
         self._read_rss = read_rss
         self.baseline_mb = read_rss()
@@ -96,9 +101,19 @@ class MemoryAdmission:
 
     # -- what things cost ----------------------------------------------------------------
     def sandbox_cost_mb(self, rss_mb: float | None = None) -> float:
-        """What one more sandbox is expected to cost: the average growth per live sandbox so far, or the floor."""
+        """What one more sandbox is expected to cost, never less than the floor.
+
+        Once :data:`SLOPE_SPAN` sandboxes have been admitted since an earlier admission, the growth
+        since then divided by the sandboxes added since then (so the libraries the first learners'
+        pages imported once are not charged to every later one); before that, the growth since the
+        baseline divided by the live sandboxes.
+        """
         rss_mb = self._read_rss() if rss_mb is None else rss_mb
         live = self._live()
+        with self._lock:
+            earlier = next((c for c in reversed(self._checkpoints) if live - c[0] >= SLOPE_SPAN), None)
+        if earlier is not None:
+            return max(SANDBOX_FLOOR_MB, (rss_mb - earlier[1]) / (live - earlier[0]))
         average = (rss_mb - self.baseline_mb) / live if live else 0.0
         return max(SANDBOX_FLOOR_MB, average)
 
@@ -134,6 +149,7 @@ class MemoryAdmission:
         with self._lock:
             if rss + sum(t.reserved_mb for t in self._reserved) + cost * (1 + settling) <= self.budget_mb:
                 self._settling.append(self._clock())
+                self._checkpoints.append((self._live(), rss))
                 return
             self.refused_sandboxes += 1
             arriving = f" ({cost * (1 + settling):.0f} MB with the {settling} who just arrived)" if settling else ""
