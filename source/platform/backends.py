@@ -46,8 +46,9 @@ RELEASE_WAIT_S = 60.0
 #: Connections Lab 2's experiments may hold together on SQLite (files in this process: no server to protect).
 SQLITE_EXPERIMENT_CONNECTIONS = 60
 
-#: The pool each learner's SQLite file gets (small: one learner, one file).
-SQLITE_SANDBOX_POOL = {"pool_size": 3, "max_overflow": 2, "pool_timeout": 10.0}
+#: The pool each learner's SQLite file gets (small: one learner, one file). One connection (and its
+#: aiosqlite thread) is kept between clicks; the few more that a burst of work opens are closed after it.
+SQLITE_SANDBOX_POOL = {"pool_size": 1, "max_overflow": 4, "pool_timeout": 10.0}
 #: The pool a notebook's or a script's SQLite file gets on its event loop (kept, overflow).
 SQLITE_LOOP_POOL = (3, 2)
 
