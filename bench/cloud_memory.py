@@ -2,16 +2,18 @@
 
 All viewers of a hosted app share one Python process. This builds the backends once in a
 fresh interpreter that has imported everything the app imports (Streamlit, pandas, plotly,
-every page's modules), opens N learners' sandboxes (default 50) and exercises the labs in
-each one as a learner would: Lab 1 (three users, children, a cascade delete), Lab 2 (a pool
-experiment with its NullPool comparison), Lab 3 (100 users × 3 scores seeded and loaded four
-ways), Lab 4 (cached reads: a miss, then hits), Lab 5 (100 scores and events written, drained
-by the publisher to Redis), the Create exercise (1,000 events written, claimed, EXPLAINed),
-knowledge-check progress, and the instructor's class view. Learners work in
-waves of 10 at once. It reports the process's resident memory (RSS) at each stage, its peak,
-and the growth per learner, against 690 MB. Then it releases every sandbox.
+every page's modules), lets N learners (default 50) arrive in waves of 10, each opening a
+sandbox through the memory budget (``--budget``, ``PLAB_MEMORY_MB``: a learner past it is refused
+and counted), and exercises the labs in each admitted one as a learner would: Lab 1 (three
+users, children, a cascade delete), Lab 2 (a pool experiment with its NullPool comparison),
+Lab 3 (100 users × 3 scores seeded and loaded four ways), Lab 4 (cached reads: a miss, then
+hits), Lab 5 (100 scores and events written, drained by the publisher to Redis), the Create
+exercise (1,000 events written, claimed, EXPLAINed), knowledge-check progress, and the
+instructor's class view. It reports how many were admitted and refused, the process's
+resident memory (RSS) at each stage, its peak, and the growth per learner, against 690 MB.
+Then it releases every sandbox.
 
-Run from the repository root: ``python -m bench.cloud_memory [--learners 50]``.
+Run from the repository root: ``python -m bench.cloud_memory [--learners 50] [--budget 600]``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import gc
 import json
 import resource
+import sys
 import time
 from typing import Any
 
@@ -28,6 +31,8 @@ from bench._common import PG_URL, REDIS_URL, backend_kinds, measure_in_child, pr
 LIMIT_MB = 690
 MB = 1024 * 1024
 WAVE = 10
+#: How long one wave of learners may take (a loaded machine is slow; a learner still going is counted as failed).
+WAVE_TIMEOUT_S = 900
 
 
 def _rss_mb() -> float:
@@ -81,16 +86,20 @@ async def _learner(n: int) -> None:
     class_view.runs_table(found, "lab2")
 
 
-def measure(kind: str, learners: int) -> dict[str, Any]:
+def measure(kind: str, learners: int, budget_mb: float) -> dict[str, Any]:
     """Runs inside the child interpreter: one backend pair, ``learners`` sandboxes."""
     import source.web.checks
     import source.web.create_form
     import source.web.instructor
     import source.web.learning  # noqa: F401 - every module a page imports, as the app would have loaded
     from source import Backends, Settings
+    from source.platform.admission import OutOfMemoryBudget
 
     rss_imports = _rss_mb()
-    settings = Settings() if kind == "embedded" else Settings(database_url=PG_URL, redis_url=REDIS_URL)
+    services = kind == "services"
+    settings = Settings(
+        database_url=PG_URL if services else None, redis_url=REDIS_URL if services else None, memory_mb=budget_mb
+    )
     backends = Backends.build(settings)
     if kind == "services" and (backends.status.database_note or backends.status.redis_note):
         raise RuntimeError(f"services unreachable: {backends.status.database_note} {backends.status.redis_note}")
@@ -100,12 +109,24 @@ def measure(kind: str, learners: int) -> dict[str, Any]:
         backends.release(warm)
         rss_before = _rss_mb()
         started = time.perf_counter()
-        sandboxes = [backends.open_sandbox() for _ in range(learners)]
-        rss_open = _rss_mb()
+        sandboxes: list[Any] = []
+        refused: list[str] = []
+        failed: list[str] = []
         for wave in range(0, learners, WAVE):
-            futures = [box.submit(_learner(wave + i)) for i, box in enumerate(sandboxes[wave : wave + WAVE])]
+            # Learners arrive in waves and get to work; the memory budget (PLAB_MEMORY_MB) admits each one or not.
+            arrived = []
+            for _ in range(min(WAVE, learners - wave)):
+                try:
+                    arrived.append(backends.open_sandbox())
+                except OutOfMemoryBudget as exc:
+                    refused.append(str(exc))
+            futures = [box.submit(_learner(wave + i)) for i, box in enumerate(arrived)]
             for future in futures:
-                future.result(timeout=300)
+                try:
+                    future.result(timeout=WAVE_TIMEOUT_S)
+                except Exception as exc:  # noqa: BLE001 - counted and reported: the class goes on
+                    failed.append(f"{type(exc).__name__}: {str(exc)[:160]}")
+            sandboxes += arrived
         exercised_s = time.perf_counter() - started
         rss_exercised = _rss_mb()
         for box in sandboxes:
@@ -117,11 +138,15 @@ def measure(kind: str, learners: int) -> dict[str, Any]:
             "learners": learners,
             "rss_imports_mb": rss_imports,
             "rss_before_mb": rss_before,
-            "rss_open_mb": rss_open,
+            "admitted": len(sandboxes),
+            "refused": len(refused),
+            "first_refusal": refused[0] if refused else None,
+            "failed": failed,
+            "budget_mb": backends.admission.budget_mb,
             "rss_exercised_mb": rss_exercised,
             "rss_released_mb": rss_released,
             "peak_mb": peak,
-            "per_learner_mb": (rss_exercised - rss_before) / learners,
+            "per_learner_mb": (rss_exercised - rss_before) / max(1, len(sandboxes)),
             "seconds": exercised_s,
         }
     finally:
@@ -132,17 +157,25 @@ def measure(kind: str, learners: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--learners", type=int, default=50, help="sandboxes open and exercised at once (default 50)")
+    parser.add_argument("--budget", type=float, default=600.0, help="PLAB_MEMORY_MB of the process (default 600)")
     parser.add_argument("--child", choices=["embedded", "services"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.learners)))
+        print(json.dumps(measure(args.child, args.learners, args.budget)))
         return
     rows = []
+    sentences = []
     for kind in backend_kinds():
-        r = measure_in_child("bench.cloud_memory", kind, "--learners", str(args.learners), timeout=1800)
+        extra = ("--learners", str(args.learners), "--budget", f"{args.budget:g}")
+        r = measure_in_child("bench.cloud_memory", kind, *extra, timeout=3600)
+        if r["first_refusal"]:
+            sentences.append(f"{kind}: {r['first_refusal']}")
+        if r["failed"]:
+            print(f"{kind}: {len(r['failed'])} learner(s) failed, e.g. {r['failed'][:2]}", file=sys.stderr)
         rows.append(
             [
                 "PostgreSQL + Redis" if kind == "services" else "SQLite + fakeredis",
+                f"{r['admitted']} / {r['refused']}",
                 f"{r['rss_imports_mb']:.0f} MB",
                 f"{r['rss_before_mb']:.0f} MB",
                 f"{r['rss_exercised_mb']:.0f} MB",
@@ -153,13 +186,17 @@ def main() -> None:
                 f"{r['seconds']:.0f} s",
             ]
         )
-    print(f"\n{args.learners} learners' sandboxes open and exercised in one process (limit {LIMIT_MB} MB)")
+    print(
+        f"\n{args.learners} learners arriving and exercising in one process "
+        f"(budget {args.budget:g} MB, limit {LIMIT_MB} MB)"
+    )
     print_table(
         [
             "backend",
+            "admitted / refused",
             "after imports",
             "backends built",
-            f"{args.learners} exercised",
+            "exercised",
             "peak",
             "per learner",
             "after release",
@@ -168,6 +205,8 @@ def main() -> None:
         ],
         rows,
     )
+    for sentence in sentences:
+        print(f"The first learner refused read: {sentence}")
 
 
 if __name__ == "__main__":

@@ -19,12 +19,16 @@ from streamlit.testing.v1 import AppTest
 from source import Backends, Sandbox, Settings, web
 from source.labs.caching.dtos import MAX_OP_TIMEOUT_S
 from source.labs.caching.sandbox_cache import cache_for
+from source.platform import backends as backends_module
+from source.platform.admission import MemoryAdmission
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = os.environ.get("PLAB_REQUIRE_SERVICES") == "1"
 BACKEND_KINDS = ["embedded", "services"]
+#: The memory budget of the backends the tests build (MB): see ``roomy_memory_budget``.
+TEST_MEMORY_MB = 1_000_000.0
 
 
 def settings_for(kind: str) -> Settings:
@@ -42,6 +46,19 @@ def check_services(b: Backends) -> None:
     notes = [n for n in (b.status.database_note, b.status.redis_note) if n]
     if notes:
         unavailable("real services unreachable: " + " ".join(notes))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def roomy_memory_budget() -> Iterator[None]:
+    """Backends built by the tests get a budget no test reaches.
+
+    The test process is not a hosted app: it holds every test's imports, app sessions and
+    clients, and may well pass the 600 MB a deployment keeps to. The budget itself is tested
+    with an RSS the test sets (``test_memory_admission.py``).
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(backends_module, "MemoryAdmission", lambda _budget, live: MemoryAdmission(TEST_MEMORY_MB, live))
+        yield
 
 
 @pytest.fixture(scope="session", params=BACKEND_KINDS)

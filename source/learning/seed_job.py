@@ -26,6 +26,7 @@ class SeedRunner(JobRunner[SeedReport]):
     #: still running after this is cancelled, and its batch in flight rolled back.
     grace_s = 5.0
     writes_in_bulk = True
+    heavy = True  # thousands of rows: started only if the memory budget has room
 
     def start(self, request: SeedRequest) -> Job[SeedReport]:
         """Start seeding ``request`` unless a seed is running in this sandbox already."""

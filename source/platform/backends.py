@@ -25,6 +25,7 @@ import fakeredis
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from source.platform.admission import MemoryAdmission
 from source.platform.config import Settings, safe_url
 from source.platform.connect import PROBE_TIMEOUT, connect_database, connect_redis, on_loop
 from source.platform.directory import Directory, Entry, FileDirectory, PostgresDirectory, default_data_dir, folder_name
@@ -49,8 +50,9 @@ RELEASE_WAIT_S = 60.0
 #: Connections Lab 2's experiments may hold together on SQLite (files in this process: no server to protect).
 SQLITE_EXPERIMENT_CONNECTIONS = 60
 
-#: The pool each learner's SQLite file gets (small: one learner, one file).
-SQLITE_SANDBOX_POOL = {"pool_size": 3, "max_overflow": 2, "pool_timeout": 10.0}
+#: The pool each learner's SQLite file gets (small: one learner, one file). One connection (and its
+#: aiosqlite thread) is kept between clicks; the few more that a burst of work opens are closed after it.
+SQLITE_SANDBOX_POOL = {"pool_size": 1, "max_overflow": 4, "pool_timeout": 10.0}
 #: The pool a notebook's or a script's SQLite file gets on its event loop (kept, overflow).
 SQLITE_LOOP_POOL = (3, 2)
 
@@ -80,6 +82,8 @@ class Backends:
         self.durable: DurableSandboxes | None = None
         #: Where jobs running in the sandboxes are written down (read by ``JobRunner``); ``None``: nowhere.
         self.job_journal: DurableSandboxes | None = None
+        #: The memory budget every new sandbox and heavy job must fit in (``PLAB_MEMORY_MB``).
+        self.admission = MemoryAdmission(settings.memory_mb, live=lambda: len(self.sandboxes.live))
 
     # -- building --------------------------------------------------------------------
     @classmethod
@@ -263,10 +267,12 @@ class Backends:
     def open_sandbox(self, migrate: bool = True) -> Sandbox:
         """A new, empty sandbox for one learner, migrated to the newest schema.
 
-        Raises :class:`LabFull` past ``max_sandboxes``. A sandbox whose migration fails is
+        Raises :class:`LabFull` past ``max_sandboxes``, or when one more sandbox would take the
+        process past its memory budget (``PLAB_MEMORY_MB``). A sandbox whose migration fails is
         released again (retried by the sweep if the server is down) before the error is raised.
         """
         with self.sandboxes.opening():
+            self.admission.admit_sandbox()
             # The public id names the schema and the key prefix, both shown on the page; the
             # secret that finds the sandbox again is its token (see SandboxRegistry.issue).
             sandbox_id = uuid.uuid4().hex[:12]

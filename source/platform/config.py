@@ -12,6 +12,7 @@ The instructor's passcode (``PLAB_INSTRUCTOR_PASSCODE``) is read the same way an
 from __future__ import annotations
 
 import hmac
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -75,6 +76,10 @@ class Settings:
     redis_url: str | None = None
     #: Live sandboxes one process keeps at most; the next learner is asked to come back later.
     max_sandboxes: int = 300
+    #: The process's memory budget (MB): a new sandbox or a heavy job that would take the process's resident
+    #: memory past it is refused with a sentence. The default leaves headroom under Streamlit Community Cloud's
+    #: smallest box (690 MB), which stops an app over its limit for every viewer.
+    memory_mb: float = 600.0
     #: A sandbox nobody has clicked in for this long is released.
     idle_minutes: float = 60.0
     #: The shared PostgreSQL pool: connections kept open, and extra ones opened under load.
@@ -132,14 +137,23 @@ class Settings:
         )
 
 
+#: The least a memory budget can be: the app itself (Streamlit, the labs' libraries) takes about 200 MB.
+MIN_MEMORY_MB = 256.0
+
+
 def _budget(name: str, raw: str, kind: str, default: Any) -> tuple[Any, str | None]:
     """A positive number from the environment, or the default and a note saying why."""
     try:
         value = int(raw) if kind == "int" else float(raw)
     except ValueError:
         value = None
-    if value is None or value <= 0:
+    if value is None or value <= 0 or not math.isfinite(value):
         return default, f"PLAB_{name.upper()}={raw[:20]!r} is not a positive number; using {default}."
+    if name == "memory_mb" and value < MIN_MEMORY_MB:
+        return default, (
+            f"PLAB_MEMORY_MB={raw[:20]!r} is below the {MIN_MEMORY_MB:g} MB the app itself needs, so no learner "
+            f"could get in; using {default:g}."
+        )
     return value, None
 
 

@@ -166,6 +166,9 @@ class JobRunner(Generic[T]):
     grace_s: ClassVar[float] = 0.0
     #: Whether it writes many rows (a seed, a workload): on SQLite such jobs of one sandbox take turns.
     writes_in_bulk: ClassVar[bool] = False
+    #: Whether it may take much memory (a seed, a load, a workload): it starts only if the process's memory
+    #: budget has room for it (:mod:`source.platform.admission`), and holds that room until it ends.
+    heavy: ClassVar[bool] = False
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
@@ -190,12 +193,21 @@ class JobRunner(Generic[T]):
         with self._lock:
             if self.job is not None and self.job.running:
                 raise LabError(self.busy_text)
+            admission = self.sandbox.host.admission
+            ticket = admission.admit_job(self.service) if self.heavy else None
             job: Job[T] = Job(progress, self.stopping_text)
-            coro = job.execute(self._limited(work(progress), progress))
-            if self.sandbox.host.runtime.in_loop_thread():
-                job.future = asyncio.get_running_loop().create_task(self.sandbox.bind(coro))
-            else:
-                job.future = self.sandbox.submit(coro)
+            try:
+                coro = job.execute(self._limited(work(progress), progress))
+                if self.sandbox.host.runtime.in_loop_thread():
+                    job.future = asyncio.get_running_loop().create_task(self.sandbox.bind(coro))
+                else:
+                    job.future = self.sandbox.submit(coro)
+            except BaseException:
+                if ticket is not None:
+                    admission.give_back(ticket)
+                raise
+            if ticket is not None:
+                job.future.add_done_callback(lambda _: admission.give_back(ticket))
             job.future.add_done_callback(lambda _: job.finished.set())
             self.job = job
             self.last_note, self.last_failed = None, False

@@ -38,6 +38,7 @@ from source.platform.redis_lease import KeyLease
 from source.platform.redis_namespace import NamespacedRedis
 
 if TYPE_CHECKING:
+    from source.platform.admission import MemoryAdmission
     from source.platform.health import BackendStatus, Health
     from source.platform.runtime import AsyncRuntime
 
@@ -82,6 +83,10 @@ class SandboxHost(Protocol):
     @property
     def experiment_connections(self) -> int:
         """Connections every learner's experiments may hold together (Lab 2's budget)."""
+
+    @property
+    def admission(self) -> MemoryAdmission:
+        """The process's memory budget, which heavy work asks before it starts."""
 
     def admin_engine(self) -> AsyncEngine:
         """The engine that creates and drops schemas (PostgreSQL only)."""
@@ -222,6 +227,10 @@ class Sandbox:
         if self.services.setdefault(key, made) is made and stop is not None:
             self.on_stop(lambda: stop(made))
         return self.services[key]  # type: ignore[no-any-return]
+
+    def heavy(self, kind: str, what: str = "This run") -> contextlib.AbstractContextManager[object]:
+        """``with sandbox.heavy(kind):`` around heavy work, refused with a sentence when memory is short."""
+        return self.host.admission.heavy(kind, what)
 
     def touch(self) -> None:
         """Note that the learner is still here (idle expiry counts from the last touch)."""

@@ -30,6 +30,7 @@ class StrategyRunner(JobRunner[StrategyRun]):
     stopping_text = "Stopping after the operation in progress; the workload's users are removed…"
     time_limit_s = STRATEGY_TIME_LIMIT_S
     at_once = RUNS_AT_ONCE
+    heavy = True  # a workload of users and operations: started only if the memory budget has room
     #: Stop lets the run end after its current operation (it watches ``progress.stopping``).
     grace_s = 5.0
     #: It writes (the workload's users, their updates): on SQLite it takes turns with a seed instead of

@@ -111,7 +111,8 @@ async def record_score(user_id: str, occupation_code: str, fail_before_commit: b
 
 
 async def calculate_many(user_id: str, count: int) -> str:
-    written = await writes.calculate_many_scores(user_id, count)
+    with current_sandbox().heavy("outbox.bulk_writes", "Writing them"):
+        written = await writes.calculate_many_scores(user_id, count)
     _nudge()
     return f"{written} scores and {written} pending events committed."
 
@@ -330,7 +331,9 @@ def claim_plans(sandbox: Sandbox) -> list[ClaimPlan]:
 
 
 async def add_history(events: int) -> str:
-    added = await history.add_history(current_sandbox(), events)
+    box = current_sandbox()
+    with box.heavy("outbox.history", "Writing the history"):
+        added = await history.add_history(box, events)
     return f"{added:,} events written and marked published, as a drain leaves them: explain the claim again."
 
 

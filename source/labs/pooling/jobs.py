@@ -21,6 +21,7 @@ class ExperimentRunner(JobRunner[LabRun]):
     busy_text = "An experiment is already running in your sandbox: wait for it, or press Stop."
     stopping_text = "Stopping: giving every connection back…"
     time_limit_s = None  # the experiment's own limit applies, once the gate has let it in
+    heavy = True  # many concurrent requests and connections: started only if the memory budget has room
     #: The requests of the running experiment (in use, waiting, timed out), for the page and tests.
     traffic: Traffic | None = None
 

@@ -37,6 +37,7 @@ class Lab3Runner(JobRunner[T]):
     time_limit_s = JOB_TIME_LIMIT_S
     at_once = MAX_JOBS_AT_ONCE
     gate = "lab3"  # the same gate for every kind: two Lab 3 jobs at once, whatever they are
+    heavy = True  # thousands of rows written or loaded: started only if the memory budget has room
     #: What this kind of job is called in a sentence ("the comparison").
     what: ClassVar[str] = "a Lab 3 job"
 
