@@ -5,8 +5,8 @@
 #   RENDER_PYTHONS="python3.11 python3.13" bash scripts/test.sh
 #                                                     # first, every page renders on each of those too
 #
-# Each interpreter gets its own virtual environment, .venv-<major.minor>/ beside this repository's files,
-# holding requirements-dev.txt. It is made once and reused: pip runs again only when a requirements file or
+# Each interpreter gets its own virtual environment, venv-<major.minor>/ under $PLAB_VENV_HOME (default
+# ~/.cache/persistence-lab, so a fresh clone reuses it), holding requirements-dev.txt. It is made once and reused: pip runs again only when a requirements file or
 # the interpreter changes (their hash is kept in the environment), so a second run starts testing at once.
 # PostgreSQL/Redis tests run against TEST_DATABASE_URL / TEST_REDIS_URL (defaults: the local servers);
 # without them they are skipped, unless PLAB_REQUIRE_SERVICES=1.
@@ -15,6 +15,8 @@ cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 RENDER_PYTHONS="${RENDER_PYTHONS:-}"
+VENV_HOME="${PLAB_VENV_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/persistence-lab}"
+mkdir -p "$VENV_HOME"
 
 # The environment for one interpreter, made or brought up to date; prints its folder.
 venv_for() {
@@ -23,7 +25,7 @@ venv_for() {
     echo "scripts/test.sh: '$python' is not a Python interpreter on this machine (PATH: $PATH)." >&2
     return 1
   fi
-  venv=".venv-$version"
+  venv="$VENV_HOME/venv-$version"
   stamp="$venv/.requirements.sha256"
   want="$({ "$python" -VV; cat requirements.txt requirements-dev.txt; } | sha256sum | cut -d' ' -f1)"
   if ! "$venv/bin/python" -c '' 2>/dev/null || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
@@ -55,13 +57,13 @@ fi
 for python in $RENDER_PYTHONS; do
   venv="$(venv_for "$python")"
   echo "== $("$venv/bin/python" --version): every page renders (pytest -m render)"
-  PATH="$PWD/$venv/bin:$PATH" VIRTUAL_ENV="$PWD/$venv" "$venv/bin/python" -m pytest -q -m render -p no:cacheprovider
+  PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" "$venv/bin/python" -m pytest -q -m render -p no:cacheprovider
 done
 
 # The whole suite on the main interpreter. Its environment comes first on PATH, so anything the tests
 # start by name (the notebook's kernel) runs on the same interpreter and packages.
 venv="$(venv_for "$PYTHON")"
-export PATH="$PWD/$venv/bin:$PATH" VIRTUAL_ENV="$PWD/$venv"
+export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv"
 echo "== $(python --version): lint, types and the whole suite"
 python -m ruff check .
 python -m ruff format --check .

@@ -138,8 +138,8 @@ def sandbox() -> Sandbox:
     """This learner's sandbox: the one their page's address names; else, while a page is drawn, the shared
     read-only visitor's sandbox; else (an action) a new one, which takes a seat.
 
-    A token this process never issued (guessed, mistyped, or from before a restart) never
-    reaches anybody's data: the learner's next action gets a new, empty sandbox and a note says why.
+    A token that neither this process nor the sandbox directory knows (guessed, mistyped, or expired)
+    never reaches anybody's data: the learner's next action gets a new, empty sandbox and a note says why.
     Raises :class:`~source.platform.errors.LabFull` when an action needs a seat and all are taken.
     """
     b = backends()
