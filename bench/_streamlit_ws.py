@@ -89,6 +89,12 @@ class Session:
         self.reader = asyncio.create_task(self._read())
         return await self.rerun([])
 
+    @property
+    def served_by(self) -> str:
+        """Which process accepted this websocket, as a load balancer names it (``X-Served-By``), or ''."""
+        response = self.ws.response if self.ws is not None else None
+        return (response.headers.get("X-Served-By") or "") if response is not None else ""
+
     async def click(self, key: str, typed: dict[str, str] | None = None) -> Run:
         """Click the button (or a form's submit button) ``key``, after typing ``typed`` (key: text).
 
