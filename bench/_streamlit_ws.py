@@ -38,6 +38,7 @@ class Widget:
 
     id: str
     fragment_id: str
+    disabled: bool = False
 
 
 @dataclass
@@ -95,15 +96,18 @@ class Session:
         response = self.ws.response if self.ws is not None else None
         return (response.headers.get("X-Served-By") or "") if response is not None else ""
 
-    async def click(self, key: str, typed: dict[str, str] | None = None) -> Run:
-        """Click the button (or a form's submit button) ``key``, after typing ``typed`` (key: text).
+    async def click(self, key: str, typed: dict[str, str | float] | None = None) -> Run:
+        """Click the button (or a form's submit button) ``key``, after typing ``typed`` (key: text, or a number).
 
         As the front end does: the typed values join the committed ones, every committed value
         is sent with the button's trigger, and the rerun is scoped to the button's fragment.
         """
-        for name, text in (typed or {}).items():
+        for name, value in (typed or {}).items():
             widget_id = self.widgets[name].id
-            self.values[widget_id] = WidgetState(id=widget_id, string_value=text)
+            if isinstance(value, str):
+                self.values[widget_id] = WidgetState(id=widget_id, string_value=value)
+            else:  # a number input (the lab's whole-number inputs are float inputs too)
+                self.values[widget_id] = WidgetState(id=widget_id, double_value=float(value))
         button = self.widgets[key]
         trigger = WidgetState(id=button.id, trigger_value=True)
         return await self.rerun([*self.values.values(), trigger], button.fragment_id)
@@ -188,7 +192,7 @@ class Session:
         key = widget_key(getattr(body, "id", ""))
         if key is None:
             return
-        self.widgets[key] = Widget(body.id, fragment_id)
+        self.widgets[key] = Widget(body.id, fragment_id, bool(getattr(body, "disabled", False)))
         if kind in ("selectbox", "radio", "multiselect"):
             self.run.options[key] = list(body.options)
         if kind == "text_input" and body.set_value and body.id in self.values:  # the server set it (cleared a form)
