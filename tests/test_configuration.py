@@ -132,7 +132,7 @@ def test_learners_see_which_backend_runs_never_its_address(app_env: str) -> None
         assert "PostgreSQL · configured" in sidebar
         assert "Redis · configured" in sidebar
     else:
-        assert "SQLite · a temporary file per learner" in sidebar
+        assert "SQLite · a file per learner in the lab's data folder" in sidebar
     assert "127.0.0.1" not in page_text(at)
     assert "postgres" not in page_text(at).replace("PostgreSQL", "")
 

@@ -26,12 +26,14 @@ from sqlalchemy.pool import NullPool
 
 from source.platform.config import Settings, safe_url
 from source.platform.connect import PROBE_TIMEOUT, connect_database, connect_redis, on_loop
+from source.platform.directory import Directory, Entry, FileDirectory, PostgresDirectory, default_data_dir, folder_name
+from source.platform.durable import DurableSandboxes
 from source.platform.engines import loop_engine, postgres_connect_args, sqlite_engine
 from source.platform.health import BackendStatus, Health, HealthCheck
 from source.platform.housekeeping import SWEEP_TIMEOUT_S, Housekeeping
 from source.platform.orphans import SQLITE_FOLDER_PREFIX, STALE_SANDBOX_HOURS, sweep_stale_sqlite_folders
 from source.platform.redis_clients import process_fake_redis, redis_client
-from source.platform.registry import SandboxRegistry
+from source.platform.registry import SandboxRegistry, new_token
 from source.platform.runtime import AsyncRuntime
 from source.platform.sandbox import Sandbox
 
@@ -70,6 +72,10 @@ class Backends:
         self.sandboxes = SandboxRegistry(runtime, settings.max_sandboxes, settings.idle_minutes)
         self.health = HealthCheck(shared_engine, redis)
         self.housekeeping = Housekeeping(self.sandboxes, shared_engine, settings.sweep_interval_s)
+        #: The shared directory's side, once :meth:`make_durable` found one: links outlive the process.
+        self.durable: DurableSandboxes | None = None
+        #: Where jobs running in the sandboxes are written down (read by ``JobRunner``); ``None``: nowhere.
+        self.job_journal: DurableSandboxes | None = None
 
     # -- building --------------------------------------------------------------------
     @classmethod
@@ -97,7 +103,7 @@ class Backends:
             redis_configured=settings.redis_configured or settings.redis_url is not None,
             config_notes=settings.notes,
             database="PostgreSQL" if engine is not None else "SQLite",
-            database_where="configured" if engine is not None else "a temporary file per learner",
+            database_where="configured" if engine is not None else "a file per learner in the lab's data folder",
             database_note=db_note,
             redis="Redis" if not isinstance(client, fakeredis.FakeAsyncRedis) else "fakeredis",
             redis_where="configured" if not isinstance(client, fakeredis.FakeAsyncRedis) else "in-process",
@@ -113,6 +119,7 @@ class Backends:
         )
         backends = cls(settings, runtime, status, engine, client)
         try:
+            await backends.make_durable()
             await backends.housekeeping.sweep_orphans()
             backends.housekeeping.start()
         except BaseException:
@@ -150,6 +157,98 @@ class Backends:
         shared = engine if database == "PostgreSQL" else None
         return cls(settings, runtime, status, shared, client), engine
 
+    async def make_durable(self, directory: Directory | None = None) -> bool:
+        """Keep links and sandboxes in the shared directory, so a restart or another process finds them.
+
+        PostgreSQL: the ``persistence_lab`` schema of the configured database; SQLite: the data folder
+        (``PLAB_DATA_DIR``). A directory that cannot be set up is not fatal: sandboxes then live as
+        long as this process, and the sidebar says so.
+        """
+        if directory is None:
+            if self.shared_engine is not None:
+                directory = PostgresDirectory(self.shared_engine)
+            else:
+                directory = FileDirectory(
+                    Path(self.settings.data_dir) if self.settings.data_dir else default_data_dir()
+                )
+        try:
+            async with asyncio.timeout(SWEEP_TIMEOUT_S):
+                await directory.setup()
+                await directory.beat()
+        except Exception:
+            log.warning(
+                "The sandbox directory could not be set up: sandboxes live as long as this process", exc_info=True
+            )
+            return False
+        self.durable = self.job_journal = DurableSandboxes(
+            directory,
+            self.runtime,
+            self.sandboxes,
+            self._attach,
+            heartbeat_grace_s=self.settings.heartbeat_grace_s,
+            admin_engine=self.shared_engine,
+        )
+        self.sandboxes.links = self.housekeeping.durable = self.durable
+        return True
+
+    @property
+    def durability(self) -> str:
+        """What a restart of the app keeps of a learner's sandbox, in the learner's words."""
+        if self.durable is None:
+            return "Your sandbox lives in this process: a restart of the app loses it."
+        kept = self.durable.directory.survives
+        if self.shared_engine is not None and self.status.redis != "Redis":
+            kept += " Your Redis keys and progress live in the process (fakeredis): a restart loses them."
+        return kept
+
+    def _attach(self, token: str, entry: Entry) -> Sandbox:
+        """A sandbox the directory knows, attached in this process: same schema or file, same Redis prefix.
+
+        It is migrated to the newest schema on the way (nothing to do when it already is).
+        """
+        with self.sandboxes.opening():
+            if self.shared_engine is not None:
+                schema = f"plab_{entry.sandbox_id}"
+                engine = self.shared_engine.execution_options(schema_translate_map={None: schema})
+                sandbox = Sandbox(self, entry.sandbox_id, engine, schema=schema)
+            else:
+                folder = self._data_folder(token)
+                engine = self.runtime.run(on_loop(sqlite_engine, folder / "lab.db", **SQLITE_SANDBOX_POOL))
+                sandbox = Sandbox(self, entry.sandbox_id, engine, directory=folder)
+            try:
+                sandbox.run(sandbox.migrate())
+            except BaseException:
+                self.sandboxes.detach_soon(sandbox)
+                raise
+            self.sandboxes.add(sandbox)
+        return sandbox
+
+    def _data_folder(self, token: str) -> Path:
+        if self.durable is None or not isinstance(self.durable.directory, FileDirectory):
+            raise RuntimeError("Only the embedded default keeps sandboxes in a data folder")
+        return self.durable.directory.root / folder_name(token)
+
+    def leave(self, timeout: float = RELEASE_WAIT_S) -> int:
+        """The process stops: sandboxes in the directory are let go here and kept; the rest are released.
+
+        Their jobs are stopped but stay recorded, and this process's heartbeat goes, so the process
+        that serves the link next reports them as interrupted at once. Returns how many were kept.
+        """
+        durable = self.durable
+        if durable is None or not self.runtime.alive:
+            self.release_all(timeout)
+            return 0
+        linked = [s for s in self.sandboxes.live if self.sandboxes.token_of(s) is not None]
+        with contextlib.suppress(Exception):
+            self.runtime.run(durable.leave(), timeout=timeout)
+        futures = [f for f in (self.sandboxes.detach_soon(box) for box in linked) if f is not None]
+        deadline = time.monotonic() + timeout
+        for future in futures:
+            with contextlib.suppress(Exception):
+                future.result(max(0.0, deadline - time.monotonic()))
+        self.release_all(timeout)  # sandboxes no link names (nobody could come back to them)
+        return len(linked)
+
     async def sweep_stale_schemas(self, max_age_hours: float = STALE_SANDBOX_HOURS) -> int:
         """Drop sandbox schemas left behind by a process that died before releasing them."""
         return await self.housekeeping.sweep_stale_schemas(self.admin_engine(), max_age_hours)
@@ -170,9 +269,18 @@ class Backends:
                 engine = self.shared_engine.execution_options(schema_translate_map={None: schema})
                 sandbox = Sandbox(self, sandbox_id, engine, schema=schema)
             else:
-                directory = Path(tempfile.mkdtemp(prefix=SQLITE_FOLDER_PREFIX))
+                token = None
+                if self.durable is not None and isinstance(self.durable.directory, FileDirectory):
+                    # Named after its link (hashed), so a restart finds it again: see SandboxRegistry.reserve.
+                    token = new_token()
+                    directory = self._data_folder(token)
+                    directory.mkdir(mode=0o700, parents=True)
+                else:
+                    directory = Path(tempfile.mkdtemp(prefix=SQLITE_FOLDER_PREFIX))
                 engine = self.runtime.run(on_loop(sqlite_engine, directory / "lab.db", **SQLITE_SANDBOX_POOL))
                 sandbox = Sandbox(self, sandbox_id, engine, directory=directory)
+                if token is not None:
+                    self.sandboxes.reserve(sandbox, token)
             if migrate:
                 try:
                     sandbox.run(sandbox.migrate())
@@ -264,6 +372,10 @@ class Backends:
 
     async def _aclose(self) -> None:
         self.housekeeping.stop()
+        if self.durable is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(SWEEP_TIMEOUT_S):
+                    await self.durable.directory.leave()
         if self.shared_engine is not None:
             await self.shared_engine.dispose()
         await self.redis.aclose()

@@ -25,6 +25,8 @@ DATABASE_URL_KEY = "DATABASE_URL"
 REDIS_URL_KEY = "REDIS_URL"
 #: The instructor's passcode for class mode (a string, not a budget): unset, class mode is off.
 INSTRUCTOR_PASSCODE_KEY = "PLAB_INSTRUCTOR_PASSCODE"
+#: The folder of the embedded default's sandboxes, kept across restarts (a path, not a budget).
+DATA_DIR_KEY = "PLAB_DATA_DIR"
 
 #: libpq's ``sslmode`` values; asyncpg takes the same names through its ``ssl`` argument.
 SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
@@ -84,6 +86,10 @@ class Settings:
     statement_timeout_s: float = 10.0
     #: How often the housekeeping task retries failed releases and expires idle sandboxes.
     sweep_interval_s: float = 30.0
+    #: Where the embedded default keeps its learners' SQLite files (``PLAB_DATA_DIR``); None: <tempdir>/persistence-lab.
+    data_dir: str | None = None
+    #: A process whose heartbeat is older than this is taken for stopped: its jobs are reported as interrupted.
+    heartbeat_grace_s: float = 30.0
     #: The passcode that unlocks class mode on the Instructor page (``PLAB_INSTRUCTOR_PASSCODE``); None: off.
     instructor_passcode: Secret | None = None
     #: What was wrong with the configuration and what the lab did instead (shown in the sidebar).
@@ -115,6 +121,7 @@ class Settings:
                 notes.append(note)
         passcode = pick(INSTRUCTOR_PASSCODE_KEY)
         return cls(
+            data_dir=pick(DATA_DIR_KEY),
             database_url=database_url,
             redis_url=redis_url,
             instructor_passcode=Secret(passcode) if passcode else None,

@@ -1,5 +1,5 @@
 """Housekeeping: a background task that expires idle sandboxes, retries failed releases, renews the live
-sandboxes' Redis leases and sweeps orphans."""
+sandboxes' Redis leases, beats this process's heartbeat in the shared directory and sweeps orphans."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from source.platform.durable import DurableSandboxes
 from source.platform.orphans import STALE_SANDBOX_HOURS, sweep_stale_schemas, sweep_stale_sqlite_folders
 from source.platform.redis_budget import NO_ANSWER
 from source.platform.redis_lease import RENEW_TIMEOUT_S
@@ -29,6 +30,8 @@ class Housekeeping:
         self.sandboxes = sandboxes
         self.shared_engine = shared_engine
         self.every_s = every_s
+        #: The shared directory's side, when sandboxes outlive the process: heartbeat, activity, orphans.
+        self.durable: DurableSandboxes | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -43,7 +46,11 @@ class Housekeeping:
         """Drop what dead processes left behind; bounded, and never fatal (failures are logged)."""
         try:
             async with asyncio.timeout(SWEEP_TIMEOUT_S):
-                if self.shared_engine is not None:
+                if self.durable is not None:
+                    await self.durable.sweep_orphans({s.id for s in self.sandboxes.live | self.sandboxes.pending})
+                    if self.shared_engine is None:  # folders of the days before the data directory
+                        await asyncio.to_thread(sweep_stale_sqlite_folders)
+                elif self.shared_engine is not None:
                     await self.sweep_stale_schemas(self.shared_engine)
                 else:
                     await asyncio.to_thread(sweep_stale_sqlite_folders)
@@ -81,6 +88,8 @@ class Housekeeping:
         while True:
             await asyncio.sleep(self.every_s)
             try:
+                if self.durable is not None:
+                    await self.durable.keep_current()
                 await self.sandboxes.sweep()
                 await self.renew_leases()
                 if time.monotonic() - last_orphan_sweep > ORPHAN_SWEEP_EVERY_S:

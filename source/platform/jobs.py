@@ -16,13 +16,14 @@ busy, stopped, failed or too slow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
 from concurrent.futures import CancelledError
 from concurrent.futures import Future as ThreadFuture
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from source.domain.errors import LabError
 from source.platform.errors import explain
@@ -34,8 +35,18 @@ T = TypeVar("T")
 
 #: How long a reset or a release waits for a stopped job to give back what it holds (seconds).
 STOP_WAIT_S = 5.0
+#: How long writing a job's start or end into the shared directory may take (seconds).
+JOURNAL_TIMEOUT_S = 3.0
 #: The sandbox's turn to write in bulk, among its services (SQLite only: see ``JobRunner.writes_in_bulk``).
 WRITER_TURN = "jobs.writer_turn"
+
+
+class JobJournal(Protocol):
+    """Where a host whose sandboxes outlive it writes down the jobs running (``Backends.job_journal``)."""
+
+    async def job_started(self, sandbox: Sandbox, service: str) -> None: ...
+
+    async def job_ended(self, sandbox: Sandbox, service: str) -> None: ...
 
 
 @dataclass
@@ -192,6 +203,25 @@ class JobRunner(Generic[T]):
 
     async def _limited(self, work: Coroutine[Any, Any, T], progress: Progress) -> T:
         """``work`` after a place of this kind is free, stopped with a sentence past the time limit."""
+        # Where sandboxes outlive the process, a running job is written down, so another process can
+        # tell the learner it was interrupted if this one stops (see source.platform.durable).
+        journal: JobJournal | None = getattr(self.sandbox.host, "job_journal", None)
+        if journal is None:
+            return await self._admitted(work, progress)
+        try:
+            async with asyncio.timeout(JOURNAL_TIMEOUT_S):
+                await journal.job_started(self.sandbox, self.service)
+        except Exception:  # noqa: BLE001 - only the report after a crash is lost; the job runs
+            journal = None
+        try:
+            return await self._admitted(work, progress)
+        finally:
+            if journal is not None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(JOURNAL_TIMEOUT_S):
+                        await journal.job_ended(self.sandbox, self.service)
+
+    async def _admitted(self, work: Coroutine[Any, Any, T], progress: Progress) -> T:
         try:
             if self.at_once is None:
                 return await self._timed(work, progress)

@@ -14,6 +14,13 @@ for ever (the ones written without a TTL). So every key a sandbox writes carries
   the lab set itself is recognised by its deadline (not one of ours) and left alone.
 
 When the process dies, nobody renews: every key goes within :data:`LEASE_S` at the latest.
+
+A sandbox can move between processes (a restart, another process behind a load balancer resumes it
+from the shared directory). The process that resumes it must recognise the deadlines the first one
+handed out, without asking it: so every deadline lies on a grid shared by every process
+(:data:`GRID_STEPS` steps per lease, plus :data:`GRID_OFFSET_MS`), and a renewal treats every grid
+point a lease could have handed out since as its own. A TTL a lab chose lands on that grid by chance
+once in tens of thousands of keys (and is then kept for a lease instead of its own TTL).
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ LEASE_S = 3600.0
 RENEW_TIMEOUT_S = 30.0
 #: Keys renewed per script call (one SCAN page).
 RENEW_BATCH = 500
+#: A lease's deadlines fall on a grid of this many steps per lease, shared by every process.
+GRID_STEPS = 60
+#: ... offset from whole steps, so a key a lab expired at a whole second (``EXAT``) is not taken for a lease.
+GRID_OFFSET_MS = 7
 
 #: Commands that may create a key or leave it without an expiry; each is followed by the lease's ``PEXPIREAT … NX``.
 #: Commands that only change a key that exists (``LTRIM``, ``HDEL``, ``XACK``…) keep the expiry it has.
@@ -81,12 +92,28 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _step_ms(lease_s: float) -> int:
+    return max(1, int(lease_s * 1000) // GRID_STEPS)
+
+
+def grid_deadline(now_ms: int, lease_s: float) -> int:
+    """The first grid point at least ``lease_s`` after ``now_ms``: the deadline any process hands out then."""
+    step = _step_ms(lease_s)
+    return -(-(now_ms + int(lease_s * 1000) - GRID_OFFSET_MS) // step) * step + GRID_OFFSET_MS
+
+
+def grid_window(now_ms: int, lease_s: float) -> list[int]:
+    """Every deadline still ahead that any process could have handed out with this lease."""
+    step, last = _step_ms(lease_s), grid_deadline(now_ms, lease_s)
+    return list(range(last - GRID_STEPS * step - step, last + 1, step))
+
+
 class KeyLease:
     """One sandbox's lease: the deadline its keys carry, and the deadlines it handed out before."""
 
     def __init__(self, lease_s: float = LEASE_S) -> None:
         self.lease_s = lease_s
-        self.deadline_ms = _now_ms() + int(lease_s * 1000)
+        self.deadline_ms = grid_deadline(_now_ms(), lease_s)
         #: Every deadline handed out that has not passed yet: a key may carry any of them.
         self.issued: list[int] = [self.deadline_ms]
         self.renewals = 0
@@ -108,8 +135,10 @@ class KeyLease:
         if redis is None:
             raise RuntimeError("a lease renews through its sandbox's client: set KeyLease.client first")
         before, now = list(self.issued), _now_ms()
-        self.deadline_ms = now + int(self.lease_s * 1000)
+        self.deadline_ms = grid_deadline(now, self.lease_s)
         self.issued = [d for d in before if d > now] + [self.deadline_ms]
+        # Deadlines another process handed out for this sandbox (before a restart, behind a balancer).
+        before = sorted({*before, *(d for d in grid_window(now, self.lease_s) if d > now)})
         script = redis.register_script(RENEW)
         renewed = 0
         cursor = 0

@@ -6,6 +6,9 @@ random bits: nobody finds another learner's sandbox by guessing). The registry m
 sandboxes for the whole process, refuses a new sandbox past the cap, releases sandboxes
 nobody has used for a while, and keeps retrying releases a server was too ill to finish.
 
+When the sandboxes outlive the process (:mod:`source.platform.durable`), a link unknown here is
+looked up in the shared directory before it is called gone, and a new link is written there.
+
 Releases never run on the caller's thread: :meth:`SandboxRegistry.release_soon` schedules
 one on the app's event loop and returns at once, so Streamlit's own server loop (which calls
 a session's ``on_release``) is never held up by a database that does not answer.
@@ -23,7 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from source.platform.errors import LabFull
 
@@ -45,6 +48,30 @@ GONE = "The sandbox this link pointed to does not exist here (the lab may have r
 MALFORMED = "The sandbox code in this page's address is not one this lab hands out."
 
 
+class LinkStore(Protocol):
+    """Where links outlive the process: the shared directory's side of the registry (``durable.py``)."""
+
+    def resume(self, token: str) -> Sandbox | None:
+        """The sandbox the directory has for ``token``, attached in this process, or ``None``."""
+
+    def record(self, token: str, sandbox: Sandbox) -> None:
+        """Write a newly issued link into the directory."""
+
+    async def forget(self, sandbox: Sandbox) -> None:
+        """Take a sandbox out of the directory before it is dropped."""
+
+    async def detach(self, sandbox: Sandbox) -> None:
+        """Let go of a sandbox in this process without dropping it (it lives on in the directory)."""
+
+    async def expire_idle(self) -> int:
+        """Let go of the sandboxes idle here; drop only those idle everywhere."""
+
+
+def new_token() -> str:
+    """A new link token: 128 bits from the operating system's CSPRNG."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
 class SandboxRegistry:
     """Every live sandbox of one process, by token, within a budget."""
 
@@ -61,6 +88,10 @@ class SandboxRegistry:
         self._releasing: set[Sandbox] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._ended: OrderedDict[str, str] = OrderedDict()
+        #: The shared directory, when sandboxes outlive the process (set by the host); ``None``: memory only.
+        self.links: LinkStore | None = None
+        self._reserved: dict[Sandbox, str] = {}
+        self._resuming: dict[str, threading.Lock] = {}
 
     # -- counting --------------------------------------------------------------------
     @property
@@ -107,14 +138,53 @@ class SandboxRegistry:
         if sandbox is not None and not sandbox.closed:
             sandbox.touch()
             return sandbox, None
+        if ended is None and self.links is not None:
+            resumed = self._resume(token)
+            if resumed is not None:
+                return resumed, None
         return None, ended or GONE
 
-    def issue(self, sandbox: Sandbox) -> str:
-        """A new token for ``sandbox``: 128 bits from the operating system's CSPRNG."""
-        token = secrets.token_urlsafe(TOKEN_BYTES)
+    def _resume(self, token: str) -> Sandbox | None:
+        """The directory's sandbox for ``token``, attached once even when two tabs ask at the same time."""
+        with self._lock:
+            turn = self._resuming.setdefault(token, threading.Lock())
+        try:
+            with turn:
+                with self._lock:
+                    sandbox = self._by_token.get(token)
+                if sandbox is not None and not sandbox.closed:
+                    return sandbox  # the other tab attached it meanwhile
+                if self.links is None or (sandbox := self.links.resume(token)) is None:
+                    return None
+                self.adopt(token, sandbox)
+                return sandbox
+        finally:
+            with self._lock:
+                self._resuming.pop(token, None)
+
+    def adopt(self, token: str, sandbox: Sandbox) -> None:
+        """Serve ``sandbox`` under a link issued before (by this process before a restart, or another one)."""
         with self._lock:
             self._by_token[token] = sandbox
             self._token_of[sandbox] = token
+
+    def reserve(self, sandbox: Sandbox, token: str) -> None:
+        """The token :meth:`issue` will hand out for ``sandbox`` (its SQLite folder is named after it)."""
+        with self._lock:
+            self._reserved[sandbox] = token
+
+    def token_of(self, sandbox: Sandbox) -> str | None:
+        with self._lock:
+            return self._token_of.get(sandbox)
+
+    def issue(self, sandbox: Sandbox) -> str:
+        """A new token for ``sandbox``: 128 bits from the operating system's CSPRNG."""
+        with self._lock:
+            token = self._reserved.pop(sandbox, None) or new_token()
+            self._by_token[token] = sandbox
+            self._token_of[sandbox] = token
+        if self.links is not None:
+            self.links.record(token, sandbox)
         return token
 
     # -- releasing -------------------------------------------------------------------
@@ -144,8 +214,22 @@ class SandboxRegistry:
             return None
         return self.runtime.submit(self._release(sandbox))
 
+    def detach_soon(self, sandbox: Sandbox) -> Future[None] | None:
+        """Stop serving ``sandbox`` here without dropping it: its link finds it again through the directory."""
+        sandbox.closed = True
+        with self._lock:
+            token = self._token_of.pop(sandbox, None)
+            if token is not None:
+                self._by_token.pop(token, None)
+            self._live.discard(sandbox)
+        if self.links is None or not self.runtime.alive:
+            return None
+        return self.runtime.submit(self.links.detach(sandbox))
+
     async def _release(self, sandbox: Sandbox) -> None:
         try:
+            if self.links is not None:
+                await self.links.forget(sandbox)  # first: a drop that fails leaves an orphan, never a dead link
             await sandbox.aclose()
         except Exception as exc:
             with self._lock:
@@ -160,6 +244,7 @@ class SandboxRegistry:
             with self._lock:
                 self._live.discard(sandbox)
                 self._releasing.discard(sandbox)
+                self._reserved.pop(sandbox, None)
 
     # -- housekeeping ----------------------------------------------------------------
     def expire_idle(self, now: float | None = None) -> int:
@@ -173,7 +258,7 @@ class SandboxRegistry:
 
     async def sweep(self) -> tuple[int, int]:
         """Expire idle sandboxes and retry failed releases; returns (expired, still pending)."""
-        expired = self.expire_idle()
+        expired = self.expire_idle() if self.links is None else await self.links.expire_idle()
         gate = asyncio.Semaphore(RETRIES_AT_ONCE)
 
         async def retry(sandbox: Sandbox) -> None:

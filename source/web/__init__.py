@@ -71,9 +71,9 @@ def _secrets() -> dict[str, Any]:
 
 
 def _shut_down(b: Backends) -> None:
-    """Release every sandbox, close the clients and stop the event loop (bounded)."""
+    """Let go of every sandbox (kept in the directory when linked), close the clients, stop the loop (bounded)."""
     with contextlib.suppress(Exception):
-        b.release_all(timeout=RELEASE_AT_EXIT_S)
+        b.leave(timeout=RELEASE_AT_EXIT_S)
         b.close()
     b.runtime.stop()
 
@@ -96,17 +96,18 @@ def _backends() -> Backends:
     """
     built = Backends.build(Settings.load(_secrets()))
     _built.add(built)
-    # Tokens live in this process only: when it ends, nobody can come back to its sandboxes.
+    # Linked sandboxes outlive the process in the shared directory; the others are released as it ends.
     atexit.register(_release_at_exit, weakref.ref(built))
     return built
 
 
 def _release_at_exit(ref: weakref.ref[Backends]) -> None:
-    """Drop this process's sandboxes as it shuts down (bounded; the orphan sweep is the backstop)."""
+    """Let go of this process's sandboxes as it shuts down: linked ones stay in the directory for the
+    next process, the rest are dropped (bounded; the orphan sweep is the backstop)."""
     b = ref()
     if b is not None:
         with contextlib.suppress(Exception):
-            b.release_all(timeout=RELEASE_AT_EXIT_S)
+            b.leave(timeout=RELEASE_AT_EXIT_S)
 
 
 def backends() -> Backends:

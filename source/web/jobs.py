@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from source.platform.jobs import Job, JobRunner
-from source.web import sandbox
+from source.web import backends, sandbox
 from source.web.actions import act, show_outcome
 
 T = TypeVar("T")
@@ -56,6 +56,23 @@ def start_button(  # noqa: PLR0913 - Streamlit's own arguments, plus the job
     )
 
 
+def _elsewhere(runner: JobRunner[Any]) -> None:
+    """A run another of the lab's processes had going in this sandbox: still running there, or interrupted.
+
+    An interrupted one becomes this runner's last outcome, shown like any job that was stopped.
+    """
+    durable = backends().durable
+    if durable is None or runner.running() is not None:
+        return
+    sentence, interrupted = durable.job_elsewhere(runner.sandbox, runner.service)
+    if sentence is None:
+        return
+    if interrupted:
+        runner.last_note, runner.last_failed = sentence, True
+    else:
+        st.info(sentence, icon="🔁")
+
+
 def job_section(
     runner: JobRunner[T],
     *,
@@ -71,6 +88,7 @@ def job_section(
     """
     if start_key is not None:
         show_outcome(f"{start_key}_outcome")
+    _elsewhere(runner)
     if runner.running() is not None:
         live_progress(runner.running, grace_s=runner.grace_s, key=f"{key}_stop")
         if runner.last is not None and hide_previous:

@@ -68,6 +68,7 @@ def _sandbox_panel(b: Backends) -> None:
         f"tab or after your laptop sleeps, until it has been idle for {b.settings.idle_minutes:g} minutes. "
         "Keep it to yourself: whoever has the address has the sandbox."
     )
+    st.caption(b.durability)
     # Both ask first: one stray click must not empty a learner's work.
     confirmed_button(
         st,
