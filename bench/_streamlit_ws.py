@@ -50,6 +50,7 @@ class Run:
     texts: list[str] = field(default_factory=list)  # markdown bodies (st.markdown, st.caption, …)
     options: dict[str, list[str]] = field(default_factory=dict)  # a select widget's options, by key
     exceptions: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)  # the addresses st.image drew (``/media/…``)
 
     def successes(self) -> list[str]:
         return [body for kind, body in self.alerts if kind == ALERT_SUCCESS]
@@ -189,6 +190,8 @@ class Session:
             self.run.texts.append(body.body)
         elif kind == "exception":
             self.run.exceptions.append(f"{body.type}: {body.message}")
+        elif kind == "imgs":
+            self.run.images.extend(image.url for image in body.imgs)
         key = widget_key(getattr(body, "id", ""))
         if key is None:
             return

@@ -14,6 +14,8 @@ was running is reported as interrupted, with its start button there to run it ag
 from __future__ import annotations
 
 import asyncio
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -31,12 +33,14 @@ LAB3, SEED_N, SEED_M, SEED, SEED_STOP = "repository", "lab3_n", "lab3_m", "lab3_
 RUN_TIMEOUT_S = 60.0
 #: Streamlit's Alert.Format for st.warning.
 ALERT_WARNING = 2
+#: Class mode's passcode for these processes (the instructor's QR code is a media file).
+PASSCODE = "balanced-instructor-passcode"
 
 
 @pytest.fixture(scope="module")
 def setup() -> Iterator[Balanced]:
     try:
-        with balanced(3) as running:
+        with balanced(3, {"PLAB_INSTRUCTOR_PASSCODE": PASSCODE}) as running:
             yield running
     except Unavailable as exc:
         unavailable(str(exc))
@@ -201,3 +205,44 @@ def test_the_balancer_stops_sending_to_a_dead_process_and_takes_it_back(setup: B
     eventually(
         lambda: victim.name in in_own_thread(lambda: asyncio.run(three_pages())), "pages from the restarted process"
     )
+
+
+# -- media live in the process that drew them --------------------------------------------------
+def test_an_image_drawn_by_one_process_loads_through_the_balancer_every_time(setup: Balanced) -> None:
+    """The QR code of a class is a media file in the memory of the process that drew the page; the
+    browser fetches it with a plain GET, which round robin sends anywhere: the balancer's media
+    backend tries the next process on a 404 (deploy/haproxy.cfg)."""
+
+    async def fetch_qr() -> tuple[str, list[tuple[int, str, bytes]]]:
+        session = await opened(setup.url, "instructor")
+        try:
+            assert_good(await session.click("ins_passcode_submit", {"ins_passcode": PASSCODE}))
+            run = await session.click("ins_class_start", {"ins_class_name": "A balanced class"})
+            assert_good(run)
+            assert len(run.images) == 1, run.images
+            path = run.images[0]
+            fetched = [await asyncio.to_thread(_get, setup.url + path) for _ in range(2 * len(setup.apps))]
+            for app in setup.apps:  # asked directly, only the process that drew it has it
+                expected = 200 if app.name == session.served_by else 404
+                assert await asyncio.to_thread(_status, app.url + path) == expected, app.name
+            return session.served_by, fetched
+        finally:
+            await session.close()
+
+    drawn_by, fetched = in_own_thread(lambda: asyncio.run(fetch_qr()))
+    assert [status for status, _, _ in fetched] == [200] * len(fetched)
+    assert {served for _, served, _ in fetched} == {drawn_by}
+    assert len({body for _, _, body in fetched}) == 1, "the same image every time"
+    assert fetched[0][2].startswith((b"\x89PNG", b"\xff\xd8\xff")), fetched[0][2][:16]  # PNG, or Streamlit's JPEG
+
+
+def _get(url: str) -> tuple[int, str, bytes]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return int(response.status), response.headers.get("X-Served-By", ""), response.read()
+
+
+def _status(url: str) -> int:
+    try:
+        return _get(url)[0]
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
