@@ -130,6 +130,7 @@ def configure_app(secrets: Mapping[str, Any] | None = None) -> None:
     restart would (the old ones release their sandboxes and stop their loop first).
     """
     if repr(web.backends().settings) != repr(Settings.load(secrets)):  # the notes too, which == leaves out
+        web.release_every_sandbox()  # a stopping process keeps linked sandboxes for the next: a test does not
         web.rebuild_backends()
 
 

@@ -160,18 +160,25 @@ def test_the_settings_are_read_once_per_process(monkeypatch: pytest.MonkeyPatch)
     assert "unreachable" not in " ".join(w.value for w in at.sidebar.warning)
 
 
-def test_rebuilding_the_backends_shuts_the_old_ones_down(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rebuilding_the_backends_shuts_the_old_ones_down_and_keeps_linked_sandboxes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
     open_app("views/lab1_data_models.py")
     old = web.backends()
-    folders = [box.directory for box in old.sandboxes.live]
-    assert folders, "the page opened a sandbox"
+    linked = [(box.directory, old.sandboxes.token_of(box)) for box in old.sandboxes.live]
+    assert linked, "the page opened a sandbox"
     web.rebuild_backends()
     assert not old.runtime.alive, "the old event loop was stopped"
     assert old.open_sandboxes == 0
-    assert not any(folder is not None and folder.exists() for folder in folders), "its sandboxes were released"
-    assert web.backends() is not old, "the next page reads the settings again"
+    assert all(folder is not None and folder.exists() for folder, _ in linked), "a restart keeps linked sandboxes"
+    new = web.backends()
+    assert new is not old, "the next page reads the settings again"
+    for folder, token in linked:
+        found, _ = new.sandboxes.find(token)
+        assert found is not None, "the link finds its sandbox in the new backends"
+        assert found.directory == folder
 
 
 def test_start_up_that_fails_stops_its_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -78,6 +78,7 @@ class DurableSandboxes:
         self.admin_engine = admin_engine
         #: Set while the process stops: jobs stopped then stay recorded, so another process reports them.
         self.leaving = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self._written: dict[str, float] = {}  # sandbox id -> its last_used when last_active was written
 
     @property
@@ -133,7 +134,9 @@ class DurableSandboxes:
         write = self.directory.record(token_hash(token), sandbox.id, sandbox.schema, sandbox.directory)
         try:
             if self.runtime.in_loop_thread():
-                self.runtime.submit(write)
+                task = asyncio.get_running_loop().create_task(write)
+                self._tasks.add(task)  # the loop keeps only a weak reference to a task
+                task.add_done_callback(self._tasks.discard)
             else:
                 self.runtime.run(write, timeout=DIRECTORY_TIMEOUT_S)
             self._written[sandbox.id] = sandbox.last_used
@@ -228,10 +231,12 @@ class DurableSandboxes:
     # -- jobs ----------------------------------------------------------------------------
     async def job_started(self, sandbox: Sandbox, service: str) -> None:
         sandbox.services.get(ELSEWHERE_KEY, {}).pop(service, None)
-        await self.directory.job_started(sandbox.id, service)
+        if self.registry.token_of(sandbox) is not None:  # no link, no other process can come to it
+            await self.directory.job_started(sandbox.id, service)
 
     async def job_ended(self, sandbox: Sandbox, service: str) -> None:
-        if not self.leaving:  # a process that stops leaves its jobs recorded: another one reports them
+        # A process that stops leaves its jobs recorded: the next one to serve the link reports them.
+        if not self.leaving and self.registry.token_of(sandbox) is not None:
             await self.directory.job_ended(sandbox.id, service)
 
     def job_elsewhere(self, sandbox: Sandbox, service: str) -> tuple[str | None, bool]:

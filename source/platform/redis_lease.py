@@ -97,9 +97,9 @@ def _step_ms(lease_s: float) -> int:
 
 
 def grid_deadline(now_ms: int, lease_s: float) -> int:
-    """The first grid point at least ``lease_s`` after ``now_ms``: the deadline any process hands out then."""
+    """The last grid point at most ``lease_s`` after ``now_ms``: the deadline any process hands out then."""
     step = _step_ms(lease_s)
-    return -(-(now_ms + int(lease_s * 1000) - GRID_OFFSET_MS) // step) * step + GRID_OFFSET_MS
+    return (now_ms + int(lease_s * 1000) - GRID_OFFSET_MS) // step * step + GRID_OFFSET_MS
 
 
 def grid_window(now_ms: int, lease_s: float) -> list[int]:

@@ -224,6 +224,11 @@ class SandboxRegistry:
             self._live.discard(sandbox)
         if self.links is None or not self.runtime.alive:
             return None
+        if self.runtime.in_loop_thread():
+            task = asyncio.get_running_loop().create_task(self.links.detach(sandbox))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return None
         return self.runtime.submit(self.links.detach(sandbox))
 
     async def _release(self, sandbox: Sandbox) -> None:

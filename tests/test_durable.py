@@ -1,0 +1,309 @@
+"""Sandboxes outlive the process: a restart, or another process, finds a learner's link and data again.
+
+Two ``Backends`` in one test are two processes of the lab sharing one store: the same PostgreSQL
+and Redis, or the same data folder on the embedded default. Time is never waited for: where a test
+needs a sandbox to be old, or a process to have stopped beating, it writes that into the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from source import Backends, Sandbox, Settings
+from source.domain.dtos import UserCreate, parse
+from source.platform.directory import ENTRY_FILE, FileDirectory, PostgresDirectory, token_hash
+from source.platform.durable import ELSEWHERE_KEY, INTERRUPTED, ORPHAN_GRACE_S
+from source.platform.jobs import JobRunner, Progress
+from source.platform.orphans import SCHEMA_COMMENT_PREFIX
+from source.services.users import create_user, list_users
+from tests.conftest import BACKEND_KINDS, check_services, settings_for
+from tests.waiting import eventually
+
+HOURS_13 = 13 * 3600
+
+
+@pytest.fixture(params=BACKEND_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The settings two processes of the lab share: the services, or one data folder."""
+    kind = str(request.param)
+    return Settings(data_dir=str(tmp_path / "data")) if kind == "embedded" else settings_for(kind)
+
+
+@pytest.fixture
+def processes(store: Settings) -> Iterator[tuple[Backends, Backends]]:
+    """Two processes of the lab on one store, each with its own event loop; stopped afterwards."""
+    built: list[Backends] = []
+    try:
+        for _ in range(2):
+            b = Backends.build(store)
+            built.append(b)
+            if store.database_url:
+                check_services(b)
+            assert b.durable is not None, "the directory was set up"
+        yield built[0], built[1]
+    finally:
+        for b in built:
+            b.close()
+            b.runtime.stop()
+
+
+def linked(b: Backends, email: str) -> tuple[Sandbox, str]:
+    """A learner's sandbox with a link, and one user in it."""
+    box = b.open_sandbox()
+    token = b.sandboxes.issue(box)
+    box.run(create_user(parse(UserCreate, email=email, name="Kept")))
+    return box, token
+
+
+def emails(box: Sandbox) -> list[str]:
+    return [u.email for u in box.run(list_users())]
+
+
+def run_sql(b: Backends, statement: str, **params: object) -> None:
+    async def go() -> None:
+        async with b.admin_engine().begin() as conn:
+            await conn.execute(text(statement), params)
+
+    b.runtime.run(go())
+
+
+def exists(b: Backends, box: Sandbox) -> bool:
+    """Whether the sandbox's schema (PostgreSQL) or folder (SQLite) is still there."""
+    if box.schema is None:
+        return box.directory is not None and (box.directory / "lab.db").exists()
+
+    async def go() -> bool:
+        async with b.admin_engine().connect() as conn:
+            found = await conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :n"), {"n": box.schema})
+            return found.first() is not None
+
+    return b.runtime.run(go())
+
+
+def age_entry(b: Backends, box: Sandbox, *, created_s: float = 0.0, idle_s: float = 0.0) -> None:
+    """Make the directory say ``box`` was made ``created_s`` ago and last used ``idle_s`` ago."""
+    directory = b.durable.directory if b.durable else None
+    if isinstance(directory, PostgresDirectory):
+        run_sql(
+            b,
+            "UPDATE persistence_lab.sandboxes SET created = now() - make_interval(secs => :c), "
+            "last_active = now() - make_interval(secs => :i) WHERE sandbox_id = :id",
+            c=float(created_s),
+            i=float(idle_s),
+            id=box.id,
+        )
+        comment = f"{SCHEMA_COMMENT_PREFIX}2020-01-01T00:00:00+00:00"  # made long ago, as the old sweep reads it
+        run_sql(b, f"COMMENT ON SCHEMA \"{box.schema}\" IS '{comment}'")
+        return
+    assert box.directory is not None
+    entry = box.directory / ENTRY_FILE
+    data = json.loads(entry.read_text())
+    data["created"], data["last_active"] = time.time() - created_s, time.time() - idle_s
+    entry.write_text(json.dumps(data))
+    old = time.time() - created_s
+    for path in [box.directory, *box.directory.rglob("*")]:
+        os.utime(path, (old, old))  # untouched for as long, as the old sweep reads a folder
+
+
+# -- binding a link ---------------------------------------------------------------------------
+def test_a_restart_finds_the_link_and_its_data_again(store: Settings) -> None:
+    first = Backends.build(store)
+    try:
+        if store.database_url:
+            check_services(first)
+        box, token = linked(first, "restart@innovateai.com")
+        box.run(box.redis.set("progress", "lab1"))
+        kept_id, kept_prefix = box.id, box.key_prefix
+        assert first.leave() == 1, "a stopping process keeps the linked sandbox"
+    finally:
+        first.close()
+        first.runtime.stop()
+    second = Backends.build(store)
+    try:
+        found, why = second.sandboxes.find(token)
+        assert found is not None, why
+        assert (found.id, found.key_prefix) == (kept_id, kept_prefix), "the same sandbox, the same Redis prefix"
+        assert emails(found) == ["restart@innovateai.com"], "the learner's data came back"
+        if store.redis_url:
+            assert found.run(found.redis.get("progress")) in ("lab1", b"lab1"), "and its Redis keys"
+        else:
+            assert "a restart loses them" in second.durability, "the page says what fakeredis cannot keep"
+        assert second.sandboxes.find(token)[0] is found, "the next rerun finds it in memory"
+        second.release(found)
+        assert second.sandboxes.find(token)[0] is None, "a released sandbox's link stops working"
+    finally:
+        second.close()
+        second.runtime.stop()
+
+
+def test_the_directory_keeps_a_hash_of_the_link_never_the_link(processes: tuple[Backends, Backends]) -> None:
+    a, _ = processes
+    box, token = linked(a, "hash@innovateai.com")
+    directory = a.durable.directory if a.durable else None
+    if isinstance(directory, FileDirectory):
+        assert box.directory is not None
+        assert box.directory.name == "persistence-lab-" + token_hash(token)[:32]
+        stored = (box.directory / ENTRY_FILE).read_text()
+    else:
+
+        async def rows() -> str:
+            async with a.admin_engine().connect() as conn:
+                found = await conn.execute(
+                    text("SELECT row_to_json(s)::text FROM persistence_lab.sandboxes s WHERE sandbox_id = :id"),
+                    {"id": box.id},
+                )
+                return str(found.scalar_one())
+
+        stored = a.runtime.run(rows())
+    assert token_hash(token) in stored
+    assert token not in stored, "the secret itself is never written down"
+
+
+def test_a_link_used_on_another_process_resumes_there(processes: tuple[Backends, Backends]) -> None:
+    a, b = processes
+    box_a, token = linked(a, "moved@innovateai.com")
+    box_b, why = b.sandboxes.find(token)
+    assert box_b is not None, why
+    assert box_b.id == box_a.id
+    assert box_b is not box_a
+    box_b.run(create_user(parse(UserCreate, email="second@innovateai.com", name="Second")))
+    assert sorted(emails(box_a)) == ["moved@innovateai.com", "second@innovateai.com"], "one sandbox, two processes"
+
+
+def test_a_guessed_link_is_not_in_the_directory(processes: tuple[Backends, Backends]) -> None:
+    a, _ = processes
+    linked(a, "owner@innovateai.com")
+    found, why = a.sandboxes.find("A" * 22)
+    assert found is None
+    assert why is not None
+    assert "does not exist here" in why
+
+
+# -- housekeeping across processes --------------------------------------------------------------
+def test_another_process_sweep_keeps_a_sandbox_in_use_however_old(processes: tuple[Backends, Backends]) -> None:
+    """Process B's sweep never drops what A serves: made 13 h ago, used just now, it stays."""
+    a, b = processes
+    box, _ = linked(a, "old@innovateai.com")
+    age_entry(a, box, created_s=HOURS_13, idle_s=0)
+    assert b.housekeeping.durable is not None
+    b.runtime.run(b.housekeeping.sweep_orphans())
+    assert exists(a, box), "a sandbox used within the idle expiry is kept, whatever process made it"
+    assert emails(box) == ["old@innovateai.com"], "and A's next page still finds its data"
+
+
+def test_a_sandbox_nobody_used_for_the_idle_expiry_is_swept_by_any_process(
+    processes: tuple[Backends, Backends],
+) -> None:
+    a, b = processes
+    box, token = linked(a, "gone@innovateai.com")
+    a.sandboxes.detach_soon(box)  # as if A had stopped: nobody serves it
+    eventually(lambda: box.closed and box.id not in {s.id for s in a.sandboxes.live}, "A to let the sandbox go")
+    age_entry(b, box, created_s=HOURS_13, idle_s=b.sandboxes.idle_s + ORPHAN_GRACE_S + 60)
+    b.runtime.run(b.housekeeping.sweep_orphans())
+    assert not exists(b, box), "an expired entry's sandbox is dropped"
+    assert b.sandboxes.find(token)[0] is None, "and its link leads nowhere"
+
+
+def test_idle_here_but_used_elsewhere_is_let_go_not_dropped(processes: tuple[Backends, Backends]) -> None:
+    a, b = processes
+    box_a, token = linked(a, "busy@innovateai.com")
+    box_b, _ = b.sandboxes.find(token)
+    assert box_b is not None
+    assert a.durable is not None
+    assert b.durable is not None
+    box_a.last_used = time.monotonic() - a.sandboxes.idle_s - 1  # nobody clicked here for the idle expiry
+    assert a.runtime.run(a.durable.expire_idle()) == 1
+    eventually(lambda: box_a.closed, "A to let go of its copy")
+    assert exists(b, box_b), "used on B within the idle expiry: not dropped"
+    assert emails(box_b) == ["busy@innovateai.com"]
+    assert a.sandboxes.find(token)[0] is not None, "A finds it again through the directory"
+
+    # Now idle everywhere: B's expiry drops it.
+    box_b.last_used = time.monotonic() - b.sandboxes.idle_s - 1
+    age_entry(b, box_b, idle_s=b.sandboxes.idle_s + 1)
+    assert b.runtime.run(b.durable.expire_idle()) == 1
+    eventually(lambda: box_b.released, "B to release it")
+    assert not exists(b, box_b)
+
+
+def test_housekeeping_writes_activity_and_heartbeat(processes: tuple[Backends, Backends]) -> None:
+    a, _ = processes
+    box, _token = linked(a, "beat@innovateai.com")
+    assert a.durable is not None
+    age_entry(a, box, idle_s=600)
+    box.touch()
+    a.runtime.run(a.durable.keep_current())
+    entry = a.runtime.run(a.durable.directory.entries())[box.id]
+    assert time.time() - entry.last_active.timestamp() < 120, "a sandbox used here is active in the directory"
+
+
+# -- jobs of a process that stopped ---------------------------------------------------------------
+class Endless(JobRunner[int]):
+    service = "tests.endless"
+    time_limit_s = None
+
+    def start(self) -> None:
+        async def work(progress: Progress) -> int:
+            progress.begin("Working")
+            await asyncio.Event().wait()
+            return 0
+
+        self.launch(work)
+
+
+def beat_age(b: Backends, seconds: float) -> None:
+    """Make ``b``'s heartbeat ``seconds`` old, as if it had stopped beating then."""
+    directory = b.durable.directory if b.durable else None
+    if isinstance(directory, FileDirectory):
+        beat = directory.processes / directory.process_id
+        os.utime(beat, (time.time() - seconds, time.time() - seconds))
+    elif directory is not None:
+        run_sql(
+            b,
+            "UPDATE persistence_lab.processes SET beat = now() - make_interval(secs => :s) WHERE process_id = :p",
+            s=float(seconds),
+            p=directory.process_id,
+        )
+
+
+def test_a_job_of_a_process_that_stopped_is_reported_as_interrupted(store: Settings) -> None:
+    quiet = replace(store, sweep_interval_s=3600.0)  # no round rewrites the faked heartbeat meanwhile
+    a, b = Backends.build(quiet), Backends.build(quiet)
+    try:
+        if store.database_url:
+            check_services(a)
+        box_a, token = linked(a, "job@innovateai.com")
+        Endless.of(box_a).start()
+        assert a.durable is not None
+        eventually(
+            lambda: a.runtime.run(a.durable.directory.jobs(box_a.id, Endless.service, 30.0)) if a.durable else None,
+            "A to write its running job down",
+        )
+        box_b, _ = b.sandboxes.find(token)
+        assert box_b is not None
+        assert b.durable is not None
+        eventually(lambda: "tests.endless" in box_b.services.get(ELSEWHERE_KEY, {}), "B to read A's running job")
+        sentence, interrupted = b.durable.job_elsewhere(box_b, "tests.endless")
+        assert not interrupted, "A still beats: running there"
+        assert sentence is not None
+        assert "another" in sentence
+
+        beat_age(a, a.settings.heartbeat_grace_s + 5)
+        sentence, interrupted = b.durable.job_elsewhere(box_b, "tests.endless")
+        assert interrupted, "no heartbeat: reported as stopped"
+        assert sentence == INTERRUPTED
+        assert b.durable.job_elsewhere(box_b, "tests.endless") == (None, False), "reported once, then it is a last note"
+        Endless.of(box_a).stop()
+    finally:
+        for x in (a, b):
+            x.close()
+            x.runtime.stop()
