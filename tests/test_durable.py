@@ -17,15 +17,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from streamlit.testing.v1 import AppTest
 
-from source import Backends, Sandbox, Settings
+from source import Backends, Sandbox, Settings, web
 from source.domain.dtos import UserCreate, parse
-from source.platform.directory import ENTRY_FILE, FileDirectory, PostgresDirectory, token_hash
-from source.platform.durable import ELSEWHERE_KEY, INTERRUPTED, ORPHAN_GRACE_S
+from source.labs.pooling.jobs import ExperimentRunner
+from source.platform.directory import ENTRY_FILE, Directory, FileDirectory, PostgresDirectory, token_hash
+from source.platform.durable import ELSEWHERE_KEY, INTERRUPTED, OPENED_KEY, ORPHAN_GRACE_S
 from source.platform.jobs import JobRunner, Progress
 from source.platform.orphans import SCHEMA_COMMENT_PREFIX
 from source.services.users import create_user, list_users
-from tests.conftest import BACKEND_KINDS, check_services, settings_for
+from source.web import TOKEN_PARAM
+from tests.conftest import BACKEND_KINDS, ROOT, assert_no_exception, check_services, configure_app, settings_for
 from tests.waiting import eventually
 
 HOURS_13 = 13 * 3600
@@ -62,6 +65,14 @@ def linked(b: Backends, email: str) -> tuple[Sandbox, str]:
     token = b.sandboxes.issue(box)
     box.run(create_user(parse(UserCreate, email=email, name="Kept")))
     return box, token
+
+
+def resumed(b: Backends, token: str) -> Sandbox:
+    """``token``'s sandbox found through the directory, once its process has marked it opened (in the background)."""
+    box, why = b.sandboxes.find(token)
+    assert box is not None, why
+    eventually(lambda: OPENED_KEY in box.services, "the resumed sandbox to be marked opened")
+    return box
 
 
 def emails(box: Sandbox) -> list[str]:
@@ -216,8 +227,7 @@ def test_a_sandbox_nobody_used_for_the_idle_expiry_is_swept_by_any_process(
 def test_idle_here_but_used_elsewhere_is_let_go_not_dropped(processes: tuple[Backends, Backends]) -> None:
     a, b = processes
     box_a, token = linked(a, "busy@innovateai.com")
-    box_b, _ = b.sandboxes.find(token)
-    assert box_b is not None
+    box_b = resumed(b, token)
     assert a.durable is not None
     assert b.durable is not None
     box_a.last_used = time.monotonic() - a.sandboxes.idle_s - 1  # nobody clicked here for the idle expiry
@@ -225,7 +235,7 @@ def test_idle_here_but_used_elsewhere_is_let_go_not_dropped(processes: tuple[Bac
     eventually(lambda: box_a.closed, "A to let go of its copy")
     assert exists(b, box_b), "used on B within the idle expiry: not dropped"
     assert emails(box_b) == ["busy@innovateai.com"]
-    assert a.sandboxes.find(token)[0] is not None, "A finds it again through the directory"
+    assert resumed(a, token).id == box_b.id, "A finds it again through the directory"
 
     # Now idle everywhere: B's expiry drops it.
     box_b.last_used = time.monotonic() - b.sandboxes.idle_s - 1
@@ -307,3 +317,48 @@ def test_a_job_of_a_process_that_stopped_is_reported_as_interrupted(store: Setti
         for x in (a, b):
             x.close()
             x.runtime.stop()
+
+
+# -- the learner's page ---------------------------------------------------------------------------
+LAB2 = "views/lab2_connectivity.py"
+
+
+def lab2(token: str | None = None) -> AppTest:
+    """A new browser session on Lab 2, with or without a link."""
+    configure_app()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    if token is not None:
+        at.query_params[TOKEN_PARAM] = token
+    at.run()
+    at.switch_page(LAB2).run()
+    assert_no_exception(at)
+    return at
+
+
+def test_the_page_reports_a_run_whose_process_stopped_when_the_link_lands_here(
+    app_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLAB_DATA_DIR", str(tmp_path / "data"))
+    token = lab2().query_params[TOKEN_PARAM]
+    b = web.backends()
+    box, _ = b.sandboxes.find(token)
+    assert box is not None
+    assert b.durable is not None
+    # The experiment as a process that has stopped left it in the directory: running, no heartbeat.
+    here = b.durable.directory
+    stopped: Directory
+    if isinstance(here, FileDirectory):
+        stopped = FileDirectory(here.root, process_id="a-process-that-stopped")
+    else:
+        stopped = PostgresDirectory(b.admin_engine(), process_id="a-process-that-stopped")
+    assert b.runtime.run(stopped.find(token_hash(token), 3600.0)) is not None
+    b.runtime.run(stopped.job_started(box.id, ExperimentRunner.service))
+    b.sandboxes.detach_soon(box)  # this process no longer serves the link: it lands here as on another process
+    eventually(lambda: box.closed, "the process to let the sandbox go")
+
+    at = lab2(token)
+    warnings = [w.value for w in at.warning]
+    assert INTERRUPTED in warnings, warnings
+    assert at.query_params[TOKEN_PARAM] == token, "the same link, the same sandbox"
+    again = lab2(token)
+    assert INTERRUPTED in [w.value for w in again.warning], "it stays as the last run's outcome until a new run"

@@ -196,10 +196,12 @@ class Backends:
         """What a restart of the app keeps of a learner's sandbox, in the learner's words."""
         if self.durable is None:
             return "Your sandbox lives in this process: a restart of the app loses it."
-        kept = self.durable.directory.survives
-        if self.shared_engine is not None and self.status.redis != "Redis":
-            kept += " Your Redis keys and progress live in the process (fakeredis): a restart loses them."
-        return kept
+        if self.status.redis == "Redis":
+            return self.durable.directory.survives + " Your Redis keys and progress come back with it."
+        return (
+            self.durable.directory.survives
+            + " Your Redis keys and progress live in the process (fakeredis): a restart loses them."
+        )
 
     def _attach(self, token: str, entry: Entry) -> Sandbox:
         """A sandbox the directory knows, attached in this process: same schema or file, same Redis prefix.

@@ -29,7 +29,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,16 +89,6 @@ def new_process_id() -> str:
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One sandbox in the directory."""
-
-    sandbox_id: str
-    schema_name: str | None
-    created: datetime
-    last_active: datetime
-
-
-@dataclass(frozen=True)
 class RunningJob:
     """A background job the directory says is running: which process runs it, and whether that one still beats."""
 
@@ -106,6 +96,17 @@ class RunningJob:
     process_id: str
     started: datetime
     process_alive: bool
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One sandbox in the directory (and, when found by its link, the jobs recorded as running in it)."""
+
+    sandbox_id: str
+    schema_name: str | None
+    created: datetime
+    last_active: datetime
+    jobs: tuple[RunningJob, ...] = ()
 
 
 class Directory(ABC):
@@ -122,8 +123,15 @@ class Directory(ABC):
         """Create what the store needs (idempotent; several processes may start at once)."""
 
     @abstractmethod
-    async def find(self, token_hash: str, idle_s: float) -> Entry | None:
-        """The sandbox of a link, if used within ``idle_s``; marks it opened and active now."""
+    async def find(self, token_hash: str, idle_s: float, grace_s: float = 30.0) -> Entry | None:
+        """The sandbox of a link, if used within ``idle_s``, with its running jobs (one read, nothing else).
+
+        A job's process counts as alive if its heartbeat is younger than ``grace_s``.
+        """
+
+    @abstractmethod
+    async def opened(self, sandbox_id: str) -> None:
+        """A process attached the sandbox just now: ``last_open`` and ``last_active`` (after the bind)."""
 
     @abstractmethod
     async def record(self, token_hash: str, sandbox_id: str, schema_name: str | None, folder: Path | None) -> None:
@@ -164,13 +172,15 @@ class PostgresDirectory(Directory):
     """The directory in the configured PostgreSQL: ``persistence_lab.sandboxes``, ``processes`` and ``jobs``."""
 
     survives = (
-        "Your sandbox (schema, Redis keys and progress) lives in the lab's PostgreSQL and Redis: "
-        "a restart of the app, or another of its processes, finds it again through this address."
+        "Your sandbox's schema lives in the lab's PostgreSQL: a restart of the app, or another of its "
+        "processes, finds it again through this address."
     )
 
     def __init__(self, engine: AsyncEngine, process_id: str | None = None) -> None:
         super().__init__(process_id)
         self.engine = engine
+        #: One statement, one round trip: no BEGIN and COMMIT around a statement that stands alone.
+        self.single = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def setup(self) -> None:
         async with self.engine.begin() as conn:
@@ -178,23 +188,38 @@ class PostgresDirectory(Directory):
             for statement in DDL:
                 await conn.execute(text(statement))
 
-    async def find(self, token_hash: str, idle_s: float) -> Entry | None:
-        # One statement: found, still fresh, and marked opened, or nothing.
+    async def find(self, token_hash: str, idle_s: float, grace_s: float = 30.0) -> Entry | None:
+        # One statement, a read by primary key: found and still fresh (with its jobs), or nothing.
         query = text(
-            "UPDATE persistence_lab.sandboxes SET last_open = now(), last_active = now() "
-            "WHERE token_hash = :h AND last_active > now() - make_interval(secs => :idle) "
-            "RETURNING sandbox_id, schema_name, created, last_active"
+            "SELECT s.sandbox_id, s.schema_name, s.created, s.last_active, "
+            "(SELECT coalesce(json_agg(json_build_array(j.service, j.process_id, extract(epoch FROM j.started), "
+            "coalesce(p.beat > now() - make_interval(secs => :grace), false))), '[]') "
+            "FROM persistence_lab.jobs j LEFT JOIN persistence_lab.processes p USING (process_id) "
+            "WHERE j.sandbox_id = s.sandbox_id) "
+            "FROM persistence_lab.sandboxes s "
+            "WHERE s.token_hash = :h AND s.last_active > now() - make_interval(secs => :idle)"
         )
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(query, {"h": token_hash, "idle": idle_s})).first()
-        return None if row is None else Entry(*row)
+        async with self.single.connect() as conn:
+            row = (await conn.execute(query, {"h": token_hash, "idle": idle_s, "grace": grace_s})).first()
+        if row is None:
+            return None
+        listed = json.loads(row[4]) if isinstance(row[4], str) else row[4]
+        jobs = tuple(RunningJob(s, p, datetime.fromtimestamp(float(t), UTC), bool(a)) for s, p, t, a in listed)
+        return Entry(row[0], row[1], row[2], row[3], jobs)
+
+    async def opened(self, sandbox_id: str) -> None:
+        query = text(
+            "UPDATE persistence_lab.sandboxes SET last_open = now(), last_active = now() WHERE sandbox_id = :id"
+        )
+        async with self.single.connect() as conn:
+            await conn.execute(query, {"id": sandbox_id})
 
     async def record(self, token_hash: str, sandbox_id: str, schema_name: str | None, folder: Path | None) -> None:
         query = text(
             "INSERT INTO persistence_lab.sandboxes (token_hash, sandbox_id, schema_name) VALUES (:h, :id, :schema) "
             "ON CONFLICT (token_hash) DO NOTHING"
         )
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(query, {"h": token_hash, "id": sandbox_id, "schema": schema_name})
 
     async def touch(self, sandbox_ids: Collection[str]) -> None:
@@ -203,12 +228,12 @@ class PostgresDirectory(Directory):
         query = text("UPDATE persistence_lab.sandboxes SET last_active = now() WHERE sandbox_id IN :ids").bindparams(
             bindparam("ids", expanding=True)
         )
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(query, {"ids": list(sandbox_ids)})
 
     async def entries(self) -> dict[str, Entry]:
         query = text("SELECT sandbox_id, schema_name, created, last_active FROM persistence_lab.sandboxes")
-        async with self.engine.connect() as conn:
+        async with self.single.connect() as conn:
             return {row[0]: Entry(*row) for row in (await conn.execute(query)).all()}
 
     async def forget(self, sandbox_id: str, idle_s: float | None = None) -> bool:
@@ -230,11 +255,11 @@ class PostgresDirectory(Directory):
             "INSERT INTO persistence_lab.processes (process_id, beat) VALUES (:p, now()) "
             "ON CONFLICT (process_id) DO UPDATE SET beat = now()"
         )
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(query, {"p": self.process_id})
 
     async def leave(self) -> None:
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(
                 text("DELETE FROM persistence_lab.processes WHERE process_id = :p"), {"p": self.process_id}
             )
@@ -244,12 +269,12 @@ class PostgresDirectory(Directory):
             "INSERT INTO persistence_lab.jobs (sandbox_id, service, process_id) VALUES (:id, :s, :p) "
             "ON CONFLICT (sandbox_id, service, process_id) DO UPDATE SET started = now()"
         )
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(query, {"id": sandbox_id, "s": service, "p": self.process_id})
 
     async def job_ended(self, sandbox_id: str, service: str, process_id: str | None = None) -> None:
         query = text("DELETE FROM persistence_lab.jobs WHERE sandbox_id = :id AND service = :s AND process_id = :p")
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(query, {"id": sandbox_id, "s": service, "p": process_id or self.process_id})
 
     async def jobs(self, sandbox_id: str, service: str, grace_s: float) -> list[RunningJob]:
@@ -259,7 +284,7 @@ class PostgresDirectory(Directory):
             "FROM persistence_lab.jobs j LEFT JOIN persistence_lab.processes p USING (process_id) "
             "WHERE j.sandbox_id = :id AND j.service = :s"
         )
-        async with self.engine.connect() as conn:
+        async with self.single.connect() as conn:
             rows = (await conn.execute(query, {"id": sandbox_id, "s": service, "grace": grace_s})).all()
         return [RunningJob(*row) for row in rows]
 
@@ -273,8 +298,7 @@ class FileDirectory(Directory):
 
     survives = (
         "Your database is a file in the lab's data folder: a restart of the app in the same container finds "
-        "it again through this address. Your Redis keys and progress live in the process (fakeredis): a "
-        "restart loses them."
+        "it again through this address."
     )
 
     def __init__(self, root: Path, process_id: str | None = None) -> None:
@@ -284,24 +308,39 @@ class FileDirectory(Directory):
         self._folders: dict[str, Path] = {}  # sandbox id -> folder, for the sandboxes this process recorded
 
     async def setup(self) -> None:
-        await asyncio.to_thread(self.processes.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(self._setup)
+
+    def _setup(self) -> None:
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # folder names are hashes, yet nobody else's
+        self.processes.mkdir(exist_ok=True)
 
     def folder(self, token: str) -> Path:
         """Where the sandbox of ``token`` keeps its files."""
         return self.root / folder_name(token)
 
-    async def find(self, token_hash: str, idle_s: float) -> Entry | None:
-        return await asyncio.to_thread(self._find, token_hash, idle_s)
+    async def find(self, token_hash: str, idle_s: float, grace_s: float = 30.0) -> Entry | None:
+        return await asyncio.to_thread(self._find, token_hash, idle_s, grace_s)
 
-    def _find(self, token_hash: str, idle_s: float) -> Entry | None:
+    def _find(self, token_hash: str, idle_s: float, grace_s: float) -> Entry | None:
         folder = self.root / (FOLDER_PREFIX + token_hash[:32])
         data = _read(folder / ENTRY_FILE)
         if data is None or data.get("token_hash") != token_hash or time.time() - data["last_active"] > idle_s:
             return None
-        data["last_open"] = data["last_active"] = time.time()
-        _write(folder / ENTRY_FILE, data)
         self._folders[data["sandbox_id"]] = folder
-        return _entry(data)
+        entry = _entry(data)
+        return replace(entry, jobs=tuple(self._jobs(folder / "jobs", "*", grace_s)))
+
+    async def opened(self, sandbox_id: str) -> None:
+        folder = self._folders.get(sandbox_id)
+        if folder is not None:
+            await asyncio.to_thread(self._opened, folder / ENTRY_FILE)
+
+    @staticmethod
+    def _opened(entry: Path) -> None:
+        data = _read(entry)
+        if data is not None:
+            data["last_open"] = data["last_active"] = time.time()
+            _write(entry, data)
 
     async def record(self, token_hash: str, sandbox_id: str, schema_name: str | None, folder: Path | None) -> None:
         if folder is None:
@@ -405,7 +444,7 @@ class FileDirectory(Directory):
             except OSError:
                 beat = 0.0
             started = datetime.fromtimestamp(data["started"], UTC)
-            found.append(RunningJob(service, data["process_id"], started, time.time() - beat < grace_s))
+            found.append(RunningJob(data["service"], data["process_id"], started, time.time() - beat < grace_s))
         return found
 
     def live_processes(self, grace_s: float) -> set[str]:

@@ -24,7 +24,6 @@ import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -55,6 +54,8 @@ INTERRUPTED = (
 ELSEWHERE = "A run of this is still going on another of the lab's processes (started {started:%H:%M:%S} UTC)."
 #: Where a sandbox keeps the jobs another process had running when it was found again.
 ELSEWHERE_KEY = "durable.jobs_elsewhere"
+#: Set in a resumed sandbox's services once it was marked opened and its lease taken over.
+OPENED_KEY = "durable.opened"
 
 
 class DurableSandboxes:
@@ -89,7 +90,8 @@ class DurableSandboxes:
     def resume(self, token: str) -> Sandbox | None:
         """The sandbox the directory has for ``token``, attached here; ``None`` if it has none (or is down)."""
         try:
-            entry = self.runtime.run(self.directory.find(token_hash(token), self.idle_s), timeout=DIRECTORY_TIMEOUT_S)
+            found = self.directory.find(token_hash(token), self.idle_s, self.heartbeat_grace_s)
+            entry = self.runtime.run(found, timeout=DIRECTORY_TIMEOUT_S)
         except Exception:
             log.warning("The sandbox directory did not answer; this link gets a new sandbox", exc_info=True)
             return None
@@ -98,36 +100,27 @@ class DurableSandboxes:
         if entry.schema_name is not None and entry.schema_name != f"plab_{entry.sandbox_id}":
             return None
         sandbox = self.attach(token, entry)
+        # Jobs another process had running here: the page reports them (job_elsewhere) from the first render.
+        others = [job for job in entry.jobs if job.process_id != self.directory.process_id]
+        sandbox.services[ELSEWHERE_KEY] = {job.service: job for job in others}
         self.runtime.submit(self._after_resume(sandbox))
         return sandbox
 
     async def _after_resume(self, sandbox: Sandbox) -> None:
-        """Take over the keys' lease at once, and note the jobs another process had running here."""
+        """Mark it opened and take over its keys' lease at once."""
+        with contextlib.suppress(Exception):
+            await self.directory.opened(sandbox.id)
+            self._written[sandbox.id] = sandbox.last_used
         try:
             await sandbox.lease.renew()
         except Exception as exc:  # noqa: BLE001 - the housekeeping round renews it again
             log.warning("Taking over %r's Redis lease failed: %s", sandbox, exc)
-        with contextlib.suppress(Exception):
-            elsewhere = await self.directory_jobs(sandbox)
-            sandbox.services[ELSEWHERE_KEY] = {job.service: job for job in elsewhere}
+        sandbox.services.setdefault(OPENED_KEY, True)
 
-    async def directory_jobs(self, sandbox: Sandbox, service: str | None = None) -> list[RunningJob]:
-        """Jobs the directory has running in ``sandbox`` on other processes."""
-        services = [service] if service else None
-        found: list[RunningJob] = []
-        for name in services or await self._job_services(sandbox):
-            found += await self.directory.jobs(sandbox.id, name, self.heartbeat_grace_s)
+    async def directory_jobs(self, sandbox: Sandbox, service: str) -> list[RunningJob]:
+        """Jobs of ``service`` the directory has running in ``sandbox`` on other processes."""
+        found = await self.directory.jobs(sandbox.id, service, self.heartbeat_grace_s)
         return [job for job in found if job.process_id != self.directory.process_id]
-
-    async def _job_services(self, sandbox: Sandbox) -> list[str]:
-        if isinstance(self.directory, FileDirectory):
-            jobs = (sandbox.directory or Path("/nonexistent")) / "jobs"
-            return sorted({p.name.split("@")[0] for p in jobs.glob("*@*.json")})
-        if self.admin_engine is None:
-            return []
-        query = text("SELECT DISTINCT service FROM persistence_lab.jobs WHERE sandbox_id = :id")
-        async with self.admin_engine.connect() as conn:
-            return [row[0] for row in (await conn.execute(query, {"id": sandbox.id})).all()]
 
     def record(self, token: str, sandbox: Sandbox) -> None:
         """Write a new link's sandbox into the directory (bounded; a failure only costs durability)."""
