@@ -59,7 +59,9 @@ class Housekeeping:
 
     async def sweep_stale_schemas(self, engine: AsyncEngine, max_age_hours: float = STALE_SANDBOX_HOURS) -> int:
         """Drop sandbox schemas left behind by a process that died before releasing them."""
-        live = {s.schema for s in self.sandboxes.live | self.sandboxes.pending}
+        live: set[str | None] = {s.schema for s in self.sandboxes.live | self.sandboxes.pending}
+        if self.durable is not None:  # a schema the directory owns lives by its activity, never by its age
+            live |= {f"plab_{sandbox_id}" for sandbox_id in await self.durable.directory.entries()}
         return await sweep_stale_schemas(engine, live, max_age_hours)
 
     async def renew_leases(self) -> int:
