@@ -218,8 +218,13 @@ class Balanced:
 
 
 @contextmanager
-def balanced(processes: int = 3, extra_env: dict[str, str] | None = None) -> Iterator[Balanced]:
-    """``processes`` app processes on a private PostgreSQL database and Redis, behind HAProxy."""
+def balanced(
+    processes: int = 3, extra_env: dict[str, str] | None = None, keep_logs: Path | None = None
+) -> Iterator[Balanced]:
+    """``processes`` app processes on a private PostgreSQL database and Redis, behind HAProxy.
+
+    ``keep_logs``: a folder to copy the processes' and HAProxy's logs into at the end.
+    """
     if not os.access(HAPROXY, os.X_OK):
         raise Unavailable(f"HAProxy is not installed at {HAPROXY}")
     if processes > 3:
@@ -249,4 +254,8 @@ def balanced(processes: int = 3, extra_env: dict[str, str] | None = None) -> Ite
                 setup.haproxy.wait(10)
             for app in apps:
                 setup.stop(app)
+            if keep_logs is not None:
+                keep_logs.mkdir(parents=True, exist_ok=True)
+                for log_file in folder.glob("*.log"):
+                    shutil.copy(log_file, keep_logs / log_file.name)
             shutil.rmtree(folder, ignore_errors=True)

@@ -40,6 +40,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -66,6 +67,7 @@ class Reconnect:
     same_sandbox: bool  # the page's address still names their sandbox
     created: int  # users they had been told were created
     missing: int  # of those, not in the page's list after the reconnect
+    note: str = ""  # what the page said when it did not name the same sandbox
     next_click: bool | None = None  # their next click succeeded (None: no click followed)
 
 
@@ -101,7 +103,8 @@ class RoamingLearner(Learner):
         listed = self.session.run.options.get(USER, [])
         missing = [e for e in self.created if not any(option.startswith(f"{e} ") for option in listed)]
         same = bool(token_of(query)) and token_of(query) == token_of(self.session.query)
-        self.came_back.append(Reconnect(left, self.process, seconds, same, len(self.created), len(missing)))
+        note = "" if same else " | ".join(body[:160] for _, body in run.alerts if "sandbox" in body.lower())
+        self.came_back.append(Reconnect(left, self.process, seconds, same, len(self.created), len(missing), note))
 
     async def click_until(self, stop_at: float) -> None:
         token = uuid.uuid4().hex[:6]
@@ -273,6 +276,9 @@ def report(outcomes: list[Outcome]) -> None:
                 ]
             ],
         )
+        for r in back:
+            if not r.same_sandbox:
+                print(f"  a new sandbox on {r.landed}; the page said: {r.note or '(nothing about it)'}")
 
 
 def main() -> None:
@@ -280,10 +286,11 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=30.0, help="clicking time per phase (default 30)")
     parser.add_argument("--phases", default="one,three,killed", help="which phases, in order (one,three,killed)")
+    parser.add_argument("--logs", type=Path, metavar="DIR", help="keep the processes' and HAProxy's logs here")
     args = parser.parse_args()
     phases = args.phases.split(",")
     outcomes: list[Outcome] = []
-    with balanced(3) as setup:
+    with balanced(3, keep_logs=args.logs) as setup:
         for name in phases:
             print(f"{name}: {args.learners} learners for {args.seconds:g} s …", file=sys.stderr)
             url = setup.apps[0].url if name == "one" else setup.url
