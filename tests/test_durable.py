@@ -288,7 +288,8 @@ def beat_age(b: Backends, seconds: float) -> None:
 
 
 def test_a_job_of_a_process_that_stopped_is_reported_as_interrupted(store: Settings) -> None:
-    quiet = replace(store, sweep_interval_s=3600.0)  # no round rewrites the faked heartbeat meanwhile
+    # A beat every 200 s and no housekeeping round: nothing rewrites the faked heartbeat meanwhile.
+    quiet = replace(store, sweep_interval_s=3600.0, heartbeat_grace_s=600.0)
     a, b = Backends.build(quiet), Backends.build(quiet)
     try:
         if store.database_url:
@@ -364,3 +365,26 @@ def test_the_page_reports_a_run_whose_process_stopped_when_the_link_lands_here(
     assert at.query_params[TOKEN_PARAM] == token, "the same link, the same sandbox"
     again = lab2(token)
     assert INTERRUPTED in [w.value for w in again.warning], "it stays as the last run's outcome until a new run"
+
+
+def test_a_live_process_beats_often_enough_never_to_look_stopped(store: Settings) -> None:
+    b = Backends.build(replace(store, heartbeat_grace_s=1.5))  # a beat every 0.5 s
+    try:
+        if store.database_url:
+            check_services(b)
+        assert b.durable is not None
+        box, _ = linked(b, "beating@innovateai.com")
+        Endless.of(box).start()
+
+        def alive() -> bool | None:
+            jobs = b.runtime.run(b.durable.directory.jobs(box.id, Endless.service, 1.5)) if b.durable else []
+            return jobs[0].process_alive if jobs else None
+
+        eventually(lambda: alive() is not None, "the job to be written down")
+        beat_age(b, 60)
+        assert alive() is False, "a heartbeat a minute old reads as a stopped process"
+        eventually(alive, "the process's own next beat, within the grace")
+        Endless.of(box).stop()
+    finally:
+        b.close()
+        b.runtime.stop()

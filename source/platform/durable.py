@@ -149,6 +149,21 @@ class DurableSandboxes:
             await sandbox.engine.dispose()
 
     # -- housekeeping ---------------------------------------------------------------------
+    @property
+    def beat_every_s(self) -> float:
+        """How often the heartbeat is written: three beats fit in the grace, so one late beat is no death."""
+        return max(0.5, self.heartbeat_grace_s / 3)
+
+    async def keep_beating(self) -> None:
+        """Write this process's heartbeat every :attr:`beat_every_s`, for as long as the process runs."""
+        while True:
+            await asyncio.sleep(self.beat_every_s)
+            try:
+                async with asyncio.timeout(self.beat_every_s):
+                    await self.directory.beat()
+            except Exception:
+                log.warning("Writing this process's heartbeat failed", exc_info=True)
+
     async def keep_current(self) -> None:
         """This process's heartbeat, and ``last_active`` of every sandbox used here since the last round."""
         await self.directory.beat()

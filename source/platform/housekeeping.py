@@ -32,15 +32,19 @@ class Housekeeping:
         self.every_s = every_s
         #: The shared directory's side, when sandboxes outlive the process: heartbeat, activity, orphans.
         self.durable: DurableSandboxes | None = None
+        self._beating: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start the rounds on the running loop (call it from inside the loop)."""
         self._task = asyncio.get_running_loop().create_task(self._keep_house())
+        if self.durable is not None:  # more often than the rounds: a heartbeat is judged within seconds
+            self._beating = asyncio.get_running_loop().create_task(self.durable.keep_beating())
 
     def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in (self._task, self._beating):
+            if task is not None:
+                task.cancel()
 
     async def sweep_orphans(self) -> None:
         """Drop what dead processes left behind; bounded, and never fatal (failures are logged)."""
