@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ class Widget:
 
     id: str
     fragment_id: str
+    disabled: bool = False
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Run:
     labels: list[str] = field(default_factory=list)  # headings, metrics ("label: value") and progress bars' texts
     kinds: list[str] = field(default_factory=list)  # every element drawn, by its type (``plotly_chart``, …)
     fragment: str = ""  # the fragment this run was scoped to ("": the whole page)
+    images: list[str] = field(default_factory=list)  # the addresses st.image drew (``/media/…``)
 
     def successes(self) -> list[str]:
         return [body for kind, body in self.alerts if kind == ALERT_SUCCESS]
@@ -95,15 +98,24 @@ class Session:
         self.reader = asyncio.create_task(self._read())
         return await self.rerun([])
 
-    async def click(self, key: str, typed: dict[str, str] | None = None) -> Run:
-        """Click the button (or a form's submit button) ``key``, after typing ``typed`` (key: text).
+    @property
+    def served_by(self) -> str:
+        """Which process accepted this websocket, as a load balancer names it (``X-Served-By``), or ''."""
+        response = self.ws.response if self.ws is not None else None
+        return (response.headers.get("X-Served-By") or "") if response is not None else ""
+
+    async def click(self, key: str, typed: Mapping[str, str | float] | None = None) -> Run:
+        """Click the button (or a form's submit button) ``key``, after typing ``typed`` (key: text, or a number).
 
         As the front end does: the typed values join the committed ones, every committed value
         is sent with the button's trigger, and the rerun is scoped to the button's fragment.
         """
-        for name, text in (typed or {}).items():
+        for name, value in (typed or {}).items():
             widget_id = self.widgets[name].id
-            self.values[widget_id] = WidgetState(id=widget_id, string_value=text)
+            if isinstance(value, str):
+                self.values[widget_id] = WidgetState(id=widget_id, string_value=value)
+            else:  # a number input (the lab's whole-number inputs are float inputs too)
+                self.values[widget_id] = WidgetState(id=widget_id, double_value=float(value))
         button = self.widgets[key]
         trigger = WidgetState(id=button.id, trigger_value=True)
         return await self.rerun([*self.values.values(), trigger], button.fragment_id)
@@ -209,10 +221,12 @@ class Session:
             self.run.texts.append(body.body)
         elif kind == "exception":
             self.run.exceptions.append(f"{body.type}: {body.message}")
+        elif kind == "imgs":
+            self.run.images.extend(image.url for image in body.imgs)
         key = widget_key(getattr(body, "id", ""))
         if key is None:
             return
-        self.widgets[key] = Widget(body.id, fragment_id)
+        self.widgets[key] = Widget(body.id, fragment_id, bool(getattr(body, "disabled", False)))
         if kind in ("selectbox", "radio", "multiselect"):
             self.run.options[key] = list(body.options)
         if kind == "text_input" and body.set_value and body.id in self.values:  # the server set it (cleared a form)
