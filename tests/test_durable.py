@@ -24,6 +24,7 @@ from source.domain.dtos import UserCreate, parse
 from source.labs.pooling.jobs import ExperimentRunner
 from source.platform.directory import ENTRY_FILE, Directory, FileDirectory, PostgresDirectory, token_hash
 from source.platform.durable import ELSEWHERE_KEY, INTERRUPTED, OPENED_KEY, ORPHAN_GRACE_S
+from source.platform.errors import ServiceUnavailable
 from source.platform.jobs import JobRunner, Progress
 from source.platform.orphans import SCHEMA_COMMENT_PREFIX
 from source.services.users import create_user, list_users
@@ -197,6 +198,24 @@ def test_a_guessed_link_is_not_in_the_directory(processes: tuple[Backends, Backe
     assert found is None
     assert why is not None
     assert "does not exist here" in why
+
+
+def test_a_directory_that_does_not_answer_never_hands_the_link_a_new_sandbox(
+    processes: tuple[Backends, Backends], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = processes
+    _, token = linked(a, "waiting@innovateai.com")
+    assert b.durable is not None
+
+    async def silent(*_: object) -> None:
+        raise TimeoutError("the directory did not answer")
+
+    monkeypatch.setattr(b.durable.directory, "find", silent)
+    with pytest.raises(ServiceUnavailable, match="Nothing is lost: reload the page"):
+        b.sandboxes.find(token)
+    assert not b.sandboxes.live, "no sandbox was opened in its place"
+    monkeypatch.undo()
+    assert emails(resumed(b, token)) == ["waiting@innovateai.com"], "once it answers, the same link finds the work"
 
 
 # -- housekeeping across processes --------------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 
 from source.platform.directory import Directory, FileDirectory, RunningJob, token_hash
+from source.platform.errors import ServiceUnavailable
 from source.platform.orphans import STALE_SANDBOX_HOURS, sweep_stale_schemas
 from source.platform.seats import release_reason
 
@@ -93,13 +94,20 @@ class DurableSandboxes:
 
     # -- the registry's side: binding links --------------------------------------------
     def resume(self, token: str) -> Sandbox | None:
-        """The sandbox the directory has for ``token``, attached here; ``None`` if it has none (or is down)."""
+        """The sandbox the directory has for ``token``, attached here; ``None`` if it has none.
+
+        Raises :class:`ServiceUnavailable` if the directory does not answer: the link may name a sandbox.
+        """
         try:
             found = self.directory.find(token_hash(token), self.idle_s, self.heartbeat_grace_s)
             entry = self.runtime.run(found, timeout=DIRECTORY_TIMEOUT_S)
-        except Exception:
-            log.warning("The sandbox directory did not answer; this link gets a new sandbox", exc_info=True)
-            return None
+        except Exception as exc:
+            # Never a new sandbox in its place: the learner's address would stop naming their work.
+            log.warning("The sandbox directory did not answer for a link", exc_info=True)
+            raise ServiceUnavailable(
+                "Your sandbox could not be looked up just now: the sandbox directory did not answer in time. "
+                "Nothing is lost: reload the page in a moment."
+            ) from exc
         if entry is None or not SANDBOX_ID.fullmatch(entry.sandbox_id):
             return None
         if entry.schema_name is not None and entry.schema_name != f"plab_{entry.sandbox_id}":
