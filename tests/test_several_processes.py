@@ -89,12 +89,15 @@ def assert_good(run: Run) -> None:
 def test_a_learner_keeps_their_sandbox_and_data_on_every_process(setup: Balanced) -> None:
     async def roam() -> list[str]:
         session = await opened(setup.url, LAB1)
-        link, created, served = session.query, [], [session.served_by]
+        created: list[str] = []
+        served = [session.served_by]
         try:
             for n in range(4):  # the first page and three refreshes: round robin visits every process
                 email = f"roaming.{n}@example.com"
                 await create_user(session, email)
                 created.append(email)
+                link = session.query  # a visit has no link yet: the first action takes a seat and names it
+                assert token(link), "the first action gave the learner a link"
                 await session.close()
                 session = await opened(setup.url, LAB1, link)
                 served.append(session.served_by)

@@ -31,7 +31,7 @@ from source.platform.errors import explain
 from source.platform.health import HEALTH_TIMEOUT_S, Health
 from source.platform.sandbox import Sandbox
 from source.web.code_view import show_source
-from source.web.seats import drawing, fragment, is_drawing
+from source.web.seats import drawing, fragment, is_drawing, seat_taken
 
 __all__ = [
     "attempt",
@@ -151,6 +151,7 @@ def sandbox() -> Sandbox:
     if found is None:
         found = b.open_sandbox()
         token = b.sandboxes.issue(found)
+        seat_taken()
         if why:
             st.session_state[NOTE_KEY] = f"{why} This is a new, empty sandbox."
         elif st.session_state.get(NOTE_KEY, "").endswith("Your first action opens a new, empty sandbox."):

@@ -20,9 +20,21 @@ from typing import Any, TypeVar, overload
 
 import streamlit as st
 
+from source.web.fragments import in_fragment_run
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _DRAWING: ContextVar[bool] = ContextVar("persistence_lab_drawing", default=False)
+
+#: Session-state key: a click inside a fragment just took this learner's seat.
+SEAT_TAKEN_KEY = "plab_seat_taken_in_fragment"
+
+
+def seat_taken() -> None:
+    """Called when an action takes a seat. Inside a fragment's rerun, the rest of the page (the sidebar, the
+    panels drawn from the visitor's sandbox) is stale: the fragment then asks for the whole page once."""
+    if in_fragment_run():
+        st.session_state[SEAT_TAKEN_KEY] = True
 
 
 @contextlib.contextmanager
@@ -57,6 +69,8 @@ def fragment(func: F | None = None, *, run_every: Every = None) -> F | Callable[
     def wrap(f: F) -> F:
         @functools.wraps(f)
         def drawn(*args: Any, **kwargs: Any) -> Any:
+            if st.session_state.pop(SEAT_TAKEN_KEY, False) and in_fragment_run():
+                st.rerun(scope="app")  # drawn for a visitor until this click: draw the whole page, seated
             with drawing():
                 return f(*args, **kwargs)
 
