@@ -135,7 +135,7 @@ def traces(services: Services) -> Traces:
         )
         made = len(rows)
     else:
-        made = len(list(services.tmp.glob(f"{SANDBOX_FOLDER_PREFIX}*")))
+        made = len(list(services.tmp.rglob(f"{SANDBOX_FOLDER_PREFIX}*")))
     keys = 0
     if services.redis_url:
         keys = sum(1 for _ in redis.Redis.from_url(services.redis_url).scan_iter(match=f"{VISITOR_PREFIX}*"))

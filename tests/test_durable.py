@@ -29,7 +29,15 @@ from source.platform.jobs import JobRunner, Progress
 from source.platform.orphans import SCHEMA_COMMENT_PREFIX
 from source.services.users import create_user, list_users
 from source.web import TOKEN_PARAM
-from tests.conftest import BACKEND_KINDS, ROOT, assert_no_exception, check_services, configure_app, settings_for
+from tests.conftest import (
+    BACKEND_KINDS,
+    ROOT,
+    assert_no_exception,
+    check_services,
+    configure_app,
+    give_seat,
+    settings_for,
+)
 from tests.waiting import eventually
 
 HOURS_13 = 13 * 3600
@@ -351,6 +359,8 @@ def lab2(token: str | None = None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     if token is not None:
         at.query_params[TOKEN_PARAM] = token
+    else:
+        give_seat(at)  # a learner who has acted: their link names a sandbox of their own
     at.run()
     at.switch_page(LAB2).run()
     assert_no_exception(at)

@@ -400,6 +400,7 @@ def test_a_black_holed_redis_costs_progress_not_the_lesson(monkeypatch: pytest.M
         box, _ = web.backends().sandboxes.find(at.session_state[web.TOKEN_KEY])
     finally:
         proxy.restore()  # Redis answers again: the app's sandbox is released over the same line, now
+        web.release_every_sandbox()  # a rebuild alone keeps linked sandboxes for the next process
         web.rebuild_backends()
         proxy.close()
         asyncio.run(_drop_keys(prefixes))
