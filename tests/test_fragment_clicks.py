@@ -71,19 +71,22 @@ def test_a_wrong_try_reruns_its_question_and_a_pass_redraws_the_page(app_url: st
 
 
 def test_lab3_fetches_rerun_only_their_panel(app_url: str) -> None:
-    async def fetch() -> tuple[Run, Run]:
+    async def fetch() -> tuple[Run, Run, Run]:
         session = Session(app_url, "repository", 60.0)
         try:
             await session.open()
-            samples = await session.click("lab3_samples")
+            samples = await session.click("lab3_samples")  # the first action: it takes a seat, the page redraws
+            assert "lab=" in session.query, "the first action took a seat"
+            again = await session.click("lab3_samples")  # seated: only the panel reruns
             lazy = await session.click("lab3_fetch_lazy")
-            return samples, lazy
+            return samples, again, lazy
         finally:
             await session.close()
 
-    samples, lazy = in_own_thread(lambda: asyncio.run(fetch()))
-    assert samples.status == FRAGMENT
+    samples, again, lazy = in_own_thread(lambda: asyncio.run(fetch()))
     assert samples.successes()
+    assert again.status == FRAGMENT
+    assert any("already" in body for _, body in again.alerts), "pressed twice: nobody new, and it says so"
     assert lazy.status == FRAGMENT
     assert any(label.startswith("Lazy: ") for label in lazy.labels), lazy.labels
     assert "Queries: 2" in lazy.labels
