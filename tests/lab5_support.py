@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import signal
@@ -17,7 +18,9 @@ from sqlalchemy import func, select
 
 from source import DomainEvent, DomainEventRepository, create_sample_user, get_session
 from source.domain.models import new_id
+from source.labs.outbox.faults import SimulatedCrash
 from source.labs.outbox.publish import STREAM
+from source.labs.outbox.publisher import OutboxPublisher
 from tests.conftest import unavailable
 from tests.waiting import eventually
 
@@ -161,3 +164,20 @@ async def forget_outbox_keys(redis: Any) -> None:
     async for key in redis.scan_iter(match="inbox:projector:*", count=500):
         names.append(key)
     await redis.delete(*names)
+
+
+async def run_until_drained(publisher: OutboxPublisher, crashes: list[int]) -> None:
+    """A supervisor: restart the publisher after each crash; stop once nothing publishable is left.
+
+    (Events behind a dead letter are not publishable: they wait for a requeue or a skip.)
+    """
+    while True:
+        try:
+            result = await publisher.publish_batch()
+        except SimulatedCrash:
+            crashes.append(1)
+            continue
+        if result.claimed == 0:
+            if await publisher.publishable() == 0:
+                return
+            await asyncio.sleep(0.005)  # what is left waits for its backoff, or for the broker

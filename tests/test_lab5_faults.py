@@ -21,27 +21,11 @@ from tests.lab5_support import (
     backlog,
     first_order_by_aggregate,
     private_redis,
+    run_until_drained,
     statuses,
     stream_events,
 )
 from tests.waiting import eventually_async
-
-
-async def run_until_drained(publisher: OutboxPublisher, crashes: list[int]) -> None:
-    """A supervisor: restart the publisher after each crash; stop once nothing publishable is left.
-
-    (Events behind a dead letter are not publishable: they wait for a requeue or a skip.)
-    """
-    while True:
-        try:
-            result = await publisher.publish_batch()
-        except SimulatedCrash:
-            crashes.append(1)
-            continue
-        if result.claimed == 0:
-            if await publisher.publishable() == 0:
-                return
-            await asyncio.sleep(0.005)  # what is left waits for its backoff, or for the broker
 
 
 def test_random_broker_failures_and_crashes_lose_nothing_and_apply_each_effect_once(box: Sandbox) -> None:

@@ -15,30 +15,18 @@ from sqlalchemy import select
 
 from source import DomainEvent, InvalidInput, Sandbox, calculate_and_store_airscore, get_session
 from source.labs.outbox import actions, dead_letter
-from source.labs.outbox.faults import Faults, SimulatedCrash
+from source.labs.outbox.faults import Faults
 from source.labs.outbox.metrics import list_events, outbox_metrics
 from source.labs.outbox.options import publisher_options
 from source.labs.outbox.publisher import OutboxPublisher
 from source.labs.outbox.writes import complete_assessment
-from tests.lab5_support import a_user, backlog, first_order_by_aggregate, statuses, stream_events
+from tests.lab5_support import a_user, backlog, first_order_by_aggregate, run_until_drained, statuses, stream_events
 
 
 async def _drain(publishers: list[OutboxPublisher], crashes: list[int]) -> None:
     """Every publisher at once, each restarted after a crash, until nothing publishable is left."""
 
-    async def one(publisher: OutboxPublisher) -> None:
-        while True:
-            try:
-                result = await publisher.publish_batch()
-            except SimulatedCrash:
-                crashes.append(1)
-                continue
-            if result.claimed == 0:
-                if await publisher.publishable() == 0:
-                    return
-                await asyncio.sleep(0.005)
-
-    await asyncio.gather(*(one(p) for p in publishers))
+    await asyncio.gather(*(run_until_drained(p, crashes) for p in publishers))
 
 
 def test_a_dead_letter_holds_its_aggregate_back_until_it_is_skipped(box: Sandbox) -> None:
