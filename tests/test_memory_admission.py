@@ -59,6 +59,32 @@ def test_what_the_first_pages_imported_once_is_not_charged_to_every_later_learne
     assert admission.sandbox_cost_mb() == pytest.approx(2.0)  # the growth over the latest ten sandboxes
 
 
+def test_a_class_arriving_together_after_visitors_drew_the_pages_is_let_in() -> None:
+    """Visitors' pages import 80 MB of libraries before anyone takes a seat: no learner pays for them."""
+    memory = FakeMemory(150)  # the backends are built
+    admission = memory.admission(600)
+    memory.rss_mb = 230  # thirty visitors drew Lab 1: the page's libraries are in
+    admission.admit_sandbox()  # the first learner clicks; each sandbox grows the process by 2 MB
+    memory.live, memory.rss_mb = 1, 232
+    for _ in range(29):  # then everyone else, before any of their sandboxes is open
+        admission.admit_sandbox()
+    memory.live, memory.rss_mb = 30, 290
+    assert admission.refused_sandboxes == 0
+    assert admission.sandbox_cost_mb() == pytest.approx(2.0)
+
+
+def test_with_every_sandbox_released_the_memory_kept_is_the_new_base() -> None:
+    memory = FakeMemory(150)
+    admission = memory.admission(600)
+    for arrived in range(20):
+        admission.admit_sandbox()
+        memory.live, memory.rss_mb = arrived + 1, 200 + 3 * arrived
+    memory.live = 0  # all released; the allocator keeps its 257 MB for reuse
+    admission.admit_sandbox()
+    memory.live, memory.rss_mb = 1, 260
+    assert admission.sandbox_cost_mb() == pytest.approx(3.0)
+
+
 def test_a_new_sandbox_that_would_pass_the_budget_is_refused_with_one_sentence() -> None:
     memory = FakeMemory(200)
     admission = memory.admission(600)

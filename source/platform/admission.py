@@ -8,8 +8,11 @@ starts a heavy job, asks: would the resident memory (RSS) now, plus what this co
 If so, the learner gets one sentence saying so, and nothing is started.
 
 What a sandbox costs is measured, not guessed: the memory the process has grown by over the
-latest ten sandboxes admitted, divided by ten (at first: since it started serving learners, divided
-by the sandboxes it holds), never below a floor. What a heavy
+latest ten sandboxes admitted, divided by ten (at first: since its first sandbox was asked for,
+divided by the sandboxes it holds), never below a floor. The count starts at the first sandbox asked
+for, not when the process started: by then visitors' pages have imported the libraries every page
+needs once, which no learner should be charged for (charged to the first few, they made a sandbox
+look 80 MB dear and turned a class arriving together away from an empty server). What a heavy
 job costs is the largest growth among the latest runs of its kind (again with a floor), and a
 job that runs holds that much in reserve until it ends, so two heavy jobs cannot both squeeze
 into the last few megabytes.
@@ -73,8 +76,8 @@ class MemoryAdmission:
     """The process's memory budget, and the two questions asked of it: a new sandbox? a heavy job?
 
     ``read_rss`` returns the process's RSS in MB (tests give their own); ``live`` how many
-    sandboxes the process holds now. The budget's baseline is the RSS when it is made, i.e.
-    once the backends are built and before any learner's sandbox.
+    sandboxes the process holds now. The budget's baseline is the RSS when it is made, and again
+    whenever a sandbox is asked for while the process holds none.
     """
 
     def __init__(
@@ -144,6 +147,8 @@ class MemoryAdmission:
         The sandboxes still settling hold their cost in reserve too, as do the heavy jobs running.
         """
         rss = self._read_rss()
+        if self._live() == 0:
+            self._rebaseline(rss)
         cost = self.sandbox_cost_mb(rss)
         settling = self.settling()
         with self._lock:
@@ -158,6 +163,12 @@ class MemoryAdmission:
                 f"budget, and a new learner's sandbox needs about {cost:.1f} MB more{arriving}, so no new sandbox "
                 "can open; try again in a few minutes."
             )
+
+    def _rebaseline(self, rss_mb: float) -> None:
+        """No sandbox is open: what the process holds now is its base (imports, visitors, freed memory kept)."""
+        with self._lock:
+            self.baseline_mb = rss_mb
+            self._checkpoints.clear()
 
     def admit_job(self, kind: str, what: str = "This run") -> Ticket:
         """A reservation for a heavy job of ``kind``, or :class:`OutOfMemoryBudget` with the sentence to show."""
