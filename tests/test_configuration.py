@@ -260,7 +260,12 @@ def test_a_sandbox_whose_migration_fails_cleans_up_after_itself(
         raise RuntimeError("migration failed half-way")
 
     monkeypatch.setattr(sandbox_module.Sandbox, "__init__", remember)
+
+    async def fail_to_copy(*_: object) -> bool:
+        raise RuntimeError("copying the template failed")
+
     monkeypatch.setattr(sandbox_module, "upgrade_to_head", fail)
+    monkeypatch.setattr(sandbox_module, "copy_template", fail_to_copy)  # a new SQLite sandbox is a copy
     live_before = backends.open_sandboxes
     with pytest.raises(RuntimeError):
         backends.open_sandbox()

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import shutil
 import time
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
@@ -31,11 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from source.domain.errors import LabError
 from source.platform.engines import make_sessionmaker
 from source.platform.errors import PartialReset, explain
-from source.platform.migrate import upgrade_to_head
+from source.platform.migrate import migration_lock, upgrade_to_head
 from source.platform.orphans import mark_schema
 from source.platform.redis_budget import RedisBudget, budget_of
 from source.platform.redis_lease import KeyLease
 from source.platform.redis_namespace import NamespacedRedis
+from source.platform.sqlite_template import copy_template
 
 if TYPE_CHECKING:
     from source.platform.admission import MemoryAdmission
@@ -49,8 +49,6 @@ S = TypeVar("S")
 STOP_TIMEOUT_S = 5.0
 #: How long one release step (Redis keys, the database) may take before it is retried later.
 RELEASE_STEP_TIMEOUT_S = 15.0
-
-_migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 #: The sandbox the running coroutine works in (set by :meth:`Sandbox.bind`, read by ``current_sandbox``).
 CURRENT: ContextVar[Sandbox] = ContextVar("persistence_lab_sandbox")
@@ -98,21 +96,6 @@ class SandboxHost(Protocol):
     def experiment_engine(
         self, sandbox: Sandbox, *, pool_size: int, max_overflow: int, pool_timeout: float, nullpool: bool = False
     ) -> AsyncEngine: ...
-
-
-def _migration_lock() -> asyncio.Lock:
-    """One lock per event loop, so migrations take turns.
-
-    Alembic keeps the running migration's context in module globals (``alembic.context``,
-    ``alembic.op``). A migration awaits the database between steps, and meanwhile the loop
-    would start another learner's: the second would overwrite the first one's globals. So
-    when several learners open the lab at once, their sandboxes are migrated one after another.
-    """
-    loop = asyncio.get_running_loop()
-    lock = _migration_locks.get(loop)
-    if lock is None:
-        lock = _migration_locks[loop] = asyncio.Lock()
-    return lock
 
 
 class Sandbox:
@@ -266,11 +249,19 @@ class Sandbox:
 
     # -- lifecycle -------------------------------------------------------------------
     async def migrate(self) -> None:
-        if self.schema:
-            async with self.host.admin_engine().begin() as conn:
+        """Bring the sandbox's database to the newest migration.
+
+        A new SQLite sandbox is a copy of the process's migrated template (see
+        :mod:`source.platform.sqlite_template`); a file already there is migrated up by Alembic.
+        A PostgreSQL schema is created, marked and migrated in one transaction, on one connection.
+        """
+        if self.schema is None and self.directory is not None and await copy_template(self.directory / "lab.db"):
+            return
+        async with migration_lock(), self.engine.begin() as conn:
+            if self.schema:
+                # Plain text: schema_translate_map rewrites only the tables SQLAlchemy names.
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
                 await mark_schema(conn, self.schema)  # so a later process can sweep it if its owner dies
-        async with _migration_lock(), self.engine.begin() as conn:
             await conn.run_sync(upgrade_to_head, self.schema)
 
     async def reset(self) -> None:

@@ -29,10 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from source.domain.errors import LabError
 from source.platform.engines import sqlite_engine
-from source.platform.migrate import upgrade_to_head
+from source.platform.migrate import migration_lock, upgrade_to_head
 from source.platform.redis_command_names import NamespaceError, command_name
 from source.platform.redis_namespace import NamespacedPipeline, NamespacedRedis
-from source.platform.sandbox import Sandbox, _migration_lock
+from source.platform.sandbox import Sandbox
 
 if TYPE_CHECKING:
     from source.platform.sandbox import SandboxHost
@@ -202,7 +202,7 @@ async def open_visitor(host: SandboxHost, shared_engine: AsyncEngine | None) -> 
             try:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{VISITOR_SCHEMA}"'))
                 await conn.commit()
-                async with _migration_lock(), writer.begin() as migrating:
+                async with migration_lock(), writer.begin() as migrating:
                     await migrating.run_sync(upgrade_to_head, VISITOR_SCHEMA)
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
@@ -213,7 +213,7 @@ async def open_visitor(host: SandboxHost, shared_engine: AsyncEngine | None) -> 
     path = directory / "lab.db"
     writer = sqlite_engine(path)
     try:
-        async with _migration_lock(), writer.begin() as migrating:
+        async with migration_lock(), writer.begin() as migrating:
             await migrating.run_sync(upgrade_to_head, None)
     finally:
         await writer.dispose()
