@@ -171,15 +171,28 @@ class Window:
 
 
 async def classroom(
-    url: str, learners: int, seconds: float, server: psutil.Process, profile: Path | None = None
+    url: str,
+    learners: int,
+    seconds: float,
+    server: psutil.Process,
+    profile: Path | None = None,
+    *,
+    together: bool = False,
 ) -> tuple[list[Learner], Window]:
-    """Open Lab 1 for each learner, one after another, then let them all click for ``seconds``."""
+    """Open Lab 1 for each learner, one after another, then let them all click for ``seconds``.
+
+    Each learner takes their seat as they arrive or, ``together``, all at the same moment once every
+    page is open (a teacher's "now click *Create user*").
+    """
     crowd = [Learner(url, n) for n in range(learners)]
     spy = None
     try:
         for learner in crowd:  # learners arrive one after another, as a class does, and take their seats
             await learner.open()
-            await learner.take_seat()
+            if not together:
+                await learner.take_seat()
+        if together:
+            await asyncio.gather(*(learner.take_seat() for learner in crowd))
         if profile is not None:  # only the clicking is sampled
             spy = _profile.start(server.pid, seconds, profile)
             await asyncio.sleep(1.0)  # py-spy attaches
@@ -241,6 +254,11 @@ def main() -> None:
         metavar="SECTION.NAME=VALUE",
         help="a Streamlit setting to try, passed to streamlit run (e.g. runner.postScriptGC=false); repeatable",
     )
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="all learners take their seats at the same moment, once every page is open",
+    )
     parser.add_argument("--cost", type=int, metavar="N", help="only: server CPU per click, N clicks of each kind")
     parser.add_argument("--profile", type=Path, metavar="FILE", help="py-spy's raw stacks of the largest class")
     args = parser.parse_args()
@@ -261,7 +279,7 @@ def main() -> None:
         with streamlit_process(env, root, options=options) as (url, _, _, process):
             server = psutil.Process(process.pid)
             profile = args.profile if args.profile and learners == max(sizes) and root == ROOT else None
-            crowd, window = asyncio.run(classroom(url, learners, args.seconds, server, profile))
+            crowd, window = asyncio.run(classroom(url, learners, args.seconds, server, profile, together=args.together))
             rss = peak_rss_mb(process.pid)
         samples = {k: [s * 1000 for c in crowd for s in c.samples[k]] for k in ("create", "join")}
         every = samples["create"] + samples["join"]
@@ -285,7 +303,8 @@ def main() -> None:
             ]
         )
         seats = [s * 1000 for c in crowd for s in c.samples["seat"]]
-        for kind, ms in (("take a seat", seats), ("create", samples["create"]), ("join", samples["join"])):
+        seat = "take a seat, all at once" if args.together else "take a seat"
+        for kind, ms in ((seat, seats), ("create", samples["create"]), ("join", samples["join"])):
             by_action.append([app, learners, kind, len(ms), *latency(ms)])
         if profile is not None:
             _profile.report(profile, args.seconds, len(every), window.server_cores)

@@ -3,9 +3,12 @@
 Every viewer of a hosted lab lives in one Python process, so the per-learner cost decides
 how many learners fit. This opens N sandboxes (default 100) on one set of backends, measures
 the growth of the process's resident memory (after garbage collection) and divides by N;
-the target is at most 2 MB per sandbox. It then releases them all and checks that nothing
-is left behind: no PostgreSQL schema, no temporary directory. A second round of N checks
-that the memory of released sandboxes is reused rather than leaked.
+the target is at most 2 MB per sandbox. Opening is timed (wall clock, the process's CPU, and the SQL
+statements every engine sent), then each sandbox runs one ``SELECT 1`` before the memory is read,
+as its learner's first click would: a new SQLite sandbox is a copy that nobody has opened yet.
+It then releases them all and checks that nothing is left behind: no PostgreSQL schema, no
+temporary directory. A second round of N checks that the memory of released sandboxes is
+reused rather than leaked.
 
 Each backend pair is measured in a fresh interpreter, so one does not warm up the other.
 Run from the repository root: ``python -m bench.sandbox_memory [--count 100]``.
@@ -39,6 +42,34 @@ def _fds() -> int:
     return int(psutil.Process().num_fds())
 
 
+class _Statements:
+    """Counts the SQL statements every engine in the process sends, from its making until :meth:`stop`."""
+
+    def __init__(self) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        self.count = 0
+        event.listen(Engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_: Any) -> None:
+        self.count += 1
+
+    def stop(self) -> int:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.remove(Engine, "before_cursor_execute", self._seen)
+        return self.count
+
+
+async def _first_query(sandbox: Any) -> None:
+    from sqlalchemy import text
+
+    async with sandbox.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
 def measure(kind: str, count: int) -> dict[str, Any]:
     """Runs inside the child interpreter: one backend pair, N sandboxes, two rounds."""
     from source import Backends, Settings
@@ -53,9 +84,15 @@ def measure(kind: str, count: int) -> dict[str, Any]:
             backends.release(sandbox)
         rss0, threads0, fds0 = _rss(), threading.active_count(), _fds()
 
-        started = time.perf_counter()
+        statements = _Statements()
+        started, cpu_started = time.perf_counter(), time.process_time()
         sandboxes = [backends.open_sandbox() for _ in range(count)]
-        open_seconds = time.perf_counter() - started
+        open_seconds, open_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        open_statements = statements.stop()
+        # A new SQLite sandbox is a copy of a template, opened by nobody yet: its learner's first click
+        # opens its connection (and aiosqlite's thread). That is part of what a sandbox costs.
+        for sandbox in sandboxes:
+            sandbox.run(_first_query(sandbox))
         rss1, threads1, fds1 = _rss(), threading.active_count(), _fds()
 
         names = [s.schema for s in sandboxes if s.schema]
@@ -85,6 +122,8 @@ def measure(kind: str, count: int) -> dict[str, Any]:
             "threads_per_sandbox": (threads1 - threads0) / count,
             "fds_per_sandbox": (fds1 - fds0) / count,
             "open_ms": open_seconds / count * 1000,
+            "open_cpu_ms": open_cpu / count * 1000,
+            "open_statements": open_statements / count,
             "release_ms": release_seconds / count * 1000,
             "rss_kept_after_release_mb": (rss2 - rss0) / MB,
             "rss_round_two_growth_mb": (rss3 - rss2) / MB,
@@ -124,6 +163,8 @@ def main() -> None:
                 f"{r['threads_per_sandbox']:.2f}",
                 f"{r['fds_per_sandbox']:.2f}",
                 f"{r['open_ms']:.1f} ms",
+                f"{r['open_cpu_ms']:.1f} ms",
+                f"{r['open_statements']:.0f}",
                 f"{r['release_ms']:.1f} ms",
                 f"{r['rss_kept_after_release_mb']:+.1f} MB",
                 f"{r['rss_round_two_growth_mb']:+.1f} MB",
@@ -141,6 +182,8 @@ def main() -> None:
             "threads/sb",
             "fds/sb",
             "open",
+            "open (CPU)",
+            "SQL/open",
             "release",
             "RSS kept after release",
             f"2nd round of {n}",
