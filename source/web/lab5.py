@@ -37,7 +37,7 @@ def write_panel() -> None:
     if not ok or people is None:
         return
     if not people:
-        st.info("Your sandbox has no users yet: add the course's two sample users to score them.")
+        st.info(web.no_users_yet("add the course's two sample users to score them"))
         button(
             st,
             "Add Alex and Jane",
