@@ -436,16 +436,16 @@ def test_a_refresh_keeps_the_learners_sandbox_and_other_browsers_do_not_get_it(
     other = browser.new_context(viewport={"width": 1400, "height": 1000})
     other.set_default_timeout(UI_TIMEOUT_MS)
     try:
-        stranger = other.new_page()  # another browser without the link: a new, empty sandbox
+        stranger = other.new_page()  # another browser without the link: a visitor, no sandbox yet
         stranger.goto(f"{app_url}/data-models")
         empty = stranger.get_by_test_id("stMain")
-        expect(empty.get_by_text("Your sandbox has no users yet")).to_be_visible()
+        expect(empty.get_by_text("No users yet: create one above.")).to_be_visible()
         expect(empty.get_by_text(email)).to_have_count(0)
         assert stranger.url != link
 
         stranger.goto(f"{app_url}/data-models?lab=not-a-token")  # a made-up link: never anyone's data
         expect(stranger.get_by_test_id("stSidebar")).to_contain_text("not one this lab hands out")
-        expect(empty.get_by_text("Your sandbox has no users yet")).to_be_visible()
+        expect(empty.get_by_text("No users yet: create one above.")).to_be_visible()
         expect(empty.get_by_text(email)).to_have_count(0)
 
         stranger.goto(link)  # the same link in another tab (or browser) is the same sandbox

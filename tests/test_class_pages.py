@@ -8,12 +8,16 @@ each check reruns the page).
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 import pytest
+import segno
+from PIL import Image
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from source import Sandbox, web
@@ -161,6 +165,49 @@ def test_the_passcode_unlocks_class_mode_and_a_class_starts_with_a_code_a_link_a
     at.button(key="ins_lock").click().run()
     assert "ins_class_end" not in {b.key for b in at.button}, "locked again: no class on the page"
     assert code not in page_text(at)
+
+
+def test_the_join_qr_code_is_served_as_a_png_whose_every_module_is_one_sharp_square(
+    class_mode: str, running: list[ClassInfo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A phone at the back of the room reads the projected code: lossless, black or white, no blurred edges."""
+    served: list[tuple[Any, str]] = []
+    real_add = MediaFileManager.add
+
+    def add(self: MediaFileManager, data: Any, mimetype: str, *args: Any, **kwargs: Any) -> str:
+        served.append((data, mimetype))
+        return real_add(self, data, mimetype, *args, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add", add)
+    at = unlock(app(INSTRUCTOR))
+    at.text_input(key="ins_class_name").input("QR class")
+    at.button(key="ins_class_start").click().run()
+    assert_no_exception(at)
+    code = " ".join(s.value for s in at.success).split("join code is **", 1)[1][:6]
+    running.append(ClassInfo(code, "QR class", 0, 0, 30, 0))
+    link = next(m.value for m in at.markdown if "Join at **" in m.value).split("**")[1]
+    assert link.endswith(f"join?class={code}")
+    images = [(data, mimetype) for data, mimetype in served if str(mimetype).startswith("image/")]
+    assert images, "the QR code was served"
+    assert {mimetype for _, mimetype in images} == {"image/png"}, "never a JPEG"
+    png = images[-1][0]
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    picture = Image.open(io.BytesIO(png)).convert("L")
+    width, height = picture.size
+    assert width == height <= 220, "no wider than it is shown: nothing scales it down"
+    pixels = picture.load()
+    assert pixels is not None
+    assert {pixels[x, y] for x in range(width) for y in range(height)} == {0, 255}, "only black and white"
+    # The image, read back module by module, is the link's QR symbol (with its quiet zone), each module a square
+    # of whole pixels of one colour.
+    symbol = [list(row) for row in segno.make(link, error="m").matrix_iter(scale=1, border=classroom.QR_BORDER)]
+    scale, rest = divmod(width, len(symbol))
+    assert rest == 0
+    assert scale >= 3, "large enough to scan"
+    for r, row in enumerate(symbol):
+        for c, dark in enumerate(row):
+            block = {pixels[c * scale + dx, r * scale + dy] for dx in range(scale) for dy in range(scale)}
+            assert block == {0 if dark else 255}, (r, c, block)
 
 
 def test_the_dashboard_shows_the_roster_progress_answers_and_the_class_plot(

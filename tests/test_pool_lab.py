@@ -408,7 +408,7 @@ def test_the_pool_reading_says_what_its_overflow_counter_means(sandbox: Sandbox)
     assert f"{status.opened} connection" in reading.said
 
 
-def test_the_notes_follow_the_learners_backend(sandbox: Sandbox) -> None:
+def test_the_notes_follow_the_learners_backend(sandbox: Sandbox, backends: Backends) -> None:
     notes = actions.backend_notes(sandbox)
     if sandbox.backend == "SQLite":
         assert notes.storage is not None
@@ -420,6 +420,10 @@ def test_the_notes_follow_the_learners_backend(sandbox: Sandbox) -> None:
         assert (notes.storage, notes.connections) == (None, None)
         assert "**shared** PostgreSQL pool" in notes.live_pool
     assert f"holding at most {experiment.connection_budget(sandbox)} connections together" in notes.limits
+    if sandbox.backend == "SQLite":  # a visitor's page reads the shared read-only file: not a file of their own
+        looking = actions.backend_notes(backends.visitor()).live_pool
+        assert "your own SQLite file" not in looking
+        assert "read-only SQLite file every visitor's page is drawn from" in looking
 
 
 def test_the_nullpool_run_is_compared_in_words(sandbox: Sandbox) -> None:

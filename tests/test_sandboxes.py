@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -10,6 +14,8 @@ from sqlalchemy import text
 
 from source import Backends, Sandbox
 from source.domain.dtos import UserCreate, parse
+from source.platform.orphans import VISITOR_FOLDER_PREFIX, hold_folder, sweep_dead_visitor_folders
+from source.platform.visitor import open_visitor
 from source.services.users import create_user, list_users
 
 
@@ -136,9 +142,6 @@ def test_orphaned_schemas_are_swept_and_live_ones_kept(backends: Backends) -> No
 
 
 def test_orphaned_sqlite_folders_are_swept_and_fresh_ones_kept() -> None:
-    import os
-    import tempfile
-
     from source.platform.backends import SQLITE_FOLDER_PREFIX, sweep_stale_sqlite_folders
 
     old = Path(tempfile.mkdtemp(prefix=SQLITE_FOLDER_PREFIX))
@@ -158,6 +161,95 @@ def test_orphaned_sqlite_folders_are_swept_and_fresh_ones_kept() -> None:
                 for f in folder.iterdir():
                     f.unlink()
                 folder.rmdir()
+
+
+# -- the visitor's SQLite folder: kept while its process lives, swept once it has died -----------------
+#: A process that makes a visitor's folder the way the app does, says so, then waits to be killed.
+HOLDER = """
+import sys, tempfile
+from pathlib import Path
+from source.platform.orphans import VISITOR_FOLDER_PREFIX, hold_folder
+folder = Path(tempfile.mkdtemp(prefix=VISITOR_FOLDER_PREFIX, dir=sys.argv[1]))
+(folder / "lab.db").write_bytes(b"")
+hold_folder(folder)
+print(folder, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_visitor_folder_is_kept_while_its_process_lives_and_swept_once_it_is_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)],
+        cwd=Path(__file__).parent.parent,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        theirs = Path(holder.stdout.readline().strip())
+        assert theirs.name.startswith(VISITOR_FOLDER_PREFIX), "the other process made its folder"
+        long_ago = 1_600_000_000  # 2020: its age says nothing while its process lives
+        os.utime(theirs / "lab.db", (long_ago, long_ago))
+        assert sweep_dead_visitor_folders() == 0
+        assert (theirs / "lab.db").exists(), "another live process's folder is left alone"
+        holder.kill()  # no clean shutdown: nothing removes the folder
+        holder.wait(timeout=60)
+        assert theirs.exists(), "a killed process leaves its folder behind"
+        assert sweep_dead_visitor_folders() == 1
+        assert not theirs.exists(), "the sweep removes a dead process's folder"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=60)
+
+
+def test_the_sweep_keeps_this_process_visitor_and_judges_lockless_folders_by_age(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ours = Path(tempfile.mkdtemp(prefix=VISITOR_FOLDER_PREFIX))
+    lock = hold_folder(ours)
+    fresh, old = (Path(tempfile.mkdtemp(prefix=VISITOR_FOLDER_PREFIX)) for _ in range(2))  # no lock file
+    long_ago = 1_600_000_000
+    for folder in (ours, fresh, old):
+        (folder / "lab.db").write_bytes(b"")
+    for path in (ours / "lab.db", old / "lab.db", old):
+        os.utime(path, (long_ago, long_ago))
+    try:
+        assert sweep_dead_visitor_folders() == 1
+        assert ours.exists(), "held by this very process: kept, however old"
+        assert fresh.exists(), "no lock yet (a process still making it): kept while young"
+        assert not old.exists(), "no lock and untouched for longer than any session: swept"
+    finally:
+        if lock is not None:
+            os.close(lock)
+    assert sweep_dead_visitor_folders() == 1, "once its lock is let go, the folder is a dead process's"
+    assert not ours.exists()
+
+
+def test_housekeeping_sweeps_a_dead_visitor_folder_and_the_process_keeps_its_own(
+    backends: Backends, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    mine = backends.runtime.run(open_visitor(backends, None))  # the SQLite visitor, as a process opens it
+    dead = Path(tempfile.mkdtemp(prefix=VISITOR_FOLDER_PREFIX))
+    lock = hold_folder(dead)
+    assert lock is not None
+    os.close(lock)  # what the kernel does when the process that held it dies
+    try:
+        assert mine.directory is not None
+        assert mine.directory.parent == tmp_path
+        backends.runtime.run(backends.housekeeping.sweep_orphans())
+        assert not dead.exists(), "a dead process's visitor folder is swept"
+        assert mine.directory.exists(), "this process's own is kept"
+        assert mine.run(mine.redis.ping()), "and still serves"
+    finally:
+        backends.runtime.run(mine.aclose())
+    assert not mine.directory.exists(), "a clean shutdown removes it"
 
 
 def test_learners_arriving_together_each_get_a_migrated_sandbox(backends: Backends) -> None:

@@ -24,7 +24,7 @@ from source.platform.orphans import SQLITE_FOLDER_PREFIX
 from source.platform.seats import BRIEF_S, GRACE_S, release_reason
 from source.platform.visitor import VISITOR_PREFIX
 from source.web import TOKEN_PARAM
-from tests.conftest import APPTEST_SESSION_ID, ROOT, assert_no_exception, configure_app, page_text
+from tests.conftest import APPTEST_SESSION_ID, ROOT, assert_no_exception, configure_app, open_app, page_text
 
 PAGES = [
     "views/home.py",
@@ -228,3 +228,57 @@ def test_a_visitors_first_action_on_each_lab_works_in_the_seat_it_takes(app_env:
     assert b.seats_taken == 1
     assert TOKEN_PARAM in at.query_params
     assert "You have a seat: 1 of" in page_text(at)
+
+
+# -- what a visitor's page says: no sandbox they do not have -------------------------------------
+#: Sentences only a learner with a seat may read: a visitor has no sandbox, their first action makes it.
+SANDBOX_CLAIMS = (
+    "Your sandbox has no users",
+    "your own SQLite file",
+    "Your tables live in schema",
+    "Kept in your sandbox",
+)
+
+
+def _seated_claim(page: str, backend_kind: str) -> str | None:
+    """The sentence a seated learner's page says about their (empty) sandbox, if it says one on this backend."""
+    claims = {
+        "views/home.py": "Kept in your sandbox",
+        "views/lab1_data_models.py": "Your sandbox has no users yet: create one above.",
+        "views/lab2_connectivity.py": "your own SQLite file" if backend_kind == "embedded" else None,
+        "views/lab3_repository.py": "Your tables live in schema" if backend_kind == "services" else None,
+        "views/lab4_caching.py": "Your sandbox has no users yet: add the samples above",
+        "views/lab5_outbox.py": "Your sandbox has no users yet: add the course's two sample users",
+    }
+    return claims[page]
+
+
+def _main_text(at: AppTest) -> str:
+    return "\n".join(
+        str(getattr(el, "value", ""))
+        for kind in ("markdown", "caption", "info", "warning", "success", "error")
+        for el in getattr(at.main, kind)
+    )
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "views/home.py",
+        "views/lab1_data_models.py",
+        "views/lab2_connectivity.py",
+        "views/lab3_repository.py",
+        "views/lab4_caching.py",
+        "views/lab5_outbox.py",
+    ],
+)
+def test_a_visitors_page_claims_no_sandbox_and_a_seated_learners_names_theirs(app_env: str, page: str) -> None:
+    looking = _main_text(visitor(page))
+    for claim in SANDBOX_CLAIMS:
+        assert claim not in looking, (page, claim)
+    seated = open_app(page)
+    assert_no_exception(seated)
+    if (theirs := _seated_claim(page, app_env)) is not None:
+        assert theirs in _main_text(seated), (page, theirs)
+        assert "takes a seat" in looking, (page, "where a learner reads of their sandbox, a visitor reads of the seat")
+        assert "takes a seat" not in _main_text(seated), page

@@ -28,7 +28,7 @@ import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,6 +168,12 @@ class Directory(ABC):
         """Jobs of one kind recorded as running in a sandbox, on any process, and whether their process beats."""
 
 
+#: A sandbox's jobs, each with whether its process still beats (within ``:grace`` seconds): the select list's
+#: last column and the FROM clause that both :meth:`PostgresDirectory.find` and :meth:`PostgresDirectory.jobs` read.
+_JOB_ALIVE = "coalesce(p.beat > now() - make_interval(secs => :grace), false)"
+_JOBS_FROM = "FROM persistence_lab.jobs j LEFT JOIN persistence_lab.processes p USING (process_id)"
+
+
 class PostgresDirectory(Directory):
     """The directory in the configured PostgreSQL: ``persistence_lab.sandboxes``, ``processes`` and ``jobs``."""
 
@@ -191,11 +197,9 @@ class PostgresDirectory(Directory):
     async def find(self, token_hash: str, idle_s: float, grace_s: float = 30.0) -> Entry | None:
         # One statement, a read by primary key: found and still fresh (with its jobs), or nothing.
         query = text(
-            "SELECT s.sandbox_id, s.schema_name, s.created, s.last_active, "
+            "SELECT s.sandbox_id, s.schema_name, s.created, s.last_active, "  # noqa: S608 - constants only
             "(SELECT coalesce(json_agg(json_build_array(j.service, j.process_id, extract(epoch FROM j.started), "
-            "coalesce(p.beat > now() - make_interval(secs => :grace), false))), '[]') "
-            "FROM persistence_lab.jobs j LEFT JOIN persistence_lab.processes p USING (process_id) "
-            "WHERE j.sandbox_id = s.sandbox_id) "
+            f"{_JOB_ALIVE})), '[]') {_JOBS_FROM} WHERE j.sandbox_id = s.sandbox_id) "
             "FROM persistence_lab.sandboxes s "
             "WHERE s.token_hash = :h AND s.last_active > now() - make_interval(secs => :idle)"
         )
@@ -279,9 +283,7 @@ class PostgresDirectory(Directory):
 
     async def jobs(self, sandbox_id: str, service: str, grace_s: float) -> list[RunningJob]:
         query = text(
-            "SELECT j.service, j.process_id, j.started, "
-            "coalesce(p.beat > now() - make_interval(secs => :grace), false) "
-            "FROM persistence_lab.jobs j LEFT JOIN persistence_lab.processes p USING (process_id) "
+            f"SELECT j.service, j.process_id, j.started, {_JOB_ALIVE} {_JOBS_FROM} "
             "WHERE j.sandbox_id = :id AND j.service = :s"
         )
         async with self.single.connect() as conn:
@@ -333,14 +335,7 @@ class FileDirectory(Directory):
     async def opened(self, sandbox_id: str) -> None:
         folder = self._folders.get(sandbox_id)
         if folder is not None:
-            await asyncio.to_thread(self._opened, folder / ENTRY_FILE)
-
-    @staticmethod
-    def _opened(entry: Path) -> None:
-        data = _read(entry)
-        if data is not None:
-            data["last_open"] = data["last_active"] = time.time()
-            _write(entry, data)
+            await asyncio.to_thread(_stamp, folder, "last_open", "last_active")
 
     async def record(self, token_hash: str, sandbox_id: str, schema_name: str | None, folder: Path | None) -> None:
         if folder is None:
@@ -357,41 +352,29 @@ class FileDirectory(Directory):
     @staticmethod
     def _touch(folders: list[Path]) -> None:
         for folder in folders:
-            data = _read(folder / ENTRY_FILE)
-            if data is not None:
-                data["last_active"] = time.time()
-                _write(folder / ENTRY_FILE, data)
+            _stamp(folder, "last_active")
 
     async def entries(self) -> dict[str, Entry]:
         return await asyncio.to_thread(self._entries)
 
     def _entries(self) -> dict[str, Entry]:
-        found: dict[str, Entry] = {}
-        for folder in self.root.glob(FOLDER_PREFIX + "*"):
-            data = _read(folder / ENTRY_FILE)
-            if data is not None:
-                found[data["sandbox_id"]] = _entry(data)
-        return found
+        return {entry.sandbox_id: entry for entry in self.folders().values() if entry is not None}
 
     def folders(self) -> dict[Path, Entry | None]:
         """Every sandbox folder in the data directory, with its entry (``None``: a folder no link owns)."""
-        found: dict[Path, Entry | None] = {}
+        return {folder: None if data is None else _entry(data) for folder, data in self._entry_files()}
+
+    def _entry_files(self) -> Iterator[tuple[Path, dict[str, Any] | None]]:
+        """Every sandbox folder, with what its entry file holds (``None``: missing or unreadable)."""
         for folder in self.root.glob(FOLDER_PREFIX + "*"):
-            data = _read(folder / ENTRY_FILE)
-            found[folder] = None if data is None else _entry(data)
-        return found
+            yield folder, _read(folder / ENTRY_FILE)
 
     async def forget(self, sandbox_id: str, idle_s: float | None = None) -> bool:
         return await asyncio.to_thread(self._forget, sandbox_id, idle_s)
 
     def _forget(self, sandbox_id: str, idle_s: float | None) -> bool:
         folder = self._folders.get(sandbox_id) or next(
-            (
-                f
-                for f in self.root.glob(FOLDER_PREFIX + "*")
-                if (_read(f / ENTRY_FILE) or {}).get("sandbox_id") == sandbox_id
-            ),
-            None,
+            (f for f, data in self._entry_files() if (data or {}).get("sandbox_id") == sandbox_id), None
         )
         if folder is None:
             return False
@@ -462,6 +445,14 @@ def _entry(data: dict[str, Any]) -> Entry:
         datetime.fromtimestamp(created, UTC),
         datetime.fromtimestamp(last_active, UTC),
     )
+
+
+def _stamp(folder: Path, *fields: str) -> None:
+    """Set ``fields`` of ``folder``'s entry to now (a folder whose entry cannot be read is nobody's: left alone)."""
+    data = _read(folder / ENTRY_FILE)
+    if data is not None:
+        data |= dict.fromkeys(fields, time.time())
+        _write(folder / ENTRY_FILE, data)
 
 
 def _read(path: Path) -> dict[str, Any] | None:

@@ -10,7 +10,12 @@ import time
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from source.platform.durable import DurableSandboxes
-from source.platform.orphans import STALE_SANDBOX_HOURS, sweep_stale_schemas, sweep_stale_sqlite_folders
+from source.platform.orphans import (
+    STALE_SANDBOX_HOURS,
+    sweep_dead_visitor_folders,
+    sweep_stale_schemas,
+    sweep_stale_sqlite_folders,
+)
 from source.platform.redis_budget import NO_ANSWER
 from source.platform.redis_lease import RENEW_TIMEOUT_S
 from source.platform.registry import SandboxRegistry
@@ -58,6 +63,7 @@ class Housekeeping:
                     await self.sweep_stale_schemas(self.shared_engine)
                 else:
                     await asyncio.to_thread(sweep_stale_sqlite_folders)
+                await asyncio.to_thread(sweep_dead_visitor_folders)  # whatever the backend: a crash's leftovers
         except Exception:
             log.warning("Sweeping orphaned sandboxes failed; the lab starts anyway", exc_info=True)
 

@@ -17,6 +17,7 @@ a sandbox takes a seat of the learner's own (see ``source.web.sandbox``).
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from source.domain.errors import LabError
 from source.platform.engines import sqlite_engine
 from source.platform.migrate import migration_lock, upgrade_to_head
+from source.platform.orphans import VISITOR_FOLDER_PREFIX, hold_folder
 from source.platform.redis_command_names import NamespaceError, command_name
 from source.platform.redis_namespace import NamespacedPipeline, NamespacedRedis
 from source.platform.sandbox import Sandbox
@@ -45,8 +47,6 @@ VISITOR_SCHEMA = "persistence_lab_empty"
 #: The visitor's sandbox id, and so its Redis prefix (``plab:visitor:``): no learner's id looks like it.
 VISITOR_ID = "visitor"
 VISITOR_PREFIX = f"plab:{VISITOR_ID}:"
-#: The folder of a process's empty SQLite file (not a sandbox's: the orphan sweep leaves it alone).
-VISITOR_FOLDER_PREFIX = "plab-visitor-"
 #: The visitor's SQLite pool: every passer-by of the process shares it, for reads only.
 VISITOR_SQLITE_POOL = {"pool_size": 2, "max_overflow": 4, "pool_timeout": 10.0}
 #: Another process may be migrating the shared schema: the lock it holds meanwhile (``pg_advisory_xact_lock``).
@@ -163,6 +163,8 @@ class VisitorSandbox(Sandbox):
     def __init__(self, host: SandboxHost, engine: AsyncEngine, *, schema: str | None, directory: Path | None) -> None:
         super().__init__(host, VISITOR_ID, engine, schema=schema, directory=directory)
         self.redis = ReadOnlyRedis(host.redis, self.key_prefix)
+        #: The lock on its folder this process holds while it lives (see :func:`~source.platform.orphans.hold_folder`).
+        self.owner_lock: int | None = None
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         coro.close()
@@ -185,6 +187,9 @@ class VisitorSandbox(Sandbox):
             await self.engine.dispose()
         if self.directory is not None:
             await asyncio.to_thread(shutil.rmtree, self.directory, True)
+        if self.owner_lock is not None:
+            os.close(self.owner_lock)
+            self.owner_lock = None
         self.released = True
 
     def __repr__(self) -> str:
@@ -210,16 +215,25 @@ async def open_visitor(host: SandboxHost, shared_engine: AsyncEngine | None) -> 
         reader = shared_engine.execution_options(schema_translate_map={None: VISITOR_SCHEMA}, postgresql_readonly=True)
         return VisitorSandbox(host, reader, schema=VISITOR_SCHEMA, directory=None)
     directory = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=VISITOR_FOLDER_PREFIX))
+    # Held while this process lives: if it dies without removing the folder, another's orphan sweep does.
+    owner_lock = await asyncio.to_thread(hold_folder, directory)
     path = directory / "lab.db"
     writer = sqlite_engine(path)
     try:
         async with migration_lock(), writer.begin() as migrating:
             await migrating.run_sync(upgrade_to_head, None)
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, directory, True)
+        if owner_lock is not None:
+            os.close(owner_lock)
+        raise
     finally:
         await writer.dispose()
     reader = sqlite_engine(path, **VISITOR_SQLITE_POOL)
     event.listen(reader.sync_engine, "connect", _query_only)
-    return VisitorSandbox(host, reader, schema=None, directory=directory)
+    visitor = VisitorSandbox(host, reader, schema=None, directory=directory)
+    visitor.owner_lock = owner_lock
+    return visitor
 
 
 def _query_only(dbapi_connection: Any, _record: Any) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "drawing",
     "fragment",
     "health",
+    "no_users_yet",
     "page_sandbox",
     "rebuild_backends",
     "release_every_sandbox",
@@ -169,6 +170,20 @@ def seat() -> Sandbox | None:
         _remember(str(token))
         _on_screen(b, found)
     return found
+
+
+#: What a visitor's page says it is drawn from, where a learner's would speak of their sandbox.
+VISITOR_VIEW = "until then this page shows the empty, read-only lab every visitor sees"
+
+
+def no_users_yet(then: str) -> str:
+    """What a page with no users says, with what to do ``then`` (e.g. "create one above").
+
+    A learner with a seat has an empty sandbox; a visitor has none: their first action makes it.
+    """
+    if seat() is None:
+        return f"No users yet: {then}. That first action takes a seat, a sandbox of your own; {VISITOR_VIEW}."
+    return f"Your sandbox has no users yet: {then}."
 
 
 def _seat(b: Backends) -> tuple[Sandbox | None, str | None, str | None]:

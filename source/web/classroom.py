@@ -334,12 +334,23 @@ def join_link(code: str) -> str:
     return urljoin(here, path) if here else f"/{path}"
 
 
+#: The QR code's quiet zone, in modules.
+QR_BORDER = 2
+
+
 @functools.lru_cache(maxsize=64)
-def qr_png(link: str) -> bytes:
-    """The link as a QR code (PNG), large enough to scan from the back of a room."""
+def qr_png(link: str, fit: int) -> tuple[bytes, int]:
+    """The link as a QR code (PNG) as wide as fits in ``fit`` pixels, and its width in pixels.
+
+    Each module is a whole number of pixels, black or white, and the image is shown at its own width:
+    Streamlit would otherwise scale it down with blurred edges, and keep it as a JPEG.
+    """
+    qr = segno.make(link, error="m")
+    modules = int(qr.symbol_size(scale=1, border=QR_BORDER)[0])
+    scale = max(1, fit // modules)
     out = io.BytesIO()
-    segno.make(link, error="m").save(out, kind="png", scale=10, border=2)
-    return out.getvalue()
+    qr.save(out, kind="png", scale=scale, border=QR_BORDER)
+    return out.getvalue(), modules * scale
 
 
 def join_code_panel(info: ClassInfo, *, large: bool) -> None:
@@ -355,9 +366,8 @@ def join_code_panel(info: ClassInfo, *, large: bool) -> None:
             f'letter-spacing: .12em; white-space: nowrap; margin: .2em 0">{info.code}</p>'
         )
         st.caption(f"Up to {info.cap} learners. When the class ends, its roster, answers and measurements are deleted.")
-    right.image(
-        qr_png(link), caption="Scan to join", width=320 if large else 220, alt=f"QR code of the join link {link}"
-    )
+    png, width = qr_png(link, 320 if large else 220)
+    right.image(png, caption="Scan to join", width=width, output_format="PNG", alt=f"QR code of the join link {link}")
 
 
 @fragment(run_every=REFRESH_S)

@@ -113,7 +113,7 @@ def pick(now: actions.Users) -> bool:
     Later creates keep the user picked, and cost no second run.
     """
     if not now.newest:
-        st.info("Your sandbox has no users yet. Create one above.")
+        st.info(web.no_users_yet("create one above"))
         return False
     names = {u.id: label(u) for u in now.newest}
     drawn = st.session_state.get(CONTROLS_FOR)

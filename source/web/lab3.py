@@ -46,7 +46,12 @@ def _keep(key: str, work: Callable[[], Coroutine[Any, Any, T]]) -> Callable[[], 
 
 
 def schema_note(box: Sandbox) -> None:
-    if box.schema:
+    if box.schema and box.visitor:
+        st.caption(
+            f"No tables of your own yet: your first action takes a seat, a sandbox with a schema of your own; "
+            f"{web.VISITOR_VIEW} (schema `{box.schema}`). The SQL below is shown without a schema prefix."
+        )
+    elif box.schema:
         st.caption(f"Your tables live in schema `{box.schema}`; the SQL below is shown without that prefix.")
 
 

@@ -46,7 +46,7 @@ def user_picker() -> UserRow:
     _, listed = web.attempt(lambda: web.run(actions.lab_users()))
     rows = {r.id: r for r in listed or []}
     if not rows:
-        st.info("Your sandbox has no users yet: add the samples above, or create users in Lab 1.")
+        st.info(web.no_users_yet("add the samples above, or create users in Lab 1"))
         st.stop()
     uid = st.selectbox("User", list(rows), format_func=lambda i: f"{rows[i].name} · {rows[i].email}", key="lab4_user")
     return rows[str(uid)]

@@ -6,6 +6,8 @@ what it reported right under it; the live panel redraws itself every second.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
@@ -37,7 +39,7 @@ def write_panel() -> None:
     if not ok or people is None:
         return
     if not people:
-        st.info("Your sandbox has no users yet: add the course's two sample users to score them.")
+        st.info(web.no_users_yet("add the course's two sample users to score them"))
         button(
             st,
             "Add Alex and Jane",
@@ -198,64 +200,77 @@ def faults_panel(box: Sandbox) -> None:
         "try**, and the publisher probes the broker with a growing pause (tenacity's exponential + jitter). When it "
         "answers, they drain in order."
     )
-    button(
-        f1,
-        "Lose the next reply",
-        key="lab5_lost_reply",
-        action=lambda: web.run(actions.lose_next_reply()),
-        help="The batch is delivered; its answer never comes (as from a frozen Redis).",
-    )
-    f1.caption("An unknown outcome is published again, never dead-lettered: the inbox drops the copies by event id.")
-    button(
-        f1,
-        "Poison an event",
-        key="lab5_poison",
-        action=lambda: web.run(actions.poison_event(_state_or_none("lab5_user"))),
-        help="Three events of one pathway; the broker refuses the first one's message.",
-    )
-    f1.caption(
-        "Tries are for what is the event's own fault: it goes to the dead letter after *Max attempts* of them, and "
-        "the later events of its aggregate wait behind it until you requeue or skip it (section 4)."
-    )
-    button(
-        f1,
-        "Crash after publish, before mark",
-        key="lab5_crash",
-        action=lambda: web.run(actions.crash_next_batch()),
-        help="The next batch is published, not marked.",
-    )
-    f1.caption(
-        "Delivery is **at-least-once**: the crashed batch is published again, and the consumer's inbox "
-        "ignores the duplicate (its effect count does not move)."
-    )
-    button(
-        f2,
-        "Consumer dies before XACK",
-        key="lab5_consumer_crash",
-        action=lambda: web.run(actions.crash_consumer_before_ack()),
-        help="Its entries stay pending in the group.",
-    )
-    f2.caption(
-        f"A successor takes the dead consumer's entries over with `XAUTOCLAIM` after "
-        f"{consumers.CLAIM_IDLE_MS / 1000:g} s idle."
-    )
-    button(
-        f2,
-        "Publish with nobody listening",
-        key="lab5_nobody",
-        action=lambda: web.run(actions.publish_with_nobody_listening()),
-        help="Stop the consumers and the publisher first.",
-    )
-    button(
-        f2,
-        "Redis restarts without persistence",
-        key="lab5_redis_restart",
-        action=lambda: web.run(actions.restart_redis_without_persistence()),
-        help="Your stream and its group are lost (the shared Redis is untouched); the consumers reconnect.",
-    )
-    f2.caption(
-        "What a Redis that keeps nothing on disk loses when it restarts, counted: the stream's entries no consumer "
-        "had read yet. The consumers reconnect with backoff and create their group again."
+    for column, faults in zip((f1, f2), fault_buttons(), strict=True):
+        for fault in faults:
+            button(column, fault.label, key=fault.key, action=fault.action, help=fault.help)
+            if fault.note:
+                column.caption(fault.note)
+
+
+@dataclass(frozen=True)
+class FaultButton:
+    """One fault's button: its label, widget key, action and help, and what to watch for once it is pressed."""
+
+    label: str
+    key: str
+    action: Callable[[], Outcome]
+    help: str
+    note: str | None = None
+
+
+def fault_buttons() -> tuple[tuple[FaultButton, ...], tuple[FaultButton, ...]]:
+    """The fault buttons, column by column (under the Broker down toggle, then beside it), as of this drawing:
+    a note states the setting the code uses now (the consumers' idle time before a takeover)."""
+    return (
+        (
+            FaultButton(
+                "Lose the next reply",
+                "lab5_lost_reply",
+                lambda: web.run(actions.lose_next_reply()),
+                "The batch is delivered; its answer never comes (as from a frozen Redis).",
+                "An unknown outcome is published again, never dead-lettered: the inbox drops the copies by event id.",
+            ),
+            FaultButton(
+                "Poison an event",
+                "lab5_poison",
+                lambda: web.run(actions.poison_event(_state_or_none("lab5_user"))),
+                "Three events of one pathway; the broker refuses the first one's message.",
+                "Tries are for what is the event's own fault: it goes to the dead letter after *Max attempts* of them, "
+                "and the later events of its aggregate wait behind it until you requeue or skip it (section 4).",
+            ),
+            FaultButton(
+                "Crash after publish, before mark",
+                "lab5_crash",
+                lambda: web.run(actions.crash_next_batch()),
+                "The next batch is published, not marked.",
+                "Delivery is **at-least-once**: the crashed batch is published again, and the consumer's inbox "
+                "ignores the duplicate (its effect count does not move).",
+            ),
+        ),
+        (
+            FaultButton(
+                "Consumer dies before XACK",
+                "lab5_consumer_crash",
+                lambda: web.run(actions.crash_consumer_before_ack()),
+                "Its entries stay pending in the group.",
+                f"A successor takes the dead consumer's entries over with `XAUTOCLAIM` after "
+                f"{consumers.CLAIM_IDLE_MS / 1000:g} s idle.",
+            ),
+            FaultButton(
+                "Publish with nobody listening",
+                "lab5_nobody",
+                lambda: web.run(actions.publish_with_nobody_listening()),
+                "Stop the consumers and the publisher first.",
+            ),
+            FaultButton(
+                "Redis restarts without persistence",
+                "lab5_redis_restart",
+                lambda: web.run(actions.restart_redis_without_persistence()),
+                "Your stream and its group are lost (the shared Redis is untouched); the consumers reconnect.",
+                "What a Redis that keeps nothing on disk loses when it restarts, counted: the stream's entries no "
+                "consumer had read yet. The consumers reconnect with backoff and create their group again.",
+            ),
+        ),
     )
 
 

@@ -95,7 +95,13 @@ def objectives_and_progress() -> None:
         c[2].metric("Create exercise", "done" if mine.exercise else "to do")
         if mine.exercise:
             st.caption(f"Your passing design: {mine.exercise}")
-        st.caption("Kept in your sandbox, so it survives a refresh; *Reset my sandbox* starts it afresh.")
+        if web.seat() is None:
+            st.caption(
+                "Nothing kept yet: your first action (an answer, a click in a lab) takes a seat, a sandbox "
+                "of your own, which keeps your progress."
+            )
+        else:
+            st.caption("Kept in your sandbox, so it survives a refresh; *Reset my sandbox* starts it afresh.")
 
 
 def sidebar_progress() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 
@@ -183,13 +183,20 @@ async def set_broker_down(down: bool) -> Outcome:
     return Outcome("The broker is back: the next probe finds it, and what is pending drains in order.")
 
 
-async def lose_next_reply() -> Outcome:
-    """The next batch reaches Redis and is delivered, and its answer is lost: the publisher cannot know."""
+def _arm_publisher(fault: Literal["lose_replies", "crash_next"]) -> tuple[int, bool]:
+    """Arm one more of the publisher's ``fault``: how many are armed now, and whether a publisher runs to meet them."""
     box = current_sandbox()
     faults = faults_of(box)
-    faults.lose_replies += 1
+    armed = int(getattr(faults, fault)) + 1
+    setattr(faults, fault, armed)
     _nudge()
-    where = "" if PublisherRunner.of(box).running() is not None else " (start the publisher to see it happen)"
+    return armed, PublisherRunner.of(box).running() is not None
+
+
+async def lose_next_reply() -> Outcome:
+    """The next batch reaches Redis and is delivered, and its answer is lost: the publisher cannot know."""
+    _, running = _arm_publisher("lose_replies")
+    where = "" if running else " (start the publisher to see it happen)"
     return Outcome(
         f"Armed{where}: the next batch will be delivered and its reply lost. The publisher does not know what "
         "happened, so the batch stays pending and goes again: the inbox drops the copies.",
@@ -234,13 +241,9 @@ async def restart_redis_without_persistence() -> Outcome:
 
 async def crash_next_batch() -> Outcome:
     """The next batch is published, then the publisher 'dies' before marking it."""
-    box = current_sandbox()
-    faults = faults_of(box)
-    faults.crash_next += 1
-    _nudge()
-    running = PublisherRunner.of(box).running() is not None
+    armed, running = _arm_publisher("crash_next")
     where = "the running publisher" if running else "the publisher (start it to see it happen)"
-    return Outcome(f"Armed: {faults.crash_next} batch(es) of {where} will be published but not marked.", "info")
+    return Outcome(f"Armed: {armed} batch(es) of {where} will be published but not marked.", "info")
 
 
 async def crash_consumer_before_ack() -> Outcome:

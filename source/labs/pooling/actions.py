@@ -91,7 +91,10 @@ def backend_notes(sandbox: Sandbox) -> BackendNotes:
         if sqlite
         else None,
         live_pool=(
-            "This panel reads the pool of your own SQLite file, the one the other labs use."
+            "This panel reads the pool of the empty, read-only SQLite file every visitor's page is drawn from: "
+            "your first action takes a seat, a file of your own, and the panel then reads its pool."
+            if sqlite and sandbox.visitor
+            else "This panel reads the pool of your own SQLite file, the one the other labs use."
             if sqlite
             else "This panel reads the app's **shared** PostgreSQL pool, the one the other labs use: every "
             "learner's sandbox (their own schema) borrows connections from it, so these numbers move with "
