@@ -24,6 +24,12 @@ from source.web.widgets import literal, whole_number_input
 
 #: Session-state keys: the users table's page, the picked user, and the user the controls were drawn for.
 TABLE_PAGE, PICKED, CONTROLS_FOR = "lab1_users_table_page", "lab1_user", "lab1_controls_for"
+#: Session-state key: the users as *Create user* read them back, with the table's page, for the run that follows.
+SHOWN_NEXT = "lab1_users_after_create"
+
+
+def _table_page() -> int:
+    return int(st.session_state.get(TABLE_PAGE, 1))
 
 
 # -- 1 · the schema --------------------------------------------------------------------------
@@ -52,7 +58,14 @@ def _form(prefix: str, fields: tuple[str, ...]) -> dict[str, object]:
 
 
 def _create() -> None:
-    if act("lab1_created", lambda: web.run(actions.create_user(_form("lab1_", actions.PROFILE)))):
+    page = _table_page()
+
+    def create() -> str:
+        made = web.run(actions.create_user_and_show(_form("lab1_", actions.PROFILE), page))
+        st.session_state[SHOWN_NEXT] = (page, made.now)  # the users, as the write read them back
+        return made.said
+
+    if act("lab1_created", create):
         # Cleared for the next user; a refused form keeps what was typed, to be fixed.
         st.session_state.update({f"lab1_{f}": "" for f in actions.PROFILE[:4]}, lab1_years_experience=None)
 
@@ -65,7 +78,8 @@ def create_form() -> None:
         st.text_input("Occupation code", key="lab1_occupation_code", max_chars=1000, help="Optional, ≤ 20 characters.")
         st.text_input("Education level", key="lab1_education_level", max_chars=1000, help="Optional, ≤ 50 characters.")
         st.number_input("Years of experience", value=None, step=0.5, key="lab1_years_experience", help="0 to 70.")
-        st.form_submit_button("Create user", key="lab1_create", help="One INSERT in one transaction.", on_click=_create)
+        help_ = "One transaction: INSERT the user and their event, then read the users back."
+        st.form_submit_button("Create user", key="lab1_create", help=help_, on_click=_create)
     show_outcome("lab1_created")
 
 
@@ -81,8 +95,13 @@ def workbench() -> None:
     """
     said = st.session_state.get("lab1_created")  # shown once by the form; kept if the page must redraw
     create_form()
-    page = int(st.session_state.get(TABLE_PAGE, 1))
-    ok, now = web.attempt(lambda: web.run(actions.users_now(page)))
+    page = _table_page()
+    # This run follows a create (the button is pressed only in the run after the click)? It read them back.
+    given = st.session_state.pop(SHOWN_NEXT, None)
+    if given is not None and given[0] == page and st.session_state.get("lab1_create"):
+        ok, now = True, given[1]
+    else:
+        ok, now = web.attempt(lambda: web.run(actions.users_now(page)))
     if not ok or now is None:
         st.warning("Your users could not be read just now; try again in a moment.")
         return
