@@ -24,6 +24,8 @@ from source.web.widgets import literal, whole_number_input
 
 #: Session-state keys: the users table's page, the picked user, and the user the controls were drawn for.
 TABLE_PAGE, PICKED, CONTROLS_FOR = "lab1_users_table_page", "lab1_user", "lab1_controls_for"
+#: The users table's columns: every field of a user row but the id.
+COLUMNS = tuple(name for name in UserRow.model_fields if name != "id")
 #: Session-state key: the users as *Create user* read them back, with the table's page, for the run that follows.
 SHOWN_NEXT = "lab1_users_after_create"
 
@@ -119,9 +121,13 @@ def users_table(now: actions.Users) -> None:
     if now.page:
         # An Arrow table, not a list of dicts: Streamlit would make those a pandas frame first, whose
         # metadata doubles what every click sends (1.4 kB against 2.8 kB for ten rows).
-        rows = [{k: literal(v) for k, v in r.model_dump(exclude={"id"}).items()} for r in now.page]
-        st.table(pa.Table.from_pylist(rows), hide_index=True)
-    st.caption(f"**Your users, as the database has them now**: {now.said} A sandbox holds at most {users.MAX_USERS:,}.")
+        # Built column by column from the rows' attributes: no dict per row (model_dump) on every click.
+        st.table(pa.table({c: [literal(getattr(r, c)) for r in now.page] for c in COLUMNS}), hide_index=True)
+    # One caption for the table and the choice below it: every element is one more message on every click.
+    among = f" The choice below offers the {len(now.newest)} newest." if now.total > len(now.newest) else ""
+    st.caption(
+        f"**Your users, as the database has them now**: {now.said}{among} A sandbox holds at most {users.MAX_USERS:,}."
+    )
 
 
 def pick(now: actions.Users) -> bool:
@@ -145,8 +151,6 @@ def pick(now: actions.Users) -> bool:
         key=PICKED,
         help="The user the edit, sample-data and delete controls below act on.",
     )
-    if now.total > len(now.newest):
-        st.caption(f"The {len(now.newest)} newest of your {now.total:,} users.")
     return in_fragment_run() and picked != (drawn or ("",))[0]
 
 
