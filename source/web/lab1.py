@@ -80,7 +80,7 @@ def create_form() -> None:
         st.text_input("Occupation code", key="lab1_occupation_code", max_chars=1000, help="Optional, ≤ 20 characters.")
         st.text_input("Education level", key="lab1_education_level", max_chars=1000, help="Optional, ≤ 50 characters.")
         st.number_input("Years of experience", value=None, step=0.5, key="lab1_years_experience", help="0 to 70.")
-        help_ = "One transaction: INSERT the user and their event, then read the users back."
+        help_ = "Two INSERTs and a SELECT, in one transaction."  # the user, their event; the users read back
         st.form_submit_button("Create user", key="lab1_create", help=help_, on_click=_create)
     show_outcome("lab1_created")
 
