@@ -43,10 +43,11 @@ _turns: weakref.WeakKeyDictionary[Sandbox, tuple[asyncio.AbstractEventLoop, asyn
 def _growing(sandbox: Sandbox) -> asyncio.Lock:
     """The sandbox's turn for a unit of work that adds rows under a cap.
 
-    "Count, then insert if below the cap" is two steps: twenty clicks arriving together
-    would all count 495 and all insert. Every sandbox lives on one event loop (the app's,
-    or a notebook's), so an ``asyncio.Lock`` per sandbox and loop makes the pair atomic:
-    one click counts and inserts, then the next one counts.
+    Counting and inserting are two steps (a create inserts, then counts with its own row):
+    twenty clicks arriving together would each count without the others' uncommitted rows,
+    and all commit. Every sandbox lives on one event loop (the app's, or a notebook's), so an
+    ``asyncio.Lock`` per sandbox and loop makes the pair atomic: one click inserts, counts and
+    commits (or rolls back), then the next one starts.
     """
     loop = asyncio.get_running_loop()
     found = _turns.get(sandbox)
