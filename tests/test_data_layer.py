@@ -297,6 +297,49 @@ def test_the_users_page_and_their_count_come_in_one_statement(sandbox: Sandbox) 
     assert second.said.endswith("showing 11–13.")
 
 
+def test_a_create_comes_back_with_the_users_the_page_shows_next(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One transaction: the user and their event in one flush, then the newest users and the total, read once."""
+    import source.services.users as users_module
+    from source.domain.models import DomainEvent
+    from source.instruments.query_log import capture_queries
+
+    for n in range(11):
+        sandbox.run(actions.create_user({"email": f"u{n:02d}@example.com", "name": f"U{n:02d}"}))
+
+    async def create(email: str, page: int) -> tuple[actions.Created, list[str]]:
+        async with capture_queries(sandbox.engine) as log:
+            made = await actions.create_user_and_show({"email": email, "name": "New"}, page)
+        kinds = [
+            f"INSERT {s.split()[2].rpartition('.')[2]}" if s.startswith("INSERT") else s.split()[0]
+            for s in log.statements
+        ]
+        return made, kinds
+
+    made, statements = sandbox.run(create("new@example.com", 1))
+    assert sorted(statements) == ["INSERT domain_events", "INSERT users", "SELECT"], statements
+    assert made.said.startswith("Created `new@example.com` with id `")
+    assert made.now.total == 12
+    assert [u.email for u in made.now.page][:2] == ["new@example.com", "u10@example.com"], "the new user first"
+    assert made.now.said == "12 user(s), the newest first; showing 1–10."
+    second, _ = sandbox.run(create("newer@example.com", 2))
+    assert [u.email for u in second.now.page] == ["u02@example.com", "u01@example.com", "u00@example.com"]
+
+    async def events_of(email: str) -> int:
+        async with get_session() as session:
+            user = await UserRepository(session).get_by_email(email)
+            of_user = DomainEvent.aggregate_id == (user.id if user else "")
+            return len((await session.scalars(select(DomainEvent).where(of_user))).all())
+
+    assert sandbox.run(events_of("new@example.com")) == 1, "the user's event committed with the user"
+    monkeypatch.setattr(users_module, "MAX_USERS", 13)
+    with pytest.raises(InvalidInput, match="already holds 13 users"):
+        sandbox.run(actions.create_user_and_show({"email": "over@example.com", "name": "Over"}))
+    assert sandbox.run(actions.users_now()).total == 13, "over the cap, nothing was written"
+    assert sandbox.run(events_of("over@example.com")) == 0
+
+
 def test_lab1_join_is_paged_with_previous_and_next(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(join, "JOIN_PAGE_ROWS", 2)
     sandbox.run(actions.create_user({"email": "paged@innovateai.com", "name": "Paged"}))

@@ -43,9 +43,10 @@ lab1.workbench()  # the form, your users and the user to work with: Create user 
 lab1.user_controls()
 # The code behind sections 2 and 3: outside the fragment, so a click there does not resend it.
 web.show_source(
-    actions.create_user,
-    users.create_user,
+    actions.create_user_and_show,
+    users.create_user_and_newest,
     repositories.UserRepository.create,
+    repositories.UserRepository.list_newest,
     label="The code that created the user",
 )
 web.show_source(

@@ -82,10 +82,16 @@ class DomainEventRepository:
 
     async def add(self, event: DomainEvent) -> DomainEvent:
         """Add ``event`` to the caller's transaction and flush it (the INSERT runs; no commit)."""
+        self.stage(event)
+        await self.session.flush()
+        return event
+
+    def stage(self, event: DomainEvent) -> DomainEvent:
+        """Check ``event`` and add it to the caller's transaction unflushed: the caller's next flush
+        sends its INSERT together with the business row's (one flush, no commit)."""
         validate_event(event.event_type, event.aggregate_type, event.aggregate_id, event.payload)
         event.status = event.status or "pending"
         self.session.add(event)
-        await self.session.flush()
         return event
 
     async def record(self, event_type: str, aggregate_type: str, aggregate_id: str, payload: Any) -> DomainEvent:

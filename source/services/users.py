@@ -19,7 +19,7 @@ from source.domain.dtos import CascadeReport, ProfileSave, UserCreate, UserRow, 
 from source.domain.errors import DuplicateEmail, InvalidInput, NotFound
 from source.domain.events import DomainEventRepository
 from source.domain.limits import CHILDREN_PER_USER, USERS_PER_SANDBOX
-from source.domain.models import EventType, User
+from source.domain.models import DomainEvent, EventType, User, new_id
 from source.domain.repositories import UserRepository
 from source.instruments.query_log import capture_queries
 from source.platform.context import current_sandbox
@@ -43,10 +43,11 @@ _turns: weakref.WeakKeyDictionary[Sandbox, tuple[asyncio.AbstractEventLoop, asyn
 def _growing(sandbox: Sandbox) -> asyncio.Lock:
     """The sandbox's turn for a unit of work that adds rows under a cap.
 
-    "Count, then insert if below the cap" is two steps: twenty clicks arriving together
-    would all count 495 and all insert. Every sandbox lives on one event loop (the app's,
-    or a notebook's), so an ``asyncio.Lock`` per sandbox and loop makes the pair atomic:
-    one click counts and inserts, then the next one counts.
+    Counting and inserting are two steps (a create inserts, then counts with its own row):
+    twenty clicks arriving together would each count without the others' uncommitted rows,
+    and all commit. Every sandbox lives on one event loop (the app's, or a notebook's), so an
+    ``asyncio.Lock`` per sandbox and loop makes the pair atomic: one click inserts, counts and
+    commits (or rolls back), then the next one starts.
     """
     loop = asyncio.get_running_loop()
     found = _turns.get(sandbox)
@@ -63,20 +64,30 @@ async def user_changed(user_id: str) -> None:
 
 async def create_user(data: UserCreate) -> UserRow:
     """INSERT a user. A taken email is refused by the UNIQUE index and rolled back whole."""
+    return (await create_user_and_newest(data, 0))[0]
+
+
+async def create_user_and_newest(data: UserCreate, newest: int) -> tuple[UserRow, list[UserRow], int]:
+    """INSERT a user and their ``UserCreated`` event, then read the ``newest`` users and the total back.
+
+    One flush sends both INSERTs; the read runs in the same transaction, so it sees the new user and
+    counts them against the cap (over it, the whole unit of work rolls back). Returns the new user, the
+    newest users (``newest=0``: none, only the count) and how many the sandbox holds now.
+    """
     async with _growing(current_sandbox()), get_session() as session:
         repo = UserRepository(session)
-        if await repo.count() >= MAX_USERS:
-            raise InvalidInput(
-                f"Your sandbox already holds {MAX_USERS:,} users, the most a sandbox may hold. "
-                "Delete some, or reset your sandbox from the sidebar."
+        user = User(id=new_id(), **data.model_dump())
+        # The outbox (Lab 5): the event commits with the user, or not at all; the user's flush sends it too.
+        DomainEventRepository(session).stage(
+            DomainEvent(
+                event_type=str(EventType.USER_CREATED),
+                aggregate_type="User",
+                aggregate_id=user.id,
+                payload={"user_id": user.id, "email": user.email},
             )
+        )
         try:
-            user = await repo.create(User(**data.model_dump()))
-            # The outbox (Lab 5): the event commits with the user, or not at all.
-            await DomainEventRepository(session).record(
-                EventType.USER_CREATED, "User", user.id, {"user_id": user.id, "email": user.email}
-            )
-            await session.commit()
+            await repo.create(user)
         except IntegrityError:
             await session.rollback()
             kept = await repo.get_by_email(data.email)
@@ -87,8 +98,16 @@ async def create_user(data: UserCreate) -> UserRow:
                 f"A user with the email {data.email} already exists. The database's UNIQUE index refused "
                 f"the second row and the transaction was rolled back: nothing was lost.{intact}"
             ) from None
+        found, total = await repo.list_newest(newest) if newest else ([], await repo.count())
+        if total > MAX_USERS:  # counted with the new user, under the sandbox's turn: nobody else added one
+            await session.rollback()
+            raise InvalidInput(
+                f"Your sandbox already holds {MAX_USERS:,} users, the most a sandbox may hold. "
+                "Delete some, or reset your sandbox from the sidebar."
+            )
+        await session.commit()
         # No refresh: the INSERT returned the timestamps the database wrote (RETURNING created_at, updated_at).
-        return UserRow.model_validate(user)
+        return UserRow.model_validate(user), [UserRow.model_validate(u) for u in found], total
 
 
 async def newest_users(limit: int, offset: int = 0) -> tuple[list[UserRow], int]:

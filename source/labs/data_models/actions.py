@@ -50,7 +50,11 @@ class Users:
 
 async def users_now(page: int = 1) -> Users:
     """The sandbox's users as the database has them now: the newest (and the table's page, if it is another)."""
-    newest, total = await users.newest_users(PICKABLE)
+    return await _paged(*await users.newest_users(PICKABLE), page)
+
+
+async def _paged(newest: list[UserRow], total: int, page: int) -> Users:
+    """The table's ``page`` of the users: a slice of the newest, or (further back) one more read."""
     offset = (max(1, page) - 1) * TABLE_ROWS
     rows = (
         newest[offset : offset + TABLE_ROWS] if offset < PICKABLE else (await users.newest_users(TABLE_ROWS, offset))[0]
@@ -66,6 +70,30 @@ async def user(user_id: str) -> UserRow | None:
 async def create_user(form: Mapping[str, object]) -> str:
     """Validate the create form with ``UserCreate`` (no SQL runs for a bad value), then INSERT the user."""
     row = await users.create_user(parse(UserCreate, **{field: form.get(field) for field in PROFILE}))
+    return created(row)
+
+
+@dataclass(frozen=True)
+class Created:
+    """What *Create user* says, and the users as the page then shows them."""
+
+    said: str
+    now: Users
+
+
+async def create_user_and_show(form: Mapping[str, object], page: int = 1) -> Created:
+    """:func:`create_user`, and the users the page shows next, read back in the same transaction.
+
+    The form is validated with ``UserCreate`` first (no SQL runs for a bad value). Then one unit of
+    work inserts the user and their event and reads the newest users with the total: the page draws
+    them from this answer instead of asking the database again.
+    """
+    data = parse(UserCreate, **{field: form.get(field) for field in PROFILE})
+    row, newest, total = await users.create_user_and_newest(data, PICKABLE)
+    return Created(said=created(row), now=await _paged(newest, total, page))
+
+
+def created(row: UserRow) -> str:
     return f"Created `{row.email}` with id `{row.id}`."
 
 
