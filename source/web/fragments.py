@@ -19,6 +19,12 @@ def in_fragment_run() -> bool:
     return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
+def alone_in_run() -> bool:
+    """True while this script run reruns one fragment alone (its timer's rerun, or a click in it alone)."""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and len(ctx.fragment_ids_this_run or []) == 1)
+
+
 def request_fragments(keys: list[str]) -> None:
     """From a fragment's own run: stop it, and rerun the fragments drawn with these keys instead.
 

@@ -19,14 +19,18 @@ from source.platform.sandbox import Sandbox
 from source.web.actions import act, button, say, show_outcome
 from source.web.checks import check_key
 from source.web.confirm import confirmed_button
-from source.web.seats import fragment
+from source.web.fragments import alone_in_run, in_fragment_run
+from source.web.seats import fragment, redraw
 from source.web.widgets import whole_number_input
 
 #: How many rows each of the outbox's tabs shows.
 TABLE_ROWS = 50
-#: The panels a write changes, by fragment key: the write panel itself, the live panel's counts (section 2),
-#: the outbox table (section 4) and the knowledge check (a drain the write set off records what it asks about).
-WRITE_CHANGES = ("lab5_write", "lab5_live", "lab5_tables", check_key("lab5"))
+#: The panels a write changes, by fragment key: the write panel itself, the live panel's counts (section 2)
+#: and the outbox table (section 4). The knowledge check changes when the drain that follows is recorded:
+#: the live panel redraws it then (:func:`live_panel`).
+WRITE_CHANGES = ("lab5_write", "lab5_live", "lab5_tables")
+#: Session-state key: the drains recorded when the knowledge check was last drawn with the live panel.
+DRAINS_SEEN = "lab5_drains_seen"
 
 
 def _state(key: str) -> Any:
@@ -162,6 +166,7 @@ def live_panel() -> None:
     ok, status = web.attempt(lambda: web.run(actions.live_status()))
     if not ok or status is None:
         return
+    _follow_drains(status.drains_recorded)
     m = status.metrics
     total = m.pending + m.published + m.failed + m.skipped
     st.progress(m.published / total if total else 0.0, text=f"{m.published} of {total} events published")
@@ -185,6 +190,22 @@ def live_panel() -> None:
     )
     if status.feed:
         st.dataframe(status.feed_rows(), hide_index=True, key="lab5_feed")
+
+
+def _follow_drains(recorded: int) -> None:
+    """A drain recorded since the knowledge check was drawn: on the timer's rerun, redraw it with this panel.
+
+    Its numbers (the publisher's rate) come from the last drain, which the publisher records after the
+    write's click has been drawn. A whole page draws the check anyway; a click that reruns several panels
+    leaves the count for the next tick, so that none of them is cut short.
+    """
+    whole_page, alone = not in_fragment_run(), alone_in_run()
+    if not (whole_page or alone):
+        return
+    seen = st.session_state.get(DRAINS_SEEN)
+    st.session_state[DRAINS_SEEN] = recorded
+    if alone and seen is not None and recorded != seen:
+        redraw("lab5_live", check_key("lab5"))
 
 
 def _age(seconds: float | None) -> str:
