@@ -1,4 +1,5 @@
-"""Whether this script run is a fragment's own rerun: a click inside an ``st.fragment`` reran only that part.
+"""Whether this script run is a fragment's own rerun: a click inside an ``st.fragment`` reran only that part;
+and, from such a run, rerunning other fragments by their keys (:func:`request_fragments`).
 
 A fragment that finds the click changed something drawn outside it (the count under a lab's
 questions, the sidebar's progress, the controls for the user just picked) asks for the whole page
@@ -31,8 +32,9 @@ def request_fragments(keys: list[str]) -> None:
     ``st.rerun(keys)`` does this from a widget's callback only. A job's progress panel, rerun by its
     timer, is no callback: when it finds the job ended, the panels that show the result (the job's
     section, which draws the progress no more, and those that read the result) are rerun the way
-    Streamlit reruns keyed fragments for a callback. Raises ``StreamlitAPIException`` for a key no
-    fragment of the last run was drawn with.
+    Streamlit reruns keyed fragments for a callback (Streamlit 1.67's script runner: its request, not a
+    public call; :func:`source.web.seats.redraw` draws the whole page if a later one refuses it). Raises
+    ``StreamlitAPIException`` for a key no fragment of the last run was drawn with.
     """
     ctx = get_script_run_ctx()
     if ctx is None or ctx.script_requests is None:

@@ -100,3 +100,5 @@ def redraw(*keys: str) -> None:
             st.rerun(list(keys))  # from a widget's callback: Streamlit's own keyed rerun
     except StreamlitAPIException:
         st.rerun(scope="app")  # a panel the last run did not draw: only the whole page draws it
+    except (AttributeError, TypeError):
+        st.rerun(scope="app")  # a Streamlit whose script runner no longer takes the request: the whole page
