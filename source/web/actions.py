@@ -19,6 +19,7 @@ import streamlit as st
 
 from source.platform.errors import explain
 from source.platform.outcome import Outcome
+from source.web.seats import redraw
 
 _ICONS = {"success": None, "info": "ℹ️", "warning": "⚠️", "error": "⚠️"}
 
@@ -49,10 +50,29 @@ def say(outcome: Outcome, where: Any = None) -> None:
         target.caption(outcome.detail)
 
 
-def button(where: Any, label: str, *, key: str, action: Callable[[], str | Outcome | None], **options: Any) -> None:
+def act_and_redraw(outcome_key: str, action: Callable[[], str | Outcome | None], redraws: tuple[str, ...]) -> None:
+    """:func:`act`, then only the panels drawn with the fragment keys ``redraws`` are drawn again."""
+    act(outcome_key, action)
+    redraw(*redraws)
+
+
+def button(
+    where: Any,
+    label: str,
+    *,
+    key: str,
+    action: Callable[[], str | Outcome | None],
+    redraws: tuple[str, ...] = (),
+    **options: Any,
+) -> None:
     """A button whose callback runs ``action``, with its outcome shown right under it.
 
     The outcome waits under ``<key>_outcome``: a button's own key is read-only in session state.
+    ``redraws``: for a button in a fragment whose action changes panels drawn elsewhere, the fragment
+    keys of every panel to draw again after it (its own among them), instead of its fragment alone.
     """
-    where.button(label, key=key, on_click=act, args=(f"{key}_outcome", action), **options)
+    if redraws:
+        where.button(label, key=key, on_click=act_and_redraw, args=(f"{key}_outcome", action, redraws), **options)
+    else:
+        where.button(label, key=key, on_click=act, args=(f"{key}_outcome", action), **options)
     show_outcome(f"{key}_outcome", where)

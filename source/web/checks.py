@@ -53,10 +53,11 @@ class Standing:
     revealed: set[str] = field(default_factory=set)
 
 
-async def _open(sandbox: Sandbox, lab: str) -> Standing:
+async def _open(sandbox: Sandbox, lab: str, *, visit: bool = True) -> Standing:
     if sandbox.visitor:  # a visitor has no progress yet, and a visit alone writes nothing
         return Standing()
-    await progress.visit(sandbox, lab)
+    if visit:
+        await progress.visit(sandbox, lab)
     found = await measurements.load(sandbox, lab)
     mine = await progress.load(sandbox)
     return Standing(found, mine.passed.get(lab, set()), mine.revealed.get(lab, set()))
@@ -73,14 +74,36 @@ def record_visit(page: str) -> None:
 
 
 def knowledge_check(lab: str) -> None:
-    """Render ``lab``'s knowledge check and record that the learner visited the lab."""
+    """Render ``lab``'s knowledge check and record that the learner visited the lab.
+
+    The questions are a fragment keyed ``kc_<lab>``: a click that records a measurement the questions
+    are computed from (a read in Lab 4, an experiment's end in Lab 2) redraws them with its own panels
+    (:func:`source.web.seats.redraw`), not the whole page.
+    """
     ok, box = web.attempt(web.sandbox)
     if not ok or box is None:
         return
     st.divider()
     st.header("✅ Knowledge check")
+    fragment(_questions, key=check_key(lab))(lab)
+
+
+def check_key(lab: str) -> str:
+    """The fragment key of ``lab``'s questions, for a click whose measurement changes them."""
+    return f"kc_{lab}"
+
+
+def _questions(lab: str) -> None:
+    """The lab's questions computed from the learner's measurements now, and how many they have answered.
+
+    It asks for the sandbox itself: a fragment's rerun keeps the arguments of the page's run, and the
+    learner may have taken a seat since. A visit is recorded by the page's run only.
+    """
+    ok, box = web.attempt(web.sandbox)
+    if not ok or box is None:
+        return
     try:
-        standing = box.run(_open(box, lab))
+        standing = box.run(_open(box, lab, visit=not in_fragment_run()))
     except Exception as exc:  # noqa: BLE001 - the questions still work; only saving progress does not
         st.warning(f"Your progress could not be read, so it will not be saved this time: {explain(exc)}")
         standing = Standing()

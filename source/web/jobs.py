@@ -17,7 +17,8 @@ import streamlit as st
 from source.platform.jobs import Job, JobRunner
 from source.web import backends, sandbox
 from source.web.actions import act, show_outcome
-from source.web.seats import fragment
+from source.web.fragments import in_fragment_run
+from source.web.seats import fragment, redraw
 
 T = TypeVar("T")
 R = TypeVar("R", bound=JobRunner[Any])
@@ -81,17 +82,20 @@ def job_section(
     show: Callable[[T], None],
     start_key: str | None = None,
     hide_previous: bool = True,
+    redraw_keys: tuple[str, ...] = (),
 ) -> None:
     """The job's live progress while it runs; afterwards, why it ended early (if it did) and its result.
 
     ``start_key`` names the start button whose refusals are shown here. With ``hide_previous``
     the last result is hidden while a new job runs, so no stale figures stand beside the bar.
+    ``redraw_keys``: the keyed fragments that show the job's result (this section's among them); at
+    the job's end only they are drawn again, not the whole page.
     """
     if start_key is not None:
         show_outcome(f"{start_key}_outcome")
     _elsewhere(runner)
     if runner.running() is not None:
-        live_progress(runner.running, grace_s=runner.grace_s, key=f"{key}_stop")
+        live_progress(runner.running, grace_s=runner.grace_s, key=f"{key}_stop", redraw_keys=redraw_keys)
         if runner.last is not None and hide_previous:
             st.caption("Your previous result is hidden while this runs; the new one replaces it when it ends.")
             return
@@ -104,14 +108,19 @@ def job_section(
 
 
 @fragment(run_every=REDRAW_EVERY_S)
-def live_progress(find: Callable[[], Job[Any] | None], *, key: str, grace_s: float = 0.0) -> None:
+def live_progress(
+    find: Callable[[], Job[Any] | None], *, key: str, grace_s: float = 0.0, redraw_keys: tuple[str, ...] = ()
+) -> None:
     """A progress bar and a Stop button for the job ``find()`` returns, redrawn by itself.
 
     ``find`` is called on every redraw, so the panel follows the job across the learner's other
-    clicks. When the job has ended, the whole page reruns once to show its result.
+    clicks. When the job has ended, the panels named by ``redraw_keys`` rerun to show its result
+    (they stop drawing this one, so its timer stops too); without them, the whole page reruns once.
     """
     job = find()
     if job is None or not job.running:
+        if redraw_keys and in_fragment_run():
+            redraw(*redraw_keys)
         st.rerun(scope="app")
     bar, stop = st.columns([5, 1], vertical_alignment="center")
     bar.progress(job.fraction, text=job.describe())

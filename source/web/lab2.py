@@ -16,6 +16,7 @@ from source.labs.pooling.results import ExperimentResult, LabRun
 from source.platform.outcome import Outcome
 from source.platform.sandbox import Sandbox
 from source.web.actions import button
+from source.web.checks import check_key
 from source.web.jobs import job_section, start_button
 from source.web.seats import fragment
 from source.web.widgets import whole_number_input
@@ -90,9 +91,13 @@ def _start(runner: ExperimentRunner) -> None:
     )
 
 
-@fragment
+@fragment(key="lab2_experiment")
 def experiment_panel(box: Sandbox) -> None:
-    """A fragment: Run reruns this section (the form, the progress, the result), not the whole page."""
+    """A fragment: Run reruns this section (the form, the progress, the result), not the whole page.
+
+    At the run's end it is drawn again with the knowledge check, whose questions are computed from
+    the run just recorded: the rest of the page does not change.
+    """
     with st.form("lab2_form"):
         c = st.columns(3)
         whole_number_input(c[0], "Requests K", (1, config.MAX_REQUESTS), 100, key="lab2_k", help="Fired at once.")
@@ -125,7 +130,13 @@ def experiment_panel(box: Sandbox) -> None:
             form=True,
             help="Runs in the background of your sandbox.",
         )
-    job_section(ExperimentRunner.of(box), key="lab2", start_key="lab2_run", show=show_run)
+    job_section(
+        ExperimentRunner.of(box),
+        key="lab2",
+        start_key="lab2_run",
+        show=show_run,
+        redraw_keys=("lab2_experiment", check_key("lab2")),
+    )
 
 
 # -- the result of a finished experiment ------------------------------------------------------------

@@ -20,13 +20,17 @@ from source.labs.caching.strategies import MAX_KEYS, MAX_OPERATIONS, STRATEGIES,
 from source.platform.outcome import Outcome
 from source.platform.sandbox import Sandbox
 from source.web.actions import act, button, say, show_outcome
+from source.web.checks import check_key
 from source.web.confirm import confirmed_button
 from source.web.jobs import job_section, start_button
-from source.web.seats import fragment
+from source.web.seats import fragment, redraw
 from source.web.widgets import whole_number_input
 
 #: The session's read log: the newest reads first, this many kept, the first few shown.
 LOG_KEY, LOG_KEPT, LOG_SHOWN = "lab4_log", 50, 12
+#: The panels a read or an invalidation changes, by fragment key: the read panel itself (its outcome and
+#: the log), the TTL bars (section 2), the hit ratio and the formula (section 4), the cache's state (section 6).
+READ_CHANGES = ("lab4_read", "lab4_keys", "lab4_counts", "lab4_cache_state")
 
 
 def _act(outcome_key: str, action: Callable[[], str | Outcome | None]) -> None:
@@ -82,29 +86,45 @@ def _apply() -> Outcome:
     )
 
 
+def _read(action: Callable[[], str | Outcome | None], *, measured: bool) -> None:
+    """A read's or an invalidation's callback: the action, then only the panels it changed are drawn again.
+
+    A read is recorded for the knowledge check (``measured``), so its questions are drawn again too.
+    """
+    act("lab4_read", action)
+    redraw(*READ_CHANGES, *((check_key("lab4"),) if measured else ()))
+
+
+@fragment(key="lab4_read")
 def read_panel(user: UserRow) -> None:
-    """Fetch the user or their latest score through the cache, invalidate, and the session's read log."""
+    """Fetch the user or their latest score through the cache, invalidate, and the session's read log.
+
+    A fragment: a click here redraws it and the panels the read changed (:data:`READ_CHANGES`), not the page.
+    """
     b = st.columns(3)
     b[0].button(
         "Fetch user (cached)",
         key="lab4_fetch_user",
         help="Read the user through the cache: Redis first, the database on a miss.",
-        on_click=_act,
-        args=("lab4_read", lambda: _fetch("fetch user", actions.fetch_user, user.id)),
+        on_click=_read,
+        args=(lambda: _fetch("fetch user", actions.fetch_user, user.id),),
+        kwargs={"measured": True},
     )
     b[1].button(
         "Fetch latest score",
         key="lab4_fetch_score",
         help="Read the user's newest AI-R score through the cache.",
-        on_click=_act,
-        args=("lab4_read", lambda: _fetch("fetch latest score", actions.fetch_latest_score, user.id)),
+        on_click=_read,
+        args=(lambda: _fetch("fetch latest score", actions.fetch_latest_score, user.id),),
+        kwargs={"measured": True},
     )
     b[2].button(
         "Invalidate user",
         key="lab4_invalidate",
         help="Delete this user's two cached keys (profile and latest score).",
-        on_click=_act,
-        args=("lab4_read", lambda: web.run(actions.invalidate(user.id))),
+        on_click=_read,
+        args=(lambda: web.run(actions.invalidate(user.id)),),
+        kwargs={"measured": False},
     )
     show_outcome("lab4_read")
     if log := st.session_state.get(LOG_KEY):
@@ -131,7 +151,7 @@ def ttl_panel(user_id: str) -> None:
     )
     live = c[1].toggle("Live: refresh every second", key="lab4_live")
     show_outcome("lab4_ttl_outcome")
-    fragment(run_every=1.0 if live else None)(_key_bars)(user_id)
+    fragment(run_every=1.0 if live else None, key="lab4_keys")(_key_bars)(user_id)
 
 
 def _watch(user_id: str) -> Outcome:
@@ -190,8 +210,12 @@ def _delete(user_id: str) -> Outcome:
     return done
 
 
+@fragment(key="lab4_counts")
 def counts_panel() -> None:
-    """The window of reads as tiles, the T_avg formula filled in from the same reads, Redis's own counts, a reset."""
+    """The window of reads as tiles, the T_avg formula filled in from the same reads, Redis's own counts, a reset.
+
+    A fragment, drawn again by a read in section 1; a reset redraws it alone.
+    """
     _, status = web.attempt(lambda: web.run(actions.status()))
     if status is None:
         return
@@ -243,6 +267,15 @@ def outage_panel(box: Sandbox) -> None:
         args=("lab4_outage_outcome", lambda: web.run(actions.set_outage_mode(st.session_state["lab4_outage"]))),
     )
     show_outcome("lab4_outage_outcome")
+    cache_state()
+
+
+@fragment(key="lab4_cache_state")
+def cache_state() -> None:
+    """Whether the cache is bypassed, the invalidations Redis has not taken yet, and the cache's time limits.
+
+    A fragment: a read in section 1 may open the breaker or leave an invalidation pending, and redraws it.
+    """
     _, now = web.attempt(lambda: web.run(actions.status()))
     if now is None:
         return

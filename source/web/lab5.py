@@ -19,12 +19,20 @@ from source.labs.outbox.metrics import STATUSES
 from source.platform.outcome import Outcome
 from source.platform.sandbox import Sandbox
 from source.web.actions import act, button, say, show_outcome
+from source.web.checks import check_key
 from source.web.confirm import confirmed_button
-from source.web.seats import fragment
+from source.web.fragments import alone_in_run, in_fragment_run
+from source.web.seats import fragment, redraw
 from source.web.widgets import whole_number_input
 
 #: How many rows each of the outbox's tabs shows.
 TABLE_ROWS = 50
+#: The panels a write changes, by fragment key: the write panel itself, the live panel's counts (section 2)
+#: and the outbox table (section 4). The knowledge check changes when the drain that follows is recorded:
+#: the live panel redraws it then (:func:`live_panel`).
+WRITE_CHANGES = ("lab5_write", "lab5_live", "lab5_tables")
+#: Session-state key: the drains recorded when the knowledge check was last drawn with the live panel.
+DRAINS_SEEN = "lab5_drains_seen"
 
 
 def _state(key: str) -> Any:
@@ -32,8 +40,12 @@ def _state(key: str) -> Any:
 
 
 # -- 1. The write ---------------------------------------------------------------------------------
+@fragment(key="lab5_write")
 def write_panel() -> None:
-    """Pick a user and write a score with its event (or many, or an assessment); without users, add the samples."""
+    """Pick a user and write a score with its event (or many, or an assessment); without users, add the samples.
+
+    A fragment: a write redraws it and the panels the write changed (:data:`WRITE_CHANGES`), not the page.
+    """
     show_outcome("lab5_samples_outcome")
     ok, people = web.attempt(lambda: web.run(actions.users_to_score()))
     if not ok or people is None:
@@ -59,6 +71,7 @@ def write_panel() -> None:
         "Calculate and store the score",
         key="lab5_calc",
         action=_record_score,
+        redraws=WRITE_CHANGES,
         type="primary",
         help="Score + event, one COMMIT.",
     )
@@ -70,6 +83,7 @@ def write_panel() -> None:
         "Calculate many (one transaction)",
         key="lab5_many",
         action=lambda: web.run(actions.calculate_many(str(_state("lab5_user")), round(_state("lab5_many_n")))),
+        redraws=WRITE_CHANGES,
         help="N scores and N events, one COMMIT.",
     )
     button(
@@ -77,6 +91,7 @@ def write_panel() -> None:
         "Complete an assessment",
         key="lab5_assessment",
         action=lambda: web.run(actions.complete_sample_assessment(str(_state("lab5_user")))),
+        redraws=WRITE_CHANGES,
         help="Records `assessment.completed`.",
     )
 
@@ -147,12 +162,13 @@ def _start_publisher() -> str:
     return web.run(actions.start_publisher(round(_state("lab5_publishers")), **options))
 
 
-@fragment(run_every="1s")
+@fragment(run_every="1s", key="lab5_live")
 def live_panel() -> None:
     """The outbox's counts, the broker's and the consumers' state and the last deliveries, redrawn every second."""
     ok, status = web.attempt(lambda: web.run(actions.live_status()))
     if not ok or status is None:
         return
+    _follow_drains(status.drains_recorded)
     m = status.metrics
     total = m.pending + m.published + m.failed + m.skipped
     st.progress(m.published / total if total else 0.0, text=f"{m.published} of {total} events published")
@@ -176,6 +192,22 @@ def live_panel() -> None:
     )
     if status.feed:
         st.dataframe(status.feed_rows(), hide_index=True, key="lab5_feed")
+
+
+def _follow_drains(recorded: int) -> None:
+    """A drain recorded since the knowledge check was drawn: on the timer's rerun, redraw it with this panel.
+
+    Its numbers (the publisher's rate) come from the last drain, which the publisher records after the
+    write's click has been drawn. A whole page draws the check anyway; a click that reruns several panels
+    leaves the count for the next tick, so that none of them is cut short.
+    """
+    whole_page, alone = not in_fragment_run(), alone_in_run()
+    if not (whole_page or alone):
+        return
+    seen = st.session_state.get(DRAINS_SEEN)
+    st.session_state[DRAINS_SEEN] = recorded
+    if alone and seen is not None and recorded != seen:
+        redraw("lab5_live", check_key("lab5"))
 
 
 def _age(seconds: float | None) -> str:
@@ -284,8 +316,14 @@ def _state_or_none(key: str) -> str | None:
 
 
 # -- 4. The table ---------------------------------------------------------------------------------
+@fragment(key="lab5_tables")
 def tables_panel() -> None:
-    """The outbox's rows by status, then requeue or skip one (or requeue all failed), and the clean-up."""
+    """The outbox's rows by status, then requeue or skip one (or requeue all failed), and the clean-up.
+
+    A fragment, drawn again by a write in section 1. Its own buttons redraw it and the live panel
+    (whose counts they move); the clean-up and a skip, asked first, redraw it alone, and the live
+    panel follows within its second.
+    """
     for tab, status in zip(st.tabs([s.capitalize() for s in STATUSES]), STATUSES, strict=True):
         _event_tab(tab, status)
     r1, r2 = st.columns(2)
@@ -295,6 +333,7 @@ def tables_panel() -> None:
         "Requeue it",
         key="lab5_requeue",
         action=lambda: web.run(actions.requeue(_state("lab5_requeue_id"))),
+        redraws=("lab5_tables", "lab5_live"),
         help="Back to pending with fresh attempts, in its place: it goes before the later events of its aggregate.",
     )
     confirmed_button(
@@ -312,6 +351,7 @@ def tables_panel() -> None:
         "Requeue all failed",
         key="lab5_requeue_all",
         action=lambda: web.run(actions.requeue_all()),
+        redraws=("lab5_tables", "lab5_live"),
         help="One UPDATE.",
     )
     whole_number_input(

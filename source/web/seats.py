@@ -19,8 +19,9 @@ from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
-from source.web.fragments import in_fragment_run
+from source.web.fragments import in_fragment_run, request_fragments
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,14 +57,15 @@ Every = int | float | timedelta | str | None
 
 
 @overload
-def fragment(func: F, *, run_every: Every = None) -> F: ...
+def fragment(func: F, *, run_every: Every = None, key: str | None = None) -> F: ...
 @overload
-def fragment(func: None = None, *, run_every: Every = None) -> Callable[[F], F]: ...
-def fragment(func: F | None = None, *, run_every: Every = None) -> F | Callable[[F], F]:
+def fragment(func: None = None, *, run_every: Every = None, key: str | None = None) -> Callable[[F], F]: ...
+def fragment(func: F | None = None, *, run_every: Every = None, key: str | None = None) -> F | Callable[[F], F]:
     """``st.fragment`` whose every run (the page's, or its own rerun) only draws: it never takes a seat.
 
     Used like ``st.fragment``: ``@fragment``, ``@fragment(run_every="1s")`` or ``fragment(f, run_every=…)``.
     The callbacks of the widgets inside it still run before it, outside :func:`drawing`: they act.
+    A fragment drawn with a ``key`` is a panel that a click elsewhere may redraw with :func:`redraw`.
     """
 
     def wrap(f: F) -> F:
@@ -74,6 +76,29 @@ def fragment(func: F | None = None, *, run_every: Every = None) -> F | Callable[
             with drawing():
                 return f(*args, **kwargs)
 
-        return st.fragment(drawn, run_every=run_every)  # type: ignore[return-value]
+        return st.fragment(drawn, run_every=run_every, key=key)  # type: ignore[return-value]
 
     return wrap(func) if func is not None else wrap
+
+
+def redraw(*keys: str) -> None:
+    """Redraw the panels drawn with these fragment keys, and nothing else: the click changed what they show.
+
+    Called at the end of a widget's callback (the click's own panel among ``keys`` if it is to be drawn
+    again), or from a fragment's own run that finds its work done (a job's progress, at the job's end).
+    The whole page is drawn instead when the click just took the learner's seat (everything was drawn
+    for a visitor), and when one of the panels is not on the page now (the page stopped before it).
+    """
+    if not in_fragment_run():
+        return  # a whole page is being drawn, or about to be
+    if st.session_state.pop(SEAT_TAKEN_KEY, False):
+        st.rerun(scope="app")
+    try:
+        if is_drawing():
+            request_fragments(list(keys))  # from a fragment's own run
+        else:
+            st.rerun(list(keys))  # from a widget's callback: Streamlit's own keyed rerun
+    except StreamlitAPIException:
+        st.rerun(scope="app")  # a panel the last run did not draw: only the whole page draws it
+    except (AttributeError, TypeError):
+        st.rerun(scope="app")  # a Streamlit whose script runner no longer takes the request: the whole page

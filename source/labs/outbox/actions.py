@@ -378,6 +378,8 @@ class LiveStatus:
     stream_length: int
     feed_counts: dict[str, int]
     feed: list[Delivery] = field(default_factory=list)
+    #: Drains this process has recorded for the sandbox: the knowledge check's numbers change when it grows.
+    drains_recorded: int = 0
 
     def summary(self) -> str:
         running = f"{self.publishers} publisher(s) running" if self.publisher_running else "publisher stopped"
@@ -479,4 +481,5 @@ async def live_status(feed_size: int = 15) -> LiveStatus:
         stream_length=int(await box.redis.xlen(STREAM)),
         feed_counts=dict(feed.counts),
         feed=list(feed.recent)[-feed_size:][::-1],
+        drains_recorded=record.drains_recorded(box),
     )
