@@ -214,9 +214,11 @@ class Backends:
     def _attach(self, token: str, entry: Entry) -> Sandbox:
         """A sandbox the directory knows, attached in this process: same schema or file, same Redis prefix.
 
-        It is migrated to the newest schema on the way (nothing to do when it already is).
+        It is migrated to the newest schema on the way (nothing to do when it already is). It costs this
+        process's memory as much as a new sandbox, so it is admitted by the same budget.
         """
         with self.sandboxes.opening():
+            self.admission.admit_sandbox(resuming=True)
             if self.shared_engine is not None:
                 schema = f"plab_{entry.sandbox_id}"
                 engine = self.shared_engine.execution_options(schema_translate_map={None: schema})
