@@ -33,6 +33,7 @@ from source.platform.durable import DurableSandboxes
 from source.platform.engines import loop_engine, postgres_connect_args, sqlite_engine
 from source.platform.health import BackendStatus, Health, HealthCheck
 from source.platform.housekeeping import SWEEP_TIMEOUT_S, Housekeeping
+from source.platform.native_memory import limit_malloc_arenas
 from source.platform.orphans import SQLITE_FOLDER_PREFIX, STALE_SANDBOX_HOURS, sweep_stale_sqlite_folders
 from source.platform.redis_clients import process_fake_redis, redis_client
 from source.platform.registry import SandboxRegistry, new_token
@@ -93,6 +94,7 @@ class Backends:
         If building fails or takes too long, a loop this call started is stopped again, so
         a retry on the next rerun does not leave one more thread and engine behind.
         """
+        limit_malloc_arenas()  # before the threads that SQLite files and the event loop start (see native_memory)
         own = runtime is None
         runtime = runtime or AsyncRuntime()
         try:
