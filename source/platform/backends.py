@@ -30,7 +30,7 @@ from source.platform.config import Settings, safe_url
 from source.platform.connect import PROBE_TIMEOUT, connect_database, connect_redis, on_loop
 from source.platform.directory import Directory, Entry, FileDirectory, PostgresDirectory, default_data_dir, folder_name
 from source.platform.durable import DurableSandboxes
-from source.platform.engines import loop_engine, postgres_connect_args, sqlite_engine
+from source.platform.engines import loop_engine, postgres_connect_args, sqlite_engine, sqlite_engine_own_dialect
 from source.platform.health import BackendStatus, Health, HealthCheck
 from source.platform.housekeeping import SWEEP_TIMEOUT_S, Housekeeping
 from source.platform.native_memory import limit_malloc_arenas
@@ -372,7 +372,8 @@ class Backends:
         if self.shared_engine is None:  # SQLite; a notebook's PostgreSQL context has no schema of its own
             if sandbox.directory is None:
                 raise RuntimeError("A SQLite sandbox always has a folder")
-            return sqlite_engine(sandbox.directory / "lab.db", **pool)
+            # Its pool probe times each opening from the dialect's do_connect event: a dialect of its own.
+            return sqlite_engine_own_dialect(sandbox.directory / "lab.db", **pool)
         if self.settings.database_url is None:
             raise RuntimeError("A shared engine always comes from a DATABASE_URL")
         connect_args = postgres_connect_args(self.settings.statement_timeout_s)

@@ -38,10 +38,20 @@ def sqlite_engine(path: Path, **pool: Any) -> AsyncEngine:
     WAL mode lets readers and one writer work at the same time; ``busy_timeout`` makes a
     second writer wait for the lock instead of failing at once; ``foreign_keys`` makes
     SQLite enforce the FKs that PostgreSQL always enforces.
+
+    The engine compiles through the process's shared dialect and statement cache (see
+    :class:`SharedSqliteCompiler`); :func:`sqlite_engine_own_dialect` makes one that does not.
     """
+    engine = sqlite_engine_own_dialect(path, **pool)
+    SQLITE_COMPILED.share(engine.sync_engine)
+    return engine
+
+
+def sqlite_engine_own_dialect(path: Path, **pool: Any) -> AsyncEngine:
+    """As :func:`sqlite_engine`, with a dialect and a statement cache of its own: for an engine that
+    listens to dialect events such as ``do_connect`` (see :class:`SharedSqliteCompiler`)."""
     engine = create_async_engine(f"sqlite+aiosqlite:///{path}", **pool)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    SQLITE_COMPILED.share(engine.sync_engine)
     return engine
 
 
@@ -55,6 +65,10 @@ class SharedSqliteCompiler:
     beside it, bound at each execution. Only the dialect and the cache are shared: each engine keeps its
     own pool, its own connections and the listeners that set each new connection up (pragmas, isolation
     level, SQLite's functions), which run for every connection as before.
+
+    Listeners of *dialect* events (``do_connect``) belong to the dialect, not to the engine: on a shared
+    dialect they would never fire for the engine they were meant for, and would pile up for every
+    learner. An engine that needs them is made by :func:`sqlite_engine_own_dialect` (Lab 2's pool probe).
 
     The dialect is shared once a first connection has initialised it (read SQLite's version and what it
     supports): an engine made before that keeps its own, and the next one offers its dialect instead.
