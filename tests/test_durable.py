@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 from source import Backends, Sandbox, Settings, web
 from source.domain.dtos import UserCreate, parse
 from source.labs.pooling.jobs import ExperimentRunner
+from source.platform.admission import MemoryAdmission, OutOfMemoryBudget
 from source.platform.directory import ENTRY_FILE, Directory, FileDirectory, PostgresDirectory, token_hash
 from source.platform.durable import ELSEWHERE_KEY, INTERRUPTED, OPENED_KEY, ORPHAN_GRACE_S
 from source.platform.errors import ServiceUnavailable
@@ -224,6 +225,20 @@ def test_a_directory_that_does_not_answer_never_hands_the_link_a_new_sandbox(
     assert not b.sandboxes.live, "no sandbox was opened in its place"
     monkeypatch.undo()
     assert emails(resumed(b, token)) == ["waiting@innovateai.com"], "once it answers, the same link finds the work"
+
+
+def test_a_sandbox_resumed_from_the_directory_is_admitted_by_the_memory_budget(
+    processes: tuple[Backends, Backends],
+) -> None:
+    a, b = processes
+    _, token = linked(a, "budget@innovateai.com")
+    rss = {"mb": 599.5}  # half a megabyte left in b: less than a sandbox's 1 MB floor
+    b.admission = MemoryAdmission(600, live=lambda: len(b.sandboxes.live), read_rss=lambda: rss["mb"])
+    with pytest.raises(OutOfMemoryBudget, match=r"cannot be opened here just now \(nothing in it is lost\)"):
+        b.sandboxes.find(token)
+    assert not b.sandboxes.live, "nothing was attached past the budget"
+    rss["mb"] = 400.0
+    assert emails(resumed(b, token)) == ["budget@innovateai.com"], "with room again, the same link finds the work"
 
 
 # -- housekeeping across processes --------------------------------------------------------------

@@ -10,10 +10,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text
 
 from source import Backends, Sandbox
 from source.domain.dtos import UserCreate, parse
+from source.platform.engines import SQLITE_COMPILED
 from source.platform.orphans import VISITOR_FOLDER_PREFIX, hold_folder, sweep_dead_visitor_folders
 from source.platform.visitor import open_visitor
 from source.services.users import create_user, list_users
@@ -42,6 +43,62 @@ def test_two_learners_see_only_their_own_data(backends: Backends) -> None:
         assert a.run(a.redis.get("greeting")) is None
         assert sorted(_emails(b)) == ["a@innovateai.com", "b@innovateai.com"], "A's reset left B alone"
         assert b.run(b.redis.get("greeting")) == "hello from B"
+    finally:
+        backends.release(a)
+        backends.release(b)
+
+
+def test_the_same_statement_in_two_sandboxes_reads_each_ones_own_rows(backends: Backends) -> None:
+    # On SQLite every learner's file engine compiles through one shared dialect and statement cache:
+    # the second learner's statements are the first one's compiled SQL, run on the second one's file.
+    a, b = backends.open_sandbox(), backends.open_sandbox()
+    try:
+        a.run(create_user(parse(UserCreate, email="first@innovateai.com", name="First")))
+        a.run(create_user(parse(UserCreate, email="second@innovateai.com", name="Second")))
+        b.run(create_user(parse(UserCreate, email="only@innovateai.com", name="Only")))
+
+        assert sorted(_emails(a)) == ["first@innovateai.com", "second@innovateai.com"]
+        assert _emails(b) == ["only@innovateai.com"]
+        if b.dialect == "sqlite":
+            assert SQLITE_COMPILED.shares(b.engine.sync_engine)
+
+            async def foreign_keys() -> int:
+                async with b.engine.connect() as conn:
+                    return int((await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one())
+
+            assert b.run(foreign_keys()) == 1, "a new connection is still set up with the lab's pragmas"
+    finally:
+        backends.release(a)
+        backends.release(b)
+
+
+def test_a_table_of_the_same_name_keeps_each_sandboxs_own_columns(backends: Backends) -> None:
+    # Two learners design a table under the same name with different columns (as in the Create exercise).
+    a, b = backends.open_sandbox(), backends.open_sandbox()
+    notes_a = Table("notes", MetaData(), Column("id", Integer, primary_key=True), Column("body", String(40)))
+    notes_b = Table(
+        "notes",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("title", String(40)),
+        Column("body", String(40)),
+    )
+
+    async def write_and_read(box: Sandbox, notes: Table, row: dict[str, object]) -> list[dict[str, object]]:
+        async with box.engine.begin() as conn:
+            await conn.run_sync(notes.metadata.create_all)
+            await conn.execute(insert(notes), [row])
+            return [dict(r._mapping) for r in await conn.execute(select(notes))]
+
+    try:
+        assert a.run(write_and_read(a, notes_a, {"body": "from A"})) == [{"id": 1, "body": "from A"}]
+        assert b.run(write_and_read(b, notes_b, {"title": "B", "body": "from B"})) == [
+            {"id": 1, "title": "B", "body": "from B"}
+        ]
+        assert a.run(write_and_read(a, notes_a, {"body": "again"})) == [
+            {"id": 1, "body": "from A"},
+            {"id": 2, "body": "again"},
+        ]
     finally:
         backends.release(a)
         backends.release(b)

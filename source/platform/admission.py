@@ -141,10 +141,12 @@ class MemoryAdmission:
                 self._settling.popleft()
             return len(self._settling)
 
-    def admit_sandbox(self) -> None:
+    def admit_sandbox(self, *, resuming: bool = False) -> None:
         """Raise :class:`OutOfMemoryBudget` if one more sandbox would pass the budget.
 
         The sandboxes still settling hold their cost in reserve too, as do the heavy jobs running.
+        A sandbox ``resuming`` here from the directory (kept after a restart, or by another process)
+        costs this process the same as a new one; the sentence then says the learner's work is kept.
         """
         rss = self._read_rss()
         if self._live() == 0:
@@ -158,10 +160,15 @@ class MemoryAdmission:
                 return
             self.refused_sandboxes += 1
             arriving = f" ({cost * (1 + settling):.0f} MB with the {settling} who just arrived)" if settling else ""
+            what = (
+                "so your sandbox cannot be opened here just now (nothing in it is lost)"
+                if resuming
+                else "so no new sandbox can open"
+            )
             raise OutOfMemoryBudget(
                 f"The lab is full for now: its server is using {rss:.0f} MB of its {self.budget_mb:.0f} MB memory "
-                f"budget, and a new learner's sandbox needs about {cost:.1f} MB more{arriving}, so no new sandbox "
-                "can open; try again in a few minutes."
+                f"budget, and a new learner's sandbox needs about {cost:.1f} MB more{arriving}, {what}; "
+                "try again in a few minutes."
             )
 
     def _rebaseline(self, rss_mb: float) -> None:

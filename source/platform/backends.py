@@ -30,9 +30,10 @@ from source.platform.config import Settings, safe_url
 from source.platform.connect import PROBE_TIMEOUT, connect_database, connect_redis, on_loop
 from source.platform.directory import Directory, Entry, FileDirectory, PostgresDirectory, default_data_dir, folder_name
 from source.platform.durable import DurableSandboxes
-from source.platform.engines import loop_engine, postgres_connect_args, sqlite_engine
+from source.platform.engines import loop_engine, postgres_connect_args, sqlite_engine, sqlite_engine_own_dialect
 from source.platform.health import BackendStatus, Health, HealthCheck
 from source.platform.housekeeping import SWEEP_TIMEOUT_S, Housekeeping
+from source.platform.native_memory import limit_malloc_arenas
 from source.platform.orphans import SQLITE_FOLDER_PREFIX, STALE_SANDBOX_HOURS, sweep_stale_sqlite_folders
 from source.platform.redis_clients import process_fake_redis, redis_client
 from source.platform.registry import SandboxRegistry, new_token
@@ -93,6 +94,7 @@ class Backends:
         If building fails or takes too long, a loop this call started is stopped again, so
         a retry on the next rerun does not leave one more thread and engine behind.
         """
+        limit_malloc_arenas()  # before the threads that SQLite files and the event loop start (see native_memory)
         own = runtime is None
         runtime = runtime or AsyncRuntime()
         try:
@@ -214,9 +216,11 @@ class Backends:
     def _attach(self, token: str, entry: Entry) -> Sandbox:
         """A sandbox the directory knows, attached in this process: same schema or file, same Redis prefix.
 
-        It is migrated to the newest schema on the way (nothing to do when it already is).
+        It is migrated to the newest schema on the way (nothing to do when it already is). It costs this
+        process's memory as much as a new sandbox, so it is admitted by the same budget.
         """
         with self.sandboxes.opening():
+            self.admission.admit_sandbox(resuming=True)
             if self.shared_engine is not None:
                 schema = f"plab_{entry.sandbox_id}"
                 engine = self.shared_engine.execution_options(schema_translate_map={None: schema})
@@ -368,7 +372,8 @@ class Backends:
         if self.shared_engine is None:  # SQLite; a notebook's PostgreSQL context has no schema of its own
             if sandbox.directory is None:
                 raise RuntimeError("A SQLite sandbox always has a folder")
-            return sqlite_engine(sandbox.directory / "lab.db", **pool)
+            # Its pool probe times each opening from the dialect's do_connect event: a dialect of its own.
+            return sqlite_engine_own_dialect(sandbox.directory / "lab.db", **pool)
         if self.settings.database_url is None:
             raise RuntimeError("A shared engine always comes from a DATABASE_URL")
         connect_args = postgres_connect_args(self.settings.statement_timeout_s)

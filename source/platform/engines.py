@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine.interfaces import CompiledCacheType
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 #: The shared PostgreSQL pool: every learner's schema is reached through it (sizes: ``Settings``).
@@ -36,10 +38,64 @@ def sqlite_engine(path: Path, **pool: Any) -> AsyncEngine:
     WAL mode lets readers and one writer work at the same time; ``busy_timeout`` makes a
     second writer wait for the lock instead of failing at once; ``foreign_keys`` makes
     SQLite enforce the FKs that PostgreSQL always enforces.
+
+    The engine compiles through the process's shared dialect and statement cache (see
+    :class:`SharedSqliteCompiler`); :func:`sqlite_engine_own_dialect` makes one that does not.
     """
+    engine = sqlite_engine_own_dialect(path, **pool)
+    SQLITE_COMPILED.share(engine.sync_engine)
+    return engine
+
+
+def sqlite_engine_own_dialect(path: Path, **pool: Any) -> AsyncEngine:
+    """As :func:`sqlite_engine`, with a dialect and a statement cache of its own: for an engine that
+    listens to dialect events such as ``do_connect`` (see :class:`SharedSqliteCompiler`)."""
     engine = create_async_engine(f"sqlite+aiosqlite:///{path}", **pool)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+class SharedSqliteCompiler:
+    """One SQLite dialect and one compiled-statement cache for every SQLite file engine of the process.
+
+    SQLAlchemy keeps the SQL it compiled for a statement in its engine's cache, keyed by the engine's
+    dialect: each learner's file engine compiled (and kept) the same few hundred statements again, the
+    largest part of a learner's memory on the embedded default. A SQLite file holds one learner's tables
+    under the same names as every other's, so the SQL is the same for all of them; the values travel
+    beside it, bound at each execution. Only the dialect and the cache are shared: each engine keeps its
+    own pool, its own connections and the listeners that set each new connection up (pragmas, isolation
+    level, SQLite's functions), which run for every connection as before.
+
+    Listeners of *dialect* events (``do_connect``) belong to the dialect, not to the engine: on a shared
+    dialect they would never fire for the engine they were meant for, and would pile up for every
+    learner. An engine that needs them is made by :func:`sqlite_engine_own_dialect` (Lab 2's pool probe).
+
+    The dialect is shared once a first connection has initialised it (read SQLite's version and what it
+    supports): an engine made before that keeps its own, and the next one offers its dialect instead.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._dialect: Dialect | None = None
+        self._cache: CompiledCacheType | None = None
+
+    def share(self, engine: Engine) -> None:
+        with self._lock:
+            if self._dialect is None or self._dialect.server_version_info is None:
+                self._dialect, self._cache = engine.dialect, engine._compiled_cache
+                return
+            dialect, cache = self._dialect, self._cache
+        engine.dialect = dialect
+        engine.pool._dialect = dialect  # the pool rolls back, pings and closes connections through it
+        engine._compiled_cache = cache
+
+    def shares(self, engine: Engine) -> bool:
+        """Whether ``engine`` compiles through the shared dialect and cache (tests, benchmarks)."""
+        return self._dialect is not None and engine.dialect is self._dialect
+
+
+#: The process's shared SQLite dialect and compiled-statement cache (see :class:`SharedSqliteCompiler`).
+SQLITE_COMPILED = SharedSqliteCompiler()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
