@@ -61,6 +61,25 @@ def roomy_memory_budget() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def components_scanned_once() -> Iterator[None]:
+    """Streamlit's scan of the installed packages for custom components runs once for the whole session.
+
+    Each ``AppTest``'s first run reads the metadata of every installed distribution to find
+    components (over a second on this machine, for nearly every test), and the answer cannot
+    change while the tests run: the first scan's answer is handed to every later one.
+    """
+    try:
+        from streamlit.components.v2 import manifest_scanner
+    except ImportError:  # a Streamlit without components v2 has no scan to repeat
+        yield
+        return
+    found = manifest_scanner.scan_component_manifests()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests", lambda max_workers=None: list(found))
+        yield
+
+
 @pytest.fixture(scope="session", params=BACKEND_KINDS)
 def backend_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)

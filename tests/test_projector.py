@@ -2,17 +2,17 @@
 
 A real ``streamlit run`` (with an instructor passcode) and headless Chromium at 1024 × 768 (an old
 projector) and 1920 × 1080. A learner first fills the labs with something to show (users, scores, an
-experiment, a join), then every page is looked at: any text Streamlit had to cut with an ellipsis fails
-the test (a button that reads "Stop publis…" teaches nothing), and so does any WCAG 2.1 A/AA violation
-axe-core rates serious or critical. Class mode the same way: the join page before and after a learner
-joins, and the instructor's class dashboard with that learner in it, at the desk and on the projector.
+experiment, a join; once, for both widths), then every page is looked at, at each width: any text
+Streamlit had to cut with an ellipsis fails the test (a button that reads "Stop publis…" teaches
+nothing), and so does any WCAG 2.1 A/AA violation axe-core rates serious or critical. Class mode the
+same way: the join page before and after a learner joins, and the instructor's class dashboard with
+that learner in it, at the desk and on the projector.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,6 +44,35 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
     with streamlit_server({**backend_env("embedded"), "PLAB_INSTRUCTOR_PASSCODE": PASSCODE}, log) as server:
         yield server.url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium for the module: each test opens its own context (its own cookies, storage and viewport)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def new_page(browser: Any, width: int, height: int) -> Any:
+    context = browser.new_context(viewport={"width": width, "height": height}, reduced_motion="reduce")
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    return context.new_page()
+
+
+@pytest.fixture(scope="module")
+def filled(app: str, browser: Any) -> str:
+    """A learner's link to labs with something to show, filled once at the narrower width for every width's look."""
+    page = new_page(browser, *WIDTHS[0])
+    try:
+        return fill_the_labs(page, app)
+    finally:
+        page.context.close()
 
 
 def settled(page: Any, *, sidebar: bool = True) -> None:
@@ -134,57 +163,47 @@ def look_at_class_mode(page: Any, url: str, problems: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("width", "height"), WIDTHS, ids=lambda v: str(v))
-def test_every_page_reads_whole_and_passes_axe_at_projector_widths(app: str, width: int, height: int) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_every_page_reads_whole_and_passes_axe_at_projector_widths(
+    app: str, browser: Any, filled: str, width: int, height: int
+) -> None:
     problems: dict[str, Any] = {}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": width, "height": height}, reduced_motion="reduce")
-            context.set_default_timeout(UI_TIMEOUT_MS)
-            page = context.new_page()
-            link = fill_the_labs(page, app)
-            for path in PAGES:
-                page.goto(f"{app}/{path}?{link}")
-                look(page, f"/{path}", problems)
-        finally:
-            browser.close()
+    page = new_page(browser, width, height)
+    try:
+        for path in PAGES:
+            page.goto(f"{app}/{path}?{filled}")
+            look(page, f"/{path}", problems)
+    finally:
+        page.context.close()
     assert not problems, problems
 
 
 @pytest.mark.parametrize(("width", "height"), WIDTHS, ids=lambda v: str(v))
-def test_class_mode_reads_whole_and_passes_axe_at_projector_widths(app: str, width: int, height: int) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_class_mode_reads_whole_and_passes_axe_at_projector_widths(
+    app: str, browser: Any, width: int, height: int
+) -> None:
     problems: dict[str, Any] = {}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": width, "height": height}, reduced_motion="reduce")
-            context.set_default_timeout(UI_TIMEOUT_MS)
-            look_at_class_mode(context.new_page(), app, problems)
-        finally:
-            browser.close()
+    page = new_page(browser, width, height)
+    try:
+        look_at_class_mode(page, app, problems)
+    finally:
+        page.context.close()
     assert not problems, problems
 
 
-def test_the_focus_moves_to_yes_when_a_destructive_action_asks(app: str, tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_the_focus_moves_to_yes_when_a_destructive_action_asks(app: str, browser: Any) -> None:
+    from playwright.sync_api import expect
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1024, "height": 768})
-            page.set_default_timeout(UI_TIMEOUT_MS)
-            page.goto(f"{app}/data-models")
-            main = page.get_by_test_id("stMain")
-            form = main.get_by_test_id("stForm").filter(has_text="Create user")
-            form.get_by_role("textbox", name="Email", exact=True).fill("focus@example.com")
-            form.get_by_role("textbox", name="Name", exact=True).fill("Focus")
-            form.get_by_role("button", name="Create user").click()
-            main.get_by_role("button", name="Delete this user").click()
-            yes = main.get_by_role("button", name="Yes, delete")
-            expect(yes).to_be_focused()  # one key press away, not eighteen tabs
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    try:
+        page.goto(f"{app}/data-models")
+        main = page.get_by_test_id("stMain")
+        form = main.get_by_test_id("stForm").filter(has_text="Create user")
+        form.get_by_role("textbox", name="Email", exact=True).fill("focus@example.com")
+        form.get_by_role("textbox", name="Name", exact=True).fill("Focus")
+        form.get_by_role("button", name="Create user").click()
+        main.get_by_role("button", name="Delete this user").click()
+        yes = main.get_by_role("button", name="Yes, delete")
+        expect(yes).to_be_focused()  # one key press away, not eighteen tabs
+    finally:
+        page.context.close()
