@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
 from typing import ClassVar
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from source import Backends, Sandbox
 from source.domain.errors import LabError
 from source.platform.jobs import JobRunner, Progress
+from source.platform.sandbox import STOP_TIMEOUT_S
 from tests.waiting import eventually
 
 
@@ -206,3 +209,27 @@ def test_a_busy_sqlite_file_is_explained_not_reported_raw() -> None:
     said = explain(OperationalError("INSERT …", {}, sqlite3.OperationalError("database is locked")))
     assert said.startswith("Your SQLite database was busy: SQLite writes one transaction at a time")
     assert "database is locked" not in said
+
+
+def test_every_kind_of_job_stops_within_what_a_reset_or_a_release_waits_for() -> None:
+    """A job is cancelled after its grace; the sandbox waits for each stopper ``STOP_TIMEOUT_S``.
+
+    With a grace as long as that wait, the two timers raced and a reset could return while the job it
+    had stopped still ran. Every kind of job the course starts is checked, so a new one cannot bring it back.
+    """
+    import source
+
+    for module in pkgutil.walk_packages(source.__path__, "source."):  # every module that defines kinds of job
+        if "job" in module.name.rsplit(".", 1)[-1]:
+            importlib.import_module(module.name)
+
+    def kinds(cls: type[JobRunner[object]]) -> list[type[JobRunner[object]]]:
+        return [k for sub in cls.__subclasses__() for k in (sub, *kinds(sub))]
+
+    found = {
+        k.__module__ + "." + k.__qualname__: k.grace_s for k in kinds(JobRunner) if k.__module__.startswith("source")
+    }
+    assert len(found) >= 8, f"the course's kinds of job: {sorted(found)}"
+    margin = 2.0  # the cancelled work unwinds, and a loaded loop runs its callbacks late
+    too_long = {name: grace for name, grace in found.items() if grace + margin > STOP_TIMEOUT_S}
+    assert not too_long, f"these jobs' grace leaves the sandbox's {STOP_TIMEOUT_S:g} s wait no room: {too_long}"

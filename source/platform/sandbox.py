@@ -45,8 +45,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 S = TypeVar("S")
 
-#: How long one background task may take to stop before the sandbox goes on without it.
-STOP_TIMEOUT_S = 5.0
+#: How long one background task may take to stop before the sandbox goes on without it. Longer than any
+#: job's grace before it is cancelled (5 s; ``tests/test_jobs.py`` checks every kind), so a reset or a release
+#: waits for a job that keeps its grace instead of racing it: with both at 5 s, a reset could return while the
+#: job it had stopped was still running.
+STOP_TIMEOUT_S = 8.0
 #: How long one release step (Redis keys, the database) may take before it is retried later.
 RELEASE_STEP_TIMEOUT_S = 15.0
 
