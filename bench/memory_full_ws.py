@@ -25,14 +25,13 @@ import argparse
 import asyncio
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import psutil
 
 from bench._common import backend_env, peak_rss_mb, print_table, streamlit_process
 from bench._streamlit_ws import FINISHED
-from bench.classroom_ws import CLICK_TIMEOUT_S, Learner
+from bench.classroom_ws import CLICK_TIMEOUT_S, ClickFailed, Learner
 
 #: What a refused page says (the start of :class:`source.platform.admission.OutOfMemoryBudget`'s sentence).
 REFUSED = "The lab is full for now: its server is using"
@@ -58,25 +57,33 @@ async def sample_rss(server: psutil.Process, tally: Tally, stop: asyncio.Event) 
 
 
 async def arrive(url: str, n: int, tally: Tally, server: psutil.Process) -> None:
-    """One learner: Lab 1, a user created and the join run; or the refusal read."""
+    """One learner: Lab 1 opened, a seat taken by a first user created, the join run; or the refusal read.
+
+    Opening a page takes no seat (visitors share one read-only sandbox): the memory budget is asked
+    at the learner's first action, so that is where a refusal shows.
+    """
     learner = Learner(url, n)
     s = learner.session
     run = await s.open()
-    refused = [body for body in run.errors() if body.startswith(REFUSED)]
-    if refused:
-        tally.refused += 1
-        tally.refused_in_a_row += 1
-        tally.sentence = tally.sentence or refused[0]
-        if tally.rss_at_first_refusal is None:
-            tally.rss_at_first_refusal = server.memory_info().rss / MB
-        await s.close()
-        return
-    if run.status not in FINISHED or "lab=" not in s.query:
+    if run.status not in FINISHED or run.exceptions:
         tally.failures.append(f"learner {n}: Lab 1 did not open (status {run.status}, errors {run.errors()[:1]})")
         await s.close()
         return
     try:
-        await learner.create(f"mem{n}.{uuid.uuid4().hex[:6]}@example.com", f"Learner {n}")
+        await learner.take_seat()
+    except ClickFailed as exc:
+        if REFUSED not in str(exc):
+            tally.failures.append(f"learner {n}: {exc}"[:200])
+            await s.close()
+            return
+        tally.refused += 1
+        tally.refused_in_a_row += 1
+        tally.sentence = tally.sentence or str(exc).removeprefix("error message: ")
+        if tally.rss_at_first_refusal is None:
+            tally.rss_at_first_refusal = server.memory_info().rss / MB
+        await s.close()
+        return
+    try:
         await learner.join()
     except Exception as exc:  # noqa: BLE001 - counted and reported
         tally.failures.append(f"learner {n}: {type(exc).__name__}: {str(exc)[:160]}")
