@@ -38,7 +38,11 @@ def stop_buttons(at: AppTest, job: str) -> list[Any]:
 def start(at: AppTest, job: str) -> AppTest:
     """Press a job's start button, then rerun until it has ended (in AppTest its live fragment never redraws)."""
     click(at, job)
-    return rerun_until(at, lambda page: not stop_buttons(page, job), f"the {job} job to end")
+    # Ended means no Stop and the start button enabled again: one run can draw the button while the job still
+    # runs and, further down, its panel after it has ended.
+    return rerun_until(
+        at, lambda page: not stop_buttons(page, job) and not page.button(key=job).disabled, f"the {job} job to end"
+    )
 
 
 def errors(at: AppTest) -> str:
